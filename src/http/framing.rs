@@ -1,0 +1,1 @@
+//! Body length rules of RFC 9112 section 6, in order.

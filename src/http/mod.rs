@@ -1,0 +1,150 @@
+//! HTTP/1.x over a reassembled TCP connection: heads (httparse), body framing
+//! (RFC 9112 section 6), request/response pairing with pipelining, 1xx,
+//! upgrades, and resynchronisation after gaps.
+
+pub mod framing;
+pub mod parser;
+pub mod session;
+
+pub use session::HttpSession;
+
+use crate::types::At;
+
+/// HTTP/1.minor as sent on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub minor: u8,
+}
+
+impl Version {
+    pub const HTTP10: Version = Version { minor: 0 };
+    pub const HTTP11: Version = Version { minor: 1 };
+
+    pub fn as_str(self) -> &'static str {
+        match self.minor {
+            0 => "HTTP/1.0",
+            1 => "HTTP/1.1",
+            _ => "HTTP/1.x",
+        }
+    }
+}
+
+/// How a message body's end was (or would be) found, RFC 9112 section 6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: request without length, response to HEAD, 1xx, 204, 304.
+    NoBody,
+    ContentLength(u64),
+    Chunked,
+    /// A response that ends when the server closes the connection.
+    CloseDelimited,
+    /// 101 Switching Protocols or 2xx to CONNECT: the rest of the stream is
+    /// not HTTP.
+    Tunnel,
+    /// The head was not seen whole (a gap), so the body cannot be framed.
+    Unknown,
+}
+
+/// `Keep-Alive: timeout=N, max=N` parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeepAliveParams {
+    pub timeout: Option<u64>,
+    pub max: Option<u64>,
+}
+
+/// Facts taken from one message head, the same for requests and responses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeadInfo {
+    /// `Connection` header tokens, lower-cased, in order, all such headers.
+    pub connection: Vec<String>,
+    /// Present only if a `Keep-Alive` header was sent.
+    pub keep_alive: Option<KeepAliveParams>,
+    pub content_length: Option<u64>,
+    /// `Transfer-Encoding` value(s) as sent, lower-cased, joined with ", ".
+    pub transfer_encoding: Option<String>,
+    pub expect_continue: bool,
+    pub upgrade: Option<String>,
+    /// Bytes of the head, request/status line to the blank line inclusive.
+    pub head_bytes: u64,
+}
+
+impl HeadInfo {
+    pub fn has_token(&self, token: &str) -> bool {
+        self.connection.iter().any(|t| t == token)
+    }
+}
+
+/// Progress of one message on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageTiming {
+    /// First byte of the head.
+    pub start: At,
+    /// Last byte of the head.
+    pub head_end: At,
+    /// Last byte of the body; `None` while (or if never) complete.
+    pub end: Option<At>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    pub version: Version,
+    pub head: HeadInfo,
+    pub framing: Framing,
+    /// Body bytes seen on the wire (chunked: including chunk framing).
+    pub body_bytes: u64,
+    /// The whole message was seen (head and body per its framing).
+    pub complete: bool,
+    pub timing: MessageTiming,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    pub version: Version,
+    pub head: HeadInfo,
+    pub framing: Framing,
+    pub body_bytes: u64,
+    pub complete: bool,
+    pub timing: MessageTiming,
+}
+
+/// An interim 1xx response (100 Continue, 103 Early Hints...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interim {
+    pub status: u16,
+    pub at: At,
+}
+
+/// A request and the final response that answered it. Either may be absent:
+/// a request never answered, or a response whose request was not captured.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exchange {
+    pub request: Option<Request>,
+    pub response: Option<Response>,
+    pub interim: Vec<Interim>,
+}
+
+/// Per-session counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpStats {
+    /// Runs of bytes that were not HTTP where a message was expected, per
+    /// direction (index: Dir::index()), and their byte counts.
+    pub non_http_runs: [u64; 2],
+    pub non_http_bytes: [u64; 2],
+    /// Times parsing picked up again after a gap or garbage.
+    pub resyncs: [u64; 2],
+    /// Most requests outstanding (sent, not yet answered) at once.
+    pub max_outstanding: u32,
+    /// The stream switched to a tunnel (101 or CONNECT 2xx).
+    pub upgraded: bool,
+}
+
+/// Which role sent these first bytes of a stream, if they look like HTTP:
+/// a request line says client, a status line says server. Used by the TCP
+/// layer to assign roles when the handshake was not captured.
+pub fn role_hint(first_bytes: &[u8]) -> Option<crate::types::Role> {
+    parser::role_hint(first_bytes)
+}

@@ -1,0 +1,24 @@
+//! httpreuse: how HTTP/1.x connections in a packet capture were reused.
+//!
+//! ```text
+//! capture file(s)
+//!   -> Frame      {index, ts, linktype, bytes, orig_len}      capture/
+//!   -> Segment    {addrs, seq, ack, flags, payload}           decode
+//!   -> Connection (roles, handshake, teardown, history)       tcp/
+//!   -> StreamEvent::{Data, Gap, Fin, Reset}                   tcp/reassembly
+//!   -> Exchange   {request, response, framing, timings}       http/
+//!   -> ConnectionReport -> Report -> text | json              report/
+//! ```
+//!
+//! Data flows one way; every stage is a state machine handed its input. No
+//! stage reads a clock: time comes from frame timestamps, so a report is a
+//! pure function of the capture. Only [`analyzer`] wires the stages together.
+
+pub mod analyzer;
+pub mod capture;
+pub mod cli;
+pub mod decode;
+pub mod http;
+pub mod report;
+pub mod tcp;
+pub mod types;

@@ -1,0 +1,160 @@
+//! Small value types shared by every stage of the pipeline.
+
+use std::fmt;
+
+/// A capture timestamp: nanoseconds since the Unix epoch, as written in the
+/// capture file. No stage reads a clock; all time comes from here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    pub const fn from_nanos(ns: u64) -> Self {
+        Timestamp(ns)
+    }
+
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Seconds since the epoch as a float (for reports).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    /// `self - earlier` in nanoseconds, 0 if `earlier` is later (captures
+    /// are not always in time order).
+    pub fn nanos_since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// `self - earlier` in seconds, 0.0 if `earlier` is later.
+    pub fn secs_since(self, earlier: Timestamp) -> f64 {
+        self.nanos_since(earlier) as f64 / 1e9
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:09}", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+    }
+}
+
+/// Frame number, 1-based, counted across all inputs of one run in the
+/// order they are read (for a single file it is Wireshark's `frame.number`).
+pub type FrameNo = u64;
+
+/// Where and when something happened: the frame that carried it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct At {
+    pub frame: FrameNo,
+    pub ts: Timestamp,
+}
+
+/// Direction of a byte stream relative to the connection's roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dir {
+    /// Client to server: requests travel this way.
+    ToServer,
+    /// Server to client: responses travel this way.
+    ToClient,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        match self {
+            Dir::ToServer => 0,
+            Dir::ToClient => 1,
+        }
+    }
+
+    pub fn reverse(self) -> Dir {
+        match self {
+            Dir::ToServer => Dir::ToClient,
+            Dir::ToClient => Dir::ToServer,
+        }
+    }
+
+    /// The role that sends in this direction.
+    pub fn sender(self) -> Role {
+        match self {
+            Dir::ToServer => Role::Client,
+            Dir::ToClient => Role::Server,
+        }
+    }
+}
+
+/// One end of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Client,
+    Server,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+        }
+    }
+
+    /// The direction in which this role sends.
+    pub fn sends(self) -> Dir {
+        match self {
+            Role::Client => Dir::ToServer,
+            Role::Server => Dir::ToClient,
+        }
+    }
+
+    pub fn other(self) -> Role {
+        match self {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A pair of counters, one per role.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PerRole<T> {
+    pub client: T,
+    pub server: T,
+}
+
+impl<T> PerRole<T> {
+    pub fn get(&self, r: Role) -> &T {
+        match r {
+            Role::Client => &self.client,
+            Role::Server => &self.server,
+        }
+    }
+    pub fn get_mut(&mut self, r: Role) -> &mut T {
+        match r {
+            Role::Client => &mut self.client,
+            Role::Server => &mut self.server,
+        }
+    }
+}
+
+/// Something unusual in the traffic, recorded as data (Zeek's weird.log),
+/// never as a log line. `kind` is a stable snake_case key.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Anomaly {
+    pub kind: &'static str,
+    pub frame: FrameNo,
+    #[serde(skip)]
+    pub ts: Timestamp,
+    /// The role whose traffic shows it, where that means something.
+    pub by: Option<Role>,
+    pub detail: String,
+}
+
+/// Most anomalies one connection keeps in detail; past this only counts grow.
+pub const MAX_ANOMALIES_PER_CONNECTION: usize = 64;
