@@ -1,1 +1,172 @@
-pub fn placeholder() {}
+//! The one place that connects the stages: frames -> segments -> connections
+//! -> HTTP sessions -> connection reports.
+
+use std::collections::BTreeMap;
+
+use crate::capture::{CaptureError, CaptureReader, Input};
+use crate::decode::{self, Segment};
+use crate::http::HttpSession;
+use crate::report::{self, ConnectionReport, InputReport, Report};
+use crate::tcp::{FlowTable, TcpConfig, Tracked};
+use crate::types::{At, Timestamp};
+use crate::verdict;
+
+/// Tunables of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub tcp: TcpConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tcp: TcpConfig {
+                role_hint: Some(crate::http::role_hint),
+                ..TcpConfig::default()
+            },
+        }
+    }
+}
+
+/// Reads captures frame by frame and builds the report. Memory follows the
+/// connections open at a time plus one small report per connection.
+pub struct Analyzer {
+    table: FlowTable<HttpSession>,
+    finished: Vec<ConnectionReport>,
+    frames: u64,
+    tcp_segments: u64,
+    skipped: BTreeMap<String, u64>,
+    inputs: Vec<InputReport>,
+    first_ts: Option<Timestamp>,
+    last: At,
+}
+
+impl Analyzer {
+    pub fn new(opts: Options) -> Self {
+        Analyzer {
+            table: FlowTable::new(opts.tcp),
+            finished: Vec::new(),
+            frames: 0,
+            tcp_segments: 0,
+            skipped: BTreeMap::new(),
+            inputs: Vec::new(),
+            first_ts: None,
+            last: At::default(),
+        }
+    }
+
+    /// Reads one whole input. Errors that keep the input from being read at
+    /// all (cannot open, not a capture) are returned; a file cut off or
+    /// corrupt part-way is recorded in the report and what came before it
+    /// stands.
+    pub fn read(&mut self, input: &Input) -> Result<(), CaptureError> {
+        let mut reader = CaptureReader::open(input)?;
+        let mut rep = InputReport {
+            file: input.display_name(),
+            container: Some(reader.container()),
+            gzip: reader.gzip(),
+            frames: 0,
+            linktypes: BTreeMap::new(),
+            error: None,
+        };
+        loop {
+            match reader.next_frame() {
+                Ok(Some(frame)) => {
+                    rep.frames += 1;
+                    *rep.linktypes.entry(frame.linktype).or_insert(0) += 1;
+                    self.frame(frame.linktype, frame.data, frame.ts);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    rep.error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        self.inputs.push(rep);
+        Ok(())
+    }
+
+    /// Analyses one frame. Frame numbers count across all inputs.
+    pub fn frame(&mut self, linktype: u32, data: &[u8], ts: Timestamp) {
+        self.frames += 1;
+        let at = At {
+            frame: self.frames,
+            ts,
+        };
+        if self.first_ts.is_none() {
+            self.first_ts = Some(ts);
+        }
+        self.last = at;
+        match decode::decode(linktype, data) {
+            Ok(seg) => {
+                self.tcp_segments += 1;
+                self.segment(&seg, at);
+            }
+            Err(skip) => {
+                let kind = skip.kind();
+                let kind: &str = kind.as_ref();
+                match self.skipped.get_mut(kind) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.skipped.insert(kind.to_string(), 1);
+                    }
+                }
+            }
+        }
+    }
+
+    fn segment(&mut self, seg: &Segment<'_>, at: At) {
+        let finished = &mut self.finished;
+        let mut done = |t: Tracked<HttpSession>| finished.push(conclude(t));
+        let Tracked { conn, user } = self.table.lookup(seg, at, HttpSession::new, &mut done);
+        conn.segment(seg, at, &mut |dir, ev| user.on_event(dir, ev, at));
+        self.table.expire(at.ts, &mut done);
+    }
+
+    /// Ends the run: every connection still in the table is concluded.
+    pub fn finish(mut self) -> Report {
+        let finished = &mut self.finished;
+        self.table
+            .drain(&mut |t: Tracked<HttpSession>| finished.push(conclude(t)));
+        self.finished.sort_by_key(|c| c.id);
+        let summary = report::build::summary(
+            &self.finished,
+            self.frames,
+            self.tcp_segments,
+            self.skipped,
+            self.first_ts
+                .map_or(0.0, |f| verdict::round_us(self.last.ts.secs_since(f))),
+        );
+        Report {
+            format_version: report::FORMAT_VERSION,
+            tool: report::Tool {
+                name: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            inputs: self.inputs,
+            summary,
+            connections: self.finished,
+        }
+    }
+}
+
+/// A connection is over (closed and lingered, reused, or the capture ended):
+/// flush its streams into the HTTP session and judge it.
+fn conclude(t: Tracked<HttpSession>) -> ConnectionReport {
+    let Tracked { mut conn, mut user } = t;
+    let end = conn.last;
+    conn.flush(end, &mut |dir, ev| user.on_event(dir, ev, end));
+    user.finish(end);
+    let verdict = verdict::judge(&conn, user.exchanges());
+    report::build::connection(&conn, &user, verdict)
+}
+
+/// Analyses inputs in order as one capture.
+pub fn analyze(inputs: &[Input], opts: Options) -> Result<Report, CaptureError> {
+    let mut a = Analyzer::new(opts);
+    for input in inputs {
+        a.read(input)?;
+    }
+    Ok(a.finish())
+}

@@ -22,3 +22,4 @@ pub mod http;
 pub mod report;
 pub mod tcp;
 pub mod types;
+pub mod verdict;

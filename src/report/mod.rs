@@ -1,1 +1,337 @@
+//! The report: serialize-only types that every renderer reads.
+//!
+//! The fields named in the JSON contract (`format_version`, `summary.{connections,
+//! handshakes_completed, requests, responses}`, `connections[].{id, client,
+//! server, handshake_complete, first_close, requests, exchanges}` and each
+//! exchange's `request.{method, target, version}` / `response.{status,
+//! version}`) never change meaning or name without a new `format_version`.
+//! Everything else is added beside them.
 
+pub mod build;
+pub mod json;
+pub mod text;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::types::{FrameNo, PerRole, Role};
+
+/// Version of the JSON contract.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub format_version: u32,
+    pub tool: Tool,
+    pub inputs: Vec<InputReport>,
+    pub summary: Summary,
+    pub connections: Vec<ConnectionReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// One capture file (or standard input) and what reading it gave.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputReport {
+    pub file: String,
+    pub container: Option<crate::capture::Container>,
+    pub gzip: bool,
+    pub frames: u64,
+    /// Link types seen (LINKTYPE_* values) and their frame counts.
+    pub linktypes: BTreeMap<u32, u64>,
+    /// Set when the file was cut off or corrupt: what was read before it stands.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    // -- contract --
+    pub connections: u64,
+    pub handshakes_completed: u64,
+    pub requests: u64,
+    pub responses: u64,
+    // -- more --
+    pub frames: u64,
+    /// Frames decoded as TCP segments and analysed.
+    pub tcp_segments: u64,
+    /// Frames not analysed, by reason (`udp`, `arp`, `unsupported_linktype_147`...).
+    pub frames_skipped: BTreeMap<String, u64>,
+    /// First packet to last packet, seconds.
+    pub duration: f64,
+    pub handshakes_refused: u64,
+    /// A SYN was seen but not the SYN-ACK, and no RST refused it.
+    pub handshakes_unanswered: u64,
+    /// Connections whose handshake was not in the capture.
+    pub handshakes_not_captured: u64,
+    /// First close of each connection, by side and kind.
+    pub first_close: FirstCloseCounts,
+    /// Connections with neither FIN nor RST when the capture ended.
+    pub still_open: u64,
+    /// Connections where one side went on sending after the other's FIN.
+    pub half_closed: u64,
+    /// Connections that carried more than one request.
+    pub reused_connections: u64,
+    /// Of connections with at least one request, the share with more than one.
+    pub reused_share: f64,
+    /// Requests per completed handshake.
+    pub requests_per_handshake: f64,
+    pub requests_per_connection: Distribution,
+    /// Max requests outstanding at once on any connection (pipelining depth).
+    pub max_pipelined: u32,
+    pub upgrades: u64,
+    pub tcp_keepalive_probes: PerRole<u64>,
+    /// `close.reason` -> count, and by the side that closed.
+    pub close_reasons: BTreeMap<&'static str, ReasonCount>,
+    /// Anomaly kind -> count over all connections.
+    pub anomalies: BTreeMap<&'static str, u64>,
+    pub by_server: Vec<ServerSummary>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct FirstCloseCounts {
+    pub client_fin: u64,
+    pub client_rst: u64,
+    pub server_fin: u64,
+    pub server_rst: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ReasonCount {
+    pub total: u64,
+    pub client: u64,
+    pub server: u64,
+}
+
+/// Requests per connection over connections that carried at least one.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Distribution {
+    pub min: u64,
+    pub median: f64,
+    pub max: u64,
+    /// `requests -> connections`, including 0 (connections with no request).
+    pub histogram: BTreeMap<u64, u64>,
+}
+
+/// The same figures for one server endpoint.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ServerSummary {
+    pub server: String,
+    pub connections: u64,
+    pub handshakes_completed: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub reused_connections: u64,
+    pub requests_per_handshake: f64,
+    pub requests_per_connection: Distribution,
+    pub close_reasons: BTreeMap<&'static str, ReasonCount>,
+    pub anomalies: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionReport {
+    // -- contract --
+    pub id: u64,
+    pub client: String,
+    pub server: String,
+    pub handshake_complete: bool,
+    pub first_close: Option<FirstCloseReport>,
+    pub requests: u64,
+    pub exchanges: Vec<ExchangeReport>,
+    // -- more --
+    pub responses: u64,
+    pub reused: bool,
+    /// How client and server were told apart: `syn`, `syn_ack`, `payload`, `port`.
+    pub roles_from: &'static str,
+    /// Capture time of the first packet, seconds since the epoch.
+    pub start: f64,
+    /// Last packet minus first packet, seconds.
+    pub duration: f64,
+    pub first_frame: FrameNo,
+    pub last_frame: FrameNo,
+    pub handshake: HandshakeReport,
+    pub packets: PerRole<u64>,
+    pub payload_bytes: PerRole<u64>,
+    /// Frame of the first FIN / RST sent by each side.
+    pub fin: PerRole<Option<FrameNo>>,
+    pub rst: PerRole<Option<FrameNo>>,
+    /// The side that went on sending after the other's FIN.
+    pub half_closed_by: Option<Role>,
+    /// Zeek conn.log style history.
+    pub history: String,
+    pub tcp: PerRole<TcpStreamReport>,
+    pub tcp_keepalive_probes: PerRole<u64>,
+    pub tcp_keepalive: PerRole<Option<KeepaliveProbeReport>>,
+    pub http: HttpReport,
+    pub idle: IdleReport,
+    pub close: CloseReport,
+    pub anomalies: Vec<AnomalyReport>,
+    /// Anomalies beyond the per-connection detail cap (counted, not listed).
+    pub anomalies_not_listed: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct FirstCloseReport {
+    pub by: Role,
+    pub kind: crate::tcp::connection::CloseKind,
+    pub frame: FrameNo,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HandshakeReport {
+    /// `complete` (SYN, SYN-ACK, ACK), `no_final_ack`, `refused`,
+    /// `unanswered` (SYN only), `synack_only`, `not_captured`.
+    pub state: &'static str,
+    pub syn_frame: Option<FrameNo>,
+    pub syn_ack_frame: Option<FrameNo>,
+    pub ack_frame: Option<FrameNo>,
+    pub syn_retransmits: u32,
+    /// SYN to SYN-ACK, seconds.
+    pub rtt: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct TcpStreamReport {
+    pub retransmitted_segments: u64,
+    pub retransmitted_bytes: u64,
+    pub out_of_order_segments: u64,
+    pub conflicting_overlaps: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub truncated_bytes: u64,
+    pub buffer_overflows: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct KeepaliveProbeReport {
+    pub probes: u64,
+    pub acks: u64,
+    pub first_frame: FrameNo,
+    pub last_frame: FrameNo,
+    pub min_interval: Option<f64>,
+    pub max_interval: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HttpReport {
+    pub max_outstanding: u32,
+    pub upgraded: bool,
+    pub non_http_bytes: PerRole<u64>,
+    pub resyncs: PerRole<u64>,
+    /// `Keep-Alive` parameters advertised by each side (the last seen).
+    pub keep_alive_advertised: PerRole<Option<KeepAliveReport>>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct KeepAliveReport {
+    pub timeout: Option<u64>,
+    pub max: Option<u64>,
+}
+
+/// Idle times of the connection, seconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct IdleReport {
+    /// Between the end of one response and the next request.
+    pub between_requests_min: Option<f64>,
+    pub between_requests_max: Option<f64>,
+    /// From the end of the last response to the first FIN or RST.
+    pub before_close: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CloseReport {
+    /// One of `refused`, `http10`, `connection_close`, `idle`, `reset`,
+    /// `mid_message`, `open`, `no_http`.
+    pub reason: &'static str,
+    /// Who sent the first FIN or RST (`null` when `open`).
+    pub by: Option<Role>,
+    /// `fin` or `rst` (`null` when `open`).
+    pub kind: Option<crate::tcp::connection::CloseKind>,
+    /// For `connection_close`: `client`, `server` or `both`.
+    pub said_by: Option<&'static str>,
+    /// For `idle`: seconds from the last response's end to the close.
+    pub idle_seconds: Option<f64>,
+    /// For `idle`: the closer advertised `Keep-Alive: timeout=N`.
+    pub advertised_timeout: Option<u64>,
+    /// For `idle`: whether `idle_seconds` matches the advertised timeout.
+    pub matches_timeout: Option<bool>,
+    /// For `reset` and `mid_message`: a request had no final response yet.
+    pub request_outstanding: Option<bool>,
+    /// A sentence for people.
+    pub explanation: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AnomalyReport {
+    pub kind: &'static str,
+    pub frame: FrameNo,
+    pub by: Option<Role>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExchangeReport {
+    // -- contract --
+    pub request: Option<RequestReport>,
+    pub response: Option<ResponseReport>,
+    // -- more --
+    pub interim: Vec<InterimReport>,
+    /// Whether this exchange asked for the connection to stay open
+    /// (RFC 9112 section 9.3; the server's answer decides).
+    pub persistent: bool,
+    pub timing: TimingReport,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestReport {
+    // -- contract --
+    pub method: String,
+    pub target: String,
+    pub version: &'static str,
+    // -- more --
+    pub frame: FrameNo,
+    pub connection: Vec<String>,
+    pub keep_alive: Option<KeepAliveReport>,
+    pub framing: &'static str,
+    pub content_length: Option<u64>,
+    pub transfer_encoding: Option<String>,
+    pub expect_continue: bool,
+    pub body_bytes: u64,
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ResponseReport {
+    // -- contract --
+    pub status: u16,
+    pub version: &'static str,
+    // -- more --
+    pub reason: String,
+    pub frame: FrameNo,
+    pub connection: Vec<String>,
+    pub keep_alive: Option<KeepAliveReport>,
+    pub framing: &'static str,
+    pub content_length: Option<u64>,
+    pub transfer_encoding: Option<String>,
+    pub body_bytes: u64,
+    pub complete: bool,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct InterimReport {
+    pub status: u16,
+    pub frame: FrameNo,
+}
+
+/// Times of an exchange, seconds since the connection's first packet.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct TimingReport {
+    pub request_start: Option<f64>,
+    pub request_end: Option<f64>,
+    pub response_start: Option<f64>,
+    pub response_end: Option<f64>,
+}

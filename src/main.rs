@@ -1,0 +1,49 @@
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use httpreuse::cli::{Cli, Color, Format};
+use httpreuse::{analyzer, report};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let report = match analyzer::analyze(&cli.inputs(), cli.options()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("httpreuse: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for input in &report.inputs {
+        if let Some(err) = &input.error {
+            eprintln!("httpreuse: warning: {err}; the report covers the frames before it");
+        }
+    }
+    let stdout = io::stdout();
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let mut out = io::BufWriter::new(stdout.lock());
+    let written = match cli.format {
+        Format::Json => report::json::write(&report, &mut out),
+        Format::Text => {
+            let opts = report::text::TextOptions {
+                color,
+                exchanges: !cli.brief,
+            };
+            report::text::write(&report, &opts, &mut out)
+        }
+    }
+    .and_then(|()| out.flush());
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        // `httpreuse x.pcap | head` is not an error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("httpreuse: cannot write the report: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

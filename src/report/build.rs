@@ -1,0 +1,399 @@
+//! Builds report records from a finished connection, and the summary from
+//! all of them.
+
+use std::collections::BTreeMap;
+
+use crate::http::{Exchange, Framing, HeadInfo, HttpSession, KeepAliveParams, Request, Response};
+use crate::report::*;
+use crate::tcp::Connection;
+use crate::tcp::connection::{Handshake, KeepaliveProbes, RoleSource, SideStats};
+use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, PerRole, Role};
+use crate::verdict::{Verdict, round_us, secs};
+
+fn framing_name(f: Framing) -> &'static str {
+    match f {
+        Framing::NoBody => "none",
+        Framing::ContentLength(_) => "content_length",
+        Framing::Chunked => "chunked",
+        Framing::CloseDelimited => "close_delimited",
+        Framing::Tunnel => "tunnel",
+        Framing::Unknown => "unknown",
+    }
+}
+
+fn keep_alive(p: Option<KeepAliveParams>) -> Option<KeepAliveReport> {
+    p.map(|k| KeepAliveReport {
+        timeout: k.timeout,
+        max: k.max,
+    })
+}
+
+fn head_fields(h: &HeadInfo) -> (Vec<String>, Option<KeepAliveReport>) {
+    (h.connection.clone(), keep_alive(h.keep_alive))
+}
+
+fn request_report(r: &Request) -> RequestReport {
+    let (connection, keep_alive) = head_fields(&r.head);
+    RequestReport {
+        method: r.method.clone(),
+        target: r.target.clone(),
+        version: r.version.as_str(),
+        frame: r.timing.start.frame,
+        connection,
+        keep_alive,
+        framing: framing_name(r.framing),
+        content_length: r.head.content_length,
+        transfer_encoding: r.head.transfer_encoding.clone(),
+        expect_continue: r.head.expect_continue,
+        body_bytes: r.body_bytes,
+        complete: r.complete,
+    }
+}
+
+fn response_report(r: &Response) -> ResponseReport {
+    let (connection, keep_alive) = head_fields(&r.head);
+    ResponseReport {
+        status: r.status,
+        version: r.version.as_str(),
+        reason: r.reason.clone(),
+        frame: r.timing.start.frame,
+        connection,
+        keep_alive,
+        framing: framing_name(r.framing),
+        content_length: r.head.content_length,
+        transfer_encoding: r.head.transfer_encoding.clone(),
+        body_bytes: r.body_bytes,
+        complete: r.complete,
+    }
+}
+
+fn exchange_report(ex: &Exchange, origin: At, persistent: bool) -> ExchangeReport {
+    let rel = |a: At| secs(a, origin);
+    ExchangeReport {
+        request: ex.request.as_ref().map(request_report),
+        response: ex.response.as_ref().map(response_report),
+        interim: ex
+            .interim
+            .iter()
+            .map(|i| InterimReport {
+                status: i.status,
+                frame: i.at.frame,
+            })
+            .collect(),
+        persistent,
+        timing: TimingReport {
+            request_start: ex.request.as_ref().map(|r| rel(r.timing.start)),
+            request_end: ex.request.as_ref().and_then(|r| r.timing.end.map(rel)),
+            response_start: ex.response.as_ref().map(|r| rel(r.timing.start)),
+            response_end: ex.response.as_ref().and_then(|r| r.timing.end.map(rel)),
+        },
+    }
+}
+
+fn handshake_report(h: &Handshake) -> HandshakeReport {
+    let state = if h.refused {
+        "refused"
+    } else {
+        match (h.syn, h.syn_ack, h.ack) {
+            (Some(_), Some(_), Some(_)) => "complete",
+            (Some(_), Some(_), None) => "no_final_ack",
+            (Some(_), None, _) => "unanswered",
+            (None, Some(_), _) => "synack_only",
+            (None, None, _) => "not_captured",
+        }
+    };
+    HandshakeReport {
+        state,
+        syn_frame: h.syn.map(|a| a.frame),
+        syn_ack_frame: h.syn_ack.map(|a| a.frame),
+        ack_frame: h.ack.map(|a| a.frame),
+        syn_retransmits: h.syn_retransmits,
+        rtt: match (h.syn, h.syn_ack) {
+            (Some(s), Some(sa)) if sa >= s => Some(secs(sa, s)),
+            _ => None,
+        },
+    }
+}
+
+fn tcp_stream(s: &SideStats) -> TcpStreamReport {
+    let r = &s.reassembly;
+    TcpStreamReport {
+        retransmitted_segments: r.retransmitted_segments,
+        retransmitted_bytes: r.retransmitted_bytes,
+        out_of_order_segments: r.out_of_order_segments,
+        conflicting_overlaps: r.conflicting_overlaps,
+        gaps: r.gaps,
+        gap_bytes: r.gap_bytes,
+        truncated_bytes: s.truncated_bytes,
+        buffer_overflows: r.buffer_overflows,
+    }
+}
+
+fn probes(k: &KeepaliveProbes) -> Option<KeepaliveProbeReport> {
+    let ns = |n: u64| round_us(n as f64 / 1e9);
+    match (k.first, k.last) {
+        (Some(first), Some(last)) if k.probes > 0 => Some(KeepaliveProbeReport {
+            probes: k.probes,
+            acks: k.acks,
+            first_frame: first.frame,
+            last_frame: last.frame,
+            min_interval: k.min_interval_ns.map(ns),
+            max_interval: k.max_interval_ns.map(ns),
+        }),
+        _ => None,
+    }
+}
+
+fn per<T>(f: impl Fn(&SideStats) -> T, s: &PerRole<SideStats>) -> PerRole<T> {
+    PerRole {
+        client: f(&s.client),
+        server: f(&s.server),
+    }
+}
+
+fn anomaly_report(a: &Anomaly) -> AnomalyReport {
+    AnomalyReport {
+        kind: a.kind,
+        frame: a.frame,
+        by: a.by,
+        detail: a.detail.clone(),
+    }
+}
+
+/// The report of one finished connection.
+pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> ConnectionReport {
+    let exchanges = http.exchanges();
+    let stats = http.stats();
+    let requests = exchanges.iter().filter(|e| e.request.is_some()).count() as u64;
+    let responses = exchanges.iter().filter(|e| e.response.is_some()).count() as u64;
+    let origin = conn.first;
+
+    // Anomalies of every layer, in frame order, with the detail cap.
+    let mut all: Vec<&Anomaly> = conn
+        .anomalies
+        .iter()
+        .chain(http.anomalies())
+        .chain(verdict.anomalies.iter())
+        .collect();
+    all.sort_by_key(|a| (a.frame, a.kind));
+    let listed = all.len().min(MAX_ANOMALIES_PER_CONNECTION);
+    let anomalies_not_listed = (all.len() - listed) as u64;
+
+    let half_closed_by = if conn.sides.client.bytes_after_peer_fin > 0 {
+        Some(Role::Client)
+    } else if conn.sides.server.bytes_after_peer_fin > 0 {
+        Some(Role::Server)
+    } else {
+        None
+    };
+    let (ct, cm) = crate::verdict::advertised(exchanges, Role::Client);
+    let (st, sm) = crate::verdict::advertised(exchanges, Role::Server);
+    let adv = |timeout: Option<u64>, max: Option<u64>| {
+        (timeout.is_some() || max.is_some()).then_some(KeepAliveReport { timeout, max })
+    };
+
+    ConnectionReport {
+        id: conn.id,
+        client: conn.client.to_string(),
+        server: conn.server.to_string(),
+        handshake_complete: conn.handshake.syn.is_some() && conn.handshake.syn_ack.is_some(),
+        first_close: conn.first_close.map(|fc| FirstCloseReport {
+            by: fc.by,
+            kind: fc.kind,
+            frame: fc.at.frame,
+        }),
+        requests,
+        exchanges: exchanges
+            .iter()
+            .zip(
+                verdict
+                    .persistent
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(false)),
+            )
+            .map(|(ex, p)| exchange_report(ex, origin, p))
+            .collect(),
+        responses,
+        reused: requests > 1,
+        roles_from: match conn.role_source {
+            RoleSource::Syn => "syn",
+            RoleSource::SynAck => "syn_ack",
+            RoleSource::Payload => "payload",
+            RoleSource::Port => "port",
+        },
+        start: round_us(conn.first.ts.as_secs_f64()),
+        duration: secs(conn.last, conn.first),
+        first_frame: conn.first.frame,
+        last_frame: conn.last.frame,
+        handshake: handshake_report(&conn.handshake),
+        packets: per(|s| s.packets, &conn.sides),
+        payload_bytes: per(|s| s.payload_bytes, &conn.sides),
+        fin: per(|s| s.fin.map(|a| a.frame), &conn.sides),
+        rst: per(|s| s.rst.map(|a| a.frame), &conn.sides),
+        half_closed_by,
+        history: conn.history.clone(),
+        tcp: per(tcp_stream, &conn.sides),
+        tcp_keepalive_probes: per(|s| s.keepalive.probes, &conn.sides),
+        tcp_keepalive: per(|s| probes(&s.keepalive), &conn.sides),
+        http: HttpReport {
+            max_outstanding: stats.max_outstanding,
+            upgraded: stats.upgraded,
+            non_http_bytes: PerRole {
+                client: stats.non_http_bytes[0],
+                server: stats.non_http_bytes[1],
+            },
+            resyncs: PerRole {
+                client: stats.resyncs[0],
+                server: stats.resyncs[1],
+            },
+            keep_alive_advertised: PerRole {
+                client: adv(ct, cm),
+                server: adv(st, sm),
+            },
+        },
+        idle: verdict.idle,
+        close: verdict.close,
+        anomalies: all.iter().take(listed).map(|a| anomaly_report(a)).collect(),
+        anomalies_not_listed,
+    }
+}
+
+fn distribution(counts: impl Iterator<Item = u64>) -> Distribution {
+    let mut all: Vec<u64> = counts.collect();
+    let mut histogram = BTreeMap::new();
+    for &n in &all {
+        *histogram.entry(n).or_insert(0) += 1;
+    }
+    all.retain(|&n| n > 0);
+    all.sort_unstable();
+    let median = match all.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => all[n / 2] as f64,
+        n => (all[n / 2 - 1] + all[n / 2]) as f64 / 2.0,
+    };
+    Distribution {
+        min: all.first().copied().unwrap_or(0),
+        median,
+        max: all.last().copied().unwrap_or(0),
+        histogram,
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        ((a as f64 / b as f64) * 1000.0).round() / 1000.0
+    }
+}
+
+fn count_reasons(conns: &[&ConnectionReport]) -> BTreeMap<&'static str, ReasonCount> {
+    let mut m: BTreeMap<&'static str, ReasonCount> = BTreeMap::new();
+    for c in conns {
+        let e = m.entry(c.close.reason).or_default();
+        e.total += 1;
+        match c.close.by {
+            Some(Role::Client) => e.client += 1,
+            Some(Role::Server) => e.server += 1,
+            None => {}
+        }
+    }
+    m
+}
+
+fn count_anomalies(conns: &[&ConnectionReport]) -> BTreeMap<&'static str, u64> {
+    let mut m = BTreeMap::new();
+    for c in conns {
+        for a in &c.anomalies {
+            *m.entry(a.kind).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+/// Totals over all connections.
+pub fn summary(
+    conns: &[ConnectionReport],
+    frames: u64,
+    tcp_segments: u64,
+    frames_skipped: BTreeMap<String, u64>,
+    duration: f64,
+) -> Summary {
+    let all: Vec<&ConnectionReport> = conns.iter().collect();
+    let mut s = Summary {
+        connections: conns.len() as u64,
+        frames,
+        tcp_segments,
+        frames_skipped,
+        duration,
+        ..Summary::default()
+    };
+    for c in conns {
+        s.handshakes_completed += c.handshake_complete as u64;
+        s.requests += c.requests;
+        s.responses += c.responses;
+        match c.handshake.state {
+            "refused" => s.handshakes_refused += 1,
+            "unanswered" => s.handshakes_unanswered += 1,
+            "not_captured" | "synack_only" => s.handshakes_not_captured += 1,
+            _ => {}
+        }
+        match &c.first_close {
+            None => s.still_open += 1,
+            Some(fc) => {
+                use crate::tcp::connection::CloseKind::*;
+                let slot = match (fc.by, fc.kind) {
+                    (Role::Client, Fin) => &mut s.first_close.client_fin,
+                    (Role::Client, Rst) => &mut s.first_close.client_rst,
+                    (Role::Server, Fin) => &mut s.first_close.server_fin,
+                    (Role::Server, Rst) => &mut s.first_close.server_rst,
+                };
+                *slot += 1;
+            }
+        }
+        s.half_closed += c.half_closed_by.is_some() as u64;
+        s.reused_connections += c.reused as u64;
+        s.max_pipelined = s.max_pipelined.max(c.http.max_outstanding);
+        s.upgrades += c.http.upgraded as u64;
+        s.tcp_keepalive_probes.client += c.tcp_keepalive_probes.client;
+        s.tcp_keepalive_probes.server += c.tcp_keepalive_probes.server;
+    }
+    let with_requests = conns.iter().filter(|c| c.requests > 0).count() as u64;
+    s.reused_share = ratio(s.reused_connections, with_requests);
+    s.requests_per_handshake = ratio(s.requests, s.handshakes_completed);
+    s.requests_per_connection = distribution(conns.iter().map(|c| c.requests));
+    s.close_reasons = count_reasons(&all);
+    s.anomalies = count_anomalies(&all);
+
+    let mut servers: BTreeMap<&str, Vec<&ConnectionReport>> = BTreeMap::new();
+    for c in conns {
+        servers.entry(c.server.as_str()).or_default().push(c);
+    }
+    s.by_server = servers
+        .into_iter()
+        .map(|(server, cs)| {
+            let requests = cs.iter().map(|c| c.requests).sum();
+            let handshakes = cs.iter().filter(|c| c.handshake_complete).count() as u64;
+            ServerSummary {
+                server: server.to_string(),
+                connections: cs.len() as u64,
+                handshakes_completed: handshakes,
+                requests,
+                responses: cs.iter().map(|c| c.responses).sum(),
+                reused_connections: cs.iter().filter(|c| c.reused).count() as u64,
+                requests_per_handshake: ratio(requests, handshakes),
+                requests_per_connection: distribution(cs.iter().map(|c| c.requests)),
+                close_reasons: count_reasons(&cs),
+                anomalies: count_anomalies(&cs),
+            }
+        })
+        .collect();
+    // Busiest servers first, then by name.
+    s.by_server.sort_by(|a, b| {
+        b.connections
+            .cmp(&a.connections)
+            .then(a.server.cmp(&b.server))
+    });
+    s
+}

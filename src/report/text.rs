@@ -1,0 +1,468 @@
+//! The text report: what a person reads in a terminal. Summary first, then
+//! servers, then one block per connection. Fits 80 columns; colour only
+//! when asked (see the CLI's `--color`).
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use crate::report::*;
+use crate::tcp::connection::CloseKind;
+use crate::types::Role;
+
+pub struct TextOptions {
+    pub color: bool,
+    /// One line per exchange under each connection.
+    pub exchanges: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Paint {
+    Bold,
+    Dim,
+    Green,
+    Yellow,
+    Red,
+    Cyan,
+}
+
+struct Out<'a> {
+    w: &'a mut dyn Write,
+    color: bool,
+}
+
+impl Out<'_> {
+    fn paint(&self, p: Paint, s: &str) -> String {
+        if !self.color {
+            return s.to_string();
+        }
+        let code = match p {
+            Paint::Bold => "1",
+            Paint::Dim => "2",
+            Paint::Green => "32",
+            Paint::Yellow => "33",
+            Paint::Red => "31",
+            Paint::Cyan => "36",
+        };
+        format!("\x1b[{code}m{s}\x1b[0m")
+    }
+
+    fn line(&mut self, s: &str) -> io::Result<()> {
+        writeln!(self.w, "{s}")
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn pct(a: u64, b: u64) -> String {
+    if b == 0 {
+        "-".into()
+    } else {
+        format!("{:.0}%", a as f64 * 100.0 / b as f64)
+    }
+}
+
+/// Shortens to `max` characters (not bytes), marking the cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        0..=9_999 => format!("{n} B"),
+        10_000..=9_999_999 => format!("{:.1} kB", n as f64 / 1e3),
+        _ => format!("{:.1} MB", n as f64 / 1e6),
+    }
+}
+
+fn dur(s: f64) -> String {
+    if s < 0.001 {
+        format!("{:.0} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+fn reason_word(r: &str) -> &'static str {
+    match r {
+        "refused" => "refused",
+        "http10" => "HTTP/1.0 default",
+        "connection_close" => "Connection: close",
+        "idle" => "idle close",
+        "reset" => "reset",
+        "mid_message" => "closed mid-message",
+        "open" => "still open",
+        "no_http" => "no HTTP",
+        _ => "other",
+    }
+}
+
+fn reason_paint(r: &str) -> Paint {
+    match r {
+        "idle" | "connection_close" | "http10" => Paint::Green,
+        "open" | "no_http" => Paint::Dim,
+        "reset" | "mid_message" | "refused" => Paint::Red,
+        _ => Paint::Yellow,
+    }
+}
+
+fn reasons_line(m: &BTreeMap<&'static str, ReasonCount>) -> String {
+    if m.is_empty() {
+        return "-".into();
+    }
+    let mut v: Vec<_> = m.iter().collect();
+    v.sort_by(|a, b| b.1.total.cmp(&a.1.total).then(a.0.cmp(b.0)));
+    v.iter()
+        .map(|(k, c)| {
+            let mut by = Vec::new();
+            if c.client > 0 {
+                by.push(format!("client {}", c.client));
+            }
+            if c.server > 0 {
+                by.push(format!("server {}", c.server));
+            }
+            if by.is_empty() {
+                format!("{} {}", k, c.total)
+            } else {
+                format!("{} {} ({})", k, c.total, by.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Writes the text report.
+pub fn write(report: &Report, opts: &TextOptions, w: &mut dyn Write) -> io::Result<()> {
+    let mut o = Out {
+        w,
+        color: opts.color,
+    };
+    header(&mut o, report)?;
+    summary(&mut o, &report.summary)?;
+    if report.summary.by_server.len() > 1 {
+        servers(&mut o, &report.summary.by_server)?;
+    }
+    if !report.connections.is_empty() {
+        o.line("")?;
+        let t = o.paint(Paint::Bold, "Connections");
+        o.line(&t)?;
+        for c in &report.connections {
+            connection(&mut o, c, opts.exchanges)?;
+        }
+    }
+    Ok(())
+}
+
+fn header(o: &mut Out<'_>, r: &Report) -> io::Result<()> {
+    let title = o.paint(Paint::Bold, &format!("httpreuse {} report", r.tool.version));
+    o.line(&title)?;
+    for i in &r.inputs {
+        let kind = match i.container {
+            Some(crate::capture::Container::Pcap) => "pcap",
+            Some(crate::capture::Container::Pcapng) => "pcapng",
+            None => "?",
+        };
+        let gz = if i.gzip { ", gzip" } else { "" };
+        o.line(&format!(
+            "  {} ({kind}{gz}, {})",
+            i.file,
+            plural(i.frames, "frame", "frames")
+        ))?;
+        if let Some(e) = &i.error {
+            let t = o.paint(Paint::Red, &format!("  ! {e}"));
+            o.line(&t)?;
+        }
+    }
+    Ok(())
+}
+
+fn row(o: &mut Out<'_>, label: &str, value: &str) -> io::Result<()> {
+    let l = o.paint(Paint::Dim, &format!("  {label:<17}"));
+    o.line(&format!("{l}{value}"))
+}
+
+fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
+    o.line("")?;
+    let t = o.paint(Paint::Bold, "Summary");
+    o.line(&t)?;
+    let mut hs = format!("{} completed", s.handshakes_completed);
+    for (n, what) in [
+        (s.handshakes_refused, "refused"),
+        (s.handshakes_unanswered, "unanswered"),
+        (s.handshakes_not_captured, "not captured"),
+    ] {
+        if n > 0 {
+            hs.push_str(&format!(", {n} {what}"));
+        }
+    }
+    row(
+        o,
+        "connections",
+        &format!("{}   handshakes: {hs}", s.connections),
+    )?;
+    row(
+        o,
+        "requests",
+        &format!(
+            "{}   responses: {}   over {}",
+            s.requests,
+            s.responses,
+            dur(s.duration)
+        ),
+    )?;
+    let with_requests = s.connections - s.requests_per_connection.histogram.get(&0).unwrap_or(&0);
+    let reuse = format!(
+        "{:.2} requests per handshake; {} of {} connections with requests reused ({})",
+        s.requests_per_handshake,
+        s.reused_connections,
+        with_requests,
+        pct(s.reused_connections, with_requests)
+    );
+    row(o, "reuse", &reuse)?;
+    if with_requests > 0 {
+        let d = &s.requests_per_connection;
+        row(
+            o,
+            "requests/conn",
+            &format!("min {}, median {}, max {}", d.min, d.median, d.max),
+        )?;
+        histogram(o, &d.histogram)?;
+    }
+    let fc = &s.first_close;
+    let mut closes = Vec::new();
+    for (n, what) in [
+        (fc.client_fin, "client FIN"),
+        (fc.server_fin, "server FIN"),
+        (fc.client_rst, "client RST"),
+        (fc.server_rst, "server RST"),
+        (s.still_open, "still open"),
+    ] {
+        if n > 0 {
+            closes.push(format!("{what} {n}"));
+        }
+    }
+    row(o, "first close", &closes.join(", "))?;
+    row(o, "close reasons", &reasons_line(&s.close_reasons))?;
+    if s.max_pipelined > 1 {
+        row(
+            o,
+            "pipelining",
+            &format!("up to {} requests outstanding", s.max_pipelined),
+        )?;
+    }
+    let ka = s.tcp_keepalive_probes;
+    if ka.client + ka.server > 0 {
+        row(
+            o,
+            "TCP keep-alive",
+            &format!(
+                "{} probes from clients, {} from servers",
+                ka.client, ka.server
+            ),
+        )?;
+    }
+    let anomalies = if s.anomalies.is_empty() {
+        o.paint(Paint::Green, "none")
+    } else {
+        let txt = s
+            .anomalies
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        o.paint(Paint::Yellow, &txt)
+    };
+    row(o, "anomalies", &anomalies)?;
+    let skipped: u64 = s.frames_skipped.values().sum();
+    let mut frames = format!("{} TCP analysed", s.tcp_segments);
+    if skipped > 0 {
+        let why = s
+            .frames_skipped
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        frames.push_str(&format!(", {skipped} skipped ({why})"));
+    }
+    row(o, "frames", &frames)
+}
+
+fn histogram(o: &mut Out<'_>, h: &BTreeMap<u64, u64>) -> io::Result<()> {
+    let max = h.values().copied().max().unwrap_or(0).max(1);
+    for (&reqs, &n) in h {
+        let width = ((n as f64 / max as f64) * 30.0).ceil() as usize;
+        let bar = o.paint(Paint::Cyan, &"█".repeat(width.max(1)));
+        o.line(&format!("{:19}{:>4} req {bar} {n}", "", reqs))?;
+    }
+    Ok(())
+}
+
+fn servers(o: &mut Out<'_>, servers: &[ServerSummary]) -> io::Result<()> {
+    o.line("")?;
+    let t = o.paint(Paint::Bold, "Servers");
+    o.line(&t)?;
+    for s in servers {
+        let name = o.paint(Paint::Bold, &format!("{:<24}", s.server));
+        o.line(&format!(
+            "  {name} {:>4} conns {:>5} reqs  {:.2} req/hs  reused {}/{}",
+            s.connections,
+            s.requests,
+            s.requests_per_handshake,
+            s.reused_connections,
+            s.connections
+        ))?;
+        o.line(&format!(
+            "  {:<24} {}",
+            "",
+            clip(&reasons_line(&s.close_reasons), 52)
+        ))?;
+    }
+    Ok(())
+}
+
+fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Result<()> {
+    let id = o.paint(Paint::Bold, &format!("#{}", c.id));
+    let reqs = plural(c.requests, "request", "requests");
+    let hs = match c.handshake.state {
+        "complete" => String::new(),
+        other => format!("  [handshake {}]", other.replace('_', " ")),
+    };
+    o.line(&format!(
+        "{id} {} -> {}  {}  {reqs}{hs}",
+        c.client,
+        c.server,
+        dur(c.duration)
+    ))?;
+    // The verdict, in words.
+    let how = match (c.close.by, c.close.kind) {
+        (Some(by), Some(kind)) => format!(
+            "{} {}",
+            by,
+            match kind {
+                CloseKind::Fin => "FIN",
+                CloseKind::Rst => "RST",
+            }
+        ),
+        _ => "no close".into(),
+    };
+    let verdict = o.paint(
+        reason_paint(c.close.reason),
+        &format!("{:<18}", reason_word(c.close.reason)),
+    );
+    o.line(&format!("    {verdict} {}", clip(&c.close.explanation, 58)))?;
+    let mut facts = vec![
+        format!("first close: {how}"),
+        format!("history {}", c.history),
+    ];
+    if let Some(r) = c.half_closed_by {
+        facts.push(format!("half-closed, {r} kept sending"));
+    }
+    let ka = c.tcp_keepalive_probes;
+    if ka.client + ka.server > 0 {
+        facts.push(format!("TCP keep-alive probes {}/{}", ka.client, ka.server));
+    }
+    let t = &c.tcp;
+    let gaps = t.client.gaps + t.server.gaps;
+    let rexmit = t.client.retransmitted_segments + t.server.retransmitted_segments;
+    if rexmit > 0 {
+        facts.push(format!(
+            "{} retransmitted",
+            plural(rexmit, "segment", "segments")
+        ));
+    }
+    if gaps > 0 {
+        facts.push(format!(
+            "{} ({})",
+            plural(gaps, "gap", "gaps"),
+            bytes(t.client.gap_bytes + t.server.gap_bytes)
+        ));
+    }
+    let facts = o.paint(Paint::Dim, &facts.join(" · "));
+    o.line(&format!("    {facts}"))?;
+    if exchanges {
+        for (i, ex) in c.exchanges.iter().enumerate() {
+            exchange(o, i + 1, ex)?;
+        }
+    }
+    for a in &c.anomalies {
+        let t = o.paint(
+            Paint::Yellow,
+            &format!("    ! {} (frame {}): ", a.kind, a.frame),
+        );
+        o.line(&format!("{t}{}", clip(&a.detail, 60)))?;
+    }
+    if c.anomalies_not_listed > 0 {
+        o.line(&format!(
+            "    ! … {} more anomalies",
+            c.anomalies_not_listed
+        ))?;
+    }
+    Ok(())
+}
+
+fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
+    let req = match &ex.request {
+        Some(r) => {
+            let v = if r.version == "HTTP/1.1" {
+                String::new()
+            } else {
+                format!(" {}", r.version)
+            };
+            format!("{} {}{v}", r.method, clip(&r.target, 28))
+        }
+        None => "(request not seen)".into(),
+    };
+    let resp = match &ex.response {
+        Some(r) => {
+            let p = match r.status {
+                200..=299 => Paint::Green,
+                100..=199 | 300..=399 => Paint::Cyan,
+                400..=499 => Paint::Yellow,
+                _ => Paint::Red,
+            };
+            o.paint(p, &r.status.to_string())
+        }
+        None => o.paint(Paint::Red, "---"),
+    };
+    let mut extra = Vec::new();
+    for i in &ex.interim {
+        extra.push(format!("{} first", i.status));
+    }
+    if let Some(r) = &ex.response {
+        let framing = match r.framing {
+            "content_length" => "",
+            "chunked" => "chunked ",
+            "close_delimited" => "to close ",
+            "tunnel" => "tunnel ",
+            "none" => "no body ",
+            _ => "? ",
+        };
+        extra.push(format!("{framing}{}", bytes(r.body_bytes)));
+        if !r.complete {
+            extra.push("incomplete".into());
+        }
+        if r.connection.iter().any(|t| t == "close") {
+            extra.push("close".into());
+        }
+    }
+    if let (Some(s), Some(e)) = (ex.timing.request_start, ex.timing.response_end) {
+        extra.push(dur((e - s).max(0.0)));
+    }
+    let line = format!("{:>5} {:<36} -> {resp}  {}", n, req, extra.join(", "));
+    o.line(&line)?;
+    Ok(())
+}
+
+/// The role as shown in sentences.
+pub fn role_name(r: Role) -> &'static str {
+    r.as_str()
+}
