@@ -9,3 +9,6 @@ pub mod seq;
 pub use connection::Connection;
 pub use flow::{FlowTable, TcpConfig, Tracked};
 pub use reassembly::{Reassembler, StreamEvent};
+
+#[cfg(test)]
+mod tests;
