@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use crate::decode::Segment;
-use crate::tcp::flow::TcpConfig;
+use crate::tcp::flow::{RoleHint, TcpConfig};
 use crate::tcp::reassembly::{Pushed, Reassembler, ReassemblyStats, StreamEvent};
 use crate::tcp::seq::SeqNumber;
 use crate::types::{Anomaly, At, Dir, MAX_ANOMALIES_PER_CONNECTION, PerRole, Role};
@@ -148,7 +148,7 @@ pub struct Connection {
     pub anomalies_dropped: u64,
 
     max_buffered: usize,
-    role_hint: Option<fn(&[u8]) -> Option<Role>>,
+    role_hint: Option<RoleHint>,
     /// Sender of the first packet (the Zeek originator before any flip).
     first_sender: SocketAddr,
     /// Roles no longer change: a SYN, a SYN-ACK or payload decided them.

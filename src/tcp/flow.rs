@@ -12,6 +12,9 @@ use crate::decode::Segment;
 use crate::tcp::connection::Connection;
 use crate::types::{At, Role, Timestamp};
 
+/// Says which role sent a connection's first payload, if it can tell.
+pub type RoleHint = fn(&[u8]) -> Option<Role>;
+
 /// Tunables of the TCP layer.
 #[derive(Clone, Copy, Debug)]
 pub struct TcpConfig {
@@ -23,7 +26,7 @@ pub struct TcpConfig {
     /// Given the first payload of a connection whose handshake was not
     /// captured, says which role sent it (e.g. an HTTP request line says
     /// client), if it can tell.
-    pub role_hint: Option<fn(&[u8]) -> Option<Role>>,
+    pub role_hint: Option<RoleHint>,
 }
 
 impl Default for TcpConfig {
@@ -158,6 +161,8 @@ impl<T> FlowTable<T> {
     /// Hands to `done` the closed connections that saw no packet for
     /// `close_linger_ns` before `now`. Cheap enough to call every frame.
     pub fn expire(&mut self, now: Timestamp, done: &mut impl FnMut(Tracked<T>)) {
+        // TODO: an inactivity timeout for open connections (needs a second,
+        // lazily re-checked queue ordered by last packet).
         self.note_last_closed();
         let linger = self.config.close_linger_ns;
         while let Some(front) = self.closed.front() {

@@ -7,7 +7,7 @@ pub mod reassembly;
 pub mod seq;
 
 pub use connection::Connection;
-pub use flow::{FlowTable, TcpConfig, Tracked};
+pub use flow::{FlowTable, RoleHint, TcpConfig, Tracked};
 pub use reassembly::{Reassembler, StreamEvent};
 
 #[cfg(test)]

@@ -83,8 +83,10 @@ mod tests {
 
     #[test]
     fn equal_numbers_compare_equal() {
-        let a = SeqNumber(7);
-        assert!(a <= a && a >= a);
-        assert_eq!(a - a, 0);
+        let (a, b) = (SeqNumber(7), SeqNumber(7));
+        assert!(a <= b);
+        assert!(a >= b);
+        assert!(a.partial_cmp(&b) == Some(std::cmp::Ordering::Equal));
+        assert_eq!(a - b, 0);
     }
 }

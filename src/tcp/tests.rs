@@ -143,7 +143,8 @@ impl H {
         let done = &mut self.done;
         self.table.drain(&mut |mut t: Tracked<()>| {
             let id = t.conn.id;
-            t.conn.flush(at, &mut |dir, ev| events.push((id, dir, own(ev))));
+            t.conn
+                .flush(at, &mut |dir, ev| events.push((id, dir, own(ev))));
             done.push(t.conn);
         });
     }
@@ -214,7 +215,10 @@ fn rst_answering_syn_is_refused() {
     assert!(c.is_closed());
     assert_eq!(c.history, "Sr");
     let fc = c.first_close.unwrap();
-    assert_eq!((fc.by, fc.kind, fc.at.frame), (Role::Server, CloseKind::Rst, 2));
+    assert_eq!(
+        (fc.by, fc.kind, fc.at.frame),
+        (Role::Server, CloseKind::Rst, 2)
+    );
     assert!(c.sides.server.rst.is_some());
     // The sender's direction first.
     let order: Vec<Dir> = h.events.iter().map(|e| e.1).collect();
@@ -308,10 +312,7 @@ fn half_close_counts_bytes_after_peer_fin() {
     assert_eq!(c.sides.client.bytes_after_peer_fin, 0);
     assert_eq!(c.sides.server.reassembly.retransmitted_segments, 1);
     assert!(c.history.contains('t'));
-    assert_eq!(
-        h.evs(Dir::ToClient),
-        vec![d("resp1"), d("resp2"), Ev::Fin]
-    );
+    assert_eq!(h.evs(Dir::ToClient), vec![d("resp1"), d("resp2"), Ev::Fin]);
 }
 
 #[test]
@@ -651,6 +652,9 @@ fn anomalies_are_capped() {
         h.cs(200 + i * 10, 501, ACK, "data");
     }
     let c = h.conn();
-    assert_eq!(c.anomalies.len(), crate::types::MAX_ANOMALIES_PER_CONNECTION);
+    assert_eq!(
+        c.anomalies.len(),
+        crate::types::MAX_ANOMALIES_PER_CONNECTION
+    );
     assert_eq!(c.anomalies_dropped, 100 - 64);
 }
