@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 
 use crate::decode::Segment;
-use crate::tcp::reassembly::{ReassemblyStats, StreamEvent};
-use crate::types::{Anomaly, At, Dir, PerRole, Role};
+use crate::tcp::flow::{RoleHint, TcpConfig};
+use crate::tcp::reassembly::{Pushed, Reassembler, ReassemblyStats, StreamEvent};
+use crate::tcp::seq::SeqNumber;
+use crate::types::{Anomaly, At, Dir, MAX_ANOMALIES_PER_CONNECTION, PerRole, Role};
 
 /// How the client/server roles were decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -36,18 +38,24 @@ pub struct Handshake {
     pub refused: bool,
 }
 
+/// How a side closed its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CloseKind {
+    /// An orderly FIN.
     Fin,
+    /// An abortive RST.
     Rst,
 }
 
 /// The first FIN or RST of the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FirstClose {
+    /// Who sent it.
     pub by: Role,
+    /// FIN or RST.
     pub kind: CloseKind,
+    /// The frame that carried it.
     pub at: At,
 }
 
@@ -55,8 +63,11 @@ pub struct FirstClose {
 /// expected sequence number with 0 or 1 byte) and the peer's ACKs of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KeepaliveProbes {
+    /// Probes sent.
     pub probes: u64,
+    /// Pure ACKs from the peer answering a probe.
     pub acks: u64,
+    /// The first and the last probe.
     pub first: Option<At>,
     pub last: Option<At>,
     /// Smallest and largest time between two consecutive probes, nanoseconds.
@@ -67,6 +78,7 @@ pub struct KeepaliveProbes {
 /// Per-direction counters, keyed by the sending role.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SideStats {
+    /// Segments sent.
     pub packets: u64,
     /// Payload bytes by IP length, retransmissions included.
     pub payload_bytes: u64,
@@ -77,48 +89,509 @@ pub struct SideStats {
     pub rst: Option<At>,
     /// Payload bytes sent after the peer's FIN (a half-close in use).
     pub bytes_after_peer_fin: u64,
+    /// Keep-alive probes this side sent.
     pub keepalive: KeepaliveProbes,
+    /// Reassembly counters of the stream this side sends.
     pub reassembly: ReassemblyStats,
 }
 
-/// See the module docs.
+// History letters, as bit positions in a side's "seen" mask.
+const HIST_LETTERS: [u8; 9] = *b"SHADFRTGW";
+
+fn hist_bit(letter: u8) -> u16 {
+    HIST_LETTERS
+        .iter()
+        .position(|&l| l == letter)
+        .map_or(0, |i| 1 << i)
+}
+
+/// Index of a role in the internal per-role arrays (same as the index of the
+/// direction it sends in).
+fn ri(role: Role) -> usize {
+    role.sends().index()
+}
+
+/// One TCP connection: who is client and server, how the handshake and the
+/// teardown went, per-side counters, a Zeek-style history, and the two
+/// directions' reassemblers (whose events go to the caller of
+/// [`Connection::segment`]).
+///
+/// Internal per-side state is kept in arrays indexed by role (client 0,
+/// server 1) so that a change of roles before any data was delivered is a
+/// handful of swaps.
 pub struct Connection {
     /// Order of the connection's first packet in the capture, from 0.
     pub id: u64,
+    /// The client's address (see [`RoleSource`] for how it was decided).
     pub client: SocketAddr,
+    /// The server's address.
     pub server: SocketAddr,
+    /// How the roles were decided.
     pub role_source: RoleSource,
+    /// First and last packet.
     pub first: At,
     pub last: At,
+    /// The three-way handshake.
     pub handshake: Handshake,
+    /// The first FIN or RST of the connection.
     pub first_close: Option<FirstClose>,
+    /// Counters per sending side.
     pub sides: PerRole<SideStats>,
-    /// Zeek conn.log style history (S h A D d F f R r T t G g, upper case =
-    /// client), each letter at most once per side as Zeek does.
+    /// Zeek conn.log style history (S h A D d F f R r T t G g W w, upper
+    /// case = client), each letter at most once per side as Zeek does, `^`
+    /// first when the client is not the sender of the first packet.
     pub history: String,
-    /// TCP-level anomalies (conflicting overlaps, data after RST, ...).
+    /// TCP-level anomalies (conflicting overlaps, data after RST, ...), at
+    /// most [`MAX_ANOMALIES_PER_CONNECTION`].
     pub anomalies: Vec<Anomaly>,
+    /// Anomalies not kept in `anomalies` because it was full.
+    pub anomalies_dropped: u64,
+
+    max_buffered: usize,
+    role_hint: Option<RoleHint>,
+    /// Sender of the first packet (the Zeek originator before any flip).
+    first_sender: SocketAddr,
+    /// Roles no longer change: a SYN, a SYN-ACK or payload decided them.
+    roles_final: bool,
+    /// By direction index (= index of the sending role).
+    reasm: [Reassembler; 2],
+    /// History letters seen, by role index.
+    hist_seen: [u16; 2],
+    /// ISN of each role's SYN / SYN-ACK.
+    isn: [Option<SeqNumber>; 2],
+    /// The role's last segment was a keep-alive probe not answered yet.
+    probe_pending: [bool; 2],
+    /// A RST was seen (both streams reset).
+    reset_seen: bool,
+    /// Queued by the flow table for expiry.
+    pub(crate) close_queued: bool,
 }
 
 impl Connection {
+    /// A connection whose first packet is `seg`. Until a SYN, a SYN-ACK or
+    /// payload says otherwise the higher port is taken as the client (the
+    /// sender of `seg` on a tie).
+    pub fn new(id: u64, seg: &Segment<'_>, at: At, config: &TcpConfig) -> Connection {
+        let (client, server) = if seg.src.port() >= seg.dst.port() {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        let mut c = Connection {
+            id,
+            client,
+            server,
+            role_source: RoleSource::Port,
+            first: at,
+            last: at,
+            handshake: Handshake::default(),
+            first_close: None,
+            sides: PerRole::default(),
+            history: String::new(),
+            anomalies: Vec::new(),
+            anomalies_dropped: 0,
+            max_buffered: config.max_buffered_bytes,
+            role_hint: config.role_hint,
+            first_sender: seg.src,
+            roles_final: false,
+            reasm: [Reassembler::new(), Reassembler::new()],
+            hist_seen: [0; 2],
+            isn: [None; 2],
+            probe_pending: [false; 2],
+            reset_seen: false,
+            close_queued: false,
+        };
+        c.fix_flip_mark();
+        c
+    }
+
+    /// The role of the endpoint at `addr`.
+    pub fn role_of(&self, addr: SocketAddr) -> Role {
+        if addr == self.client {
+            Role::Client
+        } else {
+            Role::Server
+        }
+    }
+
+    /// Whether the roles are settled (by a SYN, a SYN-ACK or payload).
+    pub fn roles_decided(&self) -> bool {
+        self.roles_final
+    }
+
+    /// The client's initial sequence number, if its SYN was seen.
+    pub fn client_isn(&self) -> Option<u32> {
+        self.isn[0].map(|s| s.0)
+    }
+
+    /// Some payload was seen in either direction.
+    pub fn carried_data(&self) -> bool {
+        self.sides.client.payload_bytes > 0 || self.sides.server.payload_bytes > 0
+    }
+
+    /// A RST was seen (both streams were reset).
+    pub fn was_reset(&self) -> bool {
+        self.reset_seen
+    }
+
+    /// Whether `seg` (a SYN on this connection's five-tuple) starts a new
+    /// connection: this one is closed, or it had completed its handshake or
+    /// carried data and the SYN's ISN is not the recorded client ISN.
+    pub fn syn_starts_new(&self, seg: &Segment<'_>) -> bool {
+        if !seg.flags.syn() || seg.flags.ack() {
+            return false;
+        }
+        if self.is_closed() {
+            return true;
+        }
+        match self.isn[0] {
+            Some(isn) => isn.0 != seg.seq && (self.handshake.ack.is_some() || self.carried_data()),
+            None => self.carried_data(),
+        }
+    }
+
+    /// Reassembly state of one direction.
+    pub fn reassembler(&self, dir: Dir) -> &Reassembler {
+        &self.reasm[dir.index()]
+    }
+
     /// Feeds one segment; stream events for either direction go to `out`.
     pub fn segment(
         &mut self,
-        _seg: &Segment<'_>,
-        _at: At,
-        _out: &mut impl FnMut(Dir, StreamEvent<'_>),
+        seg: &Segment<'_>,
+        at: At,
+        out: &mut impl FnMut(Dir, StreamEvent<'_>),
     ) {
-        unimplemented!("tcp connection")
+        self.last = at;
+        let f = seg.flags;
+        let (syn, ack, fin, rst) = (f.syn(), f.ack(), f.fin(), f.rst());
+        let seq = SeqNumber(seg.seq);
+        let len = seg
+            .payload_len
+            .max(u32::try_from(seg.payload.len()).unwrap_or(u32::MAX));
+
+        // Roles from the handshake.
+        if !self.roles_final && syn {
+            let want = if ack { Role::Server } else { Role::Client };
+            if self.role_of(seg.src) != want {
+                self.swap_roles();
+            }
+            self.role_source = if ack {
+                RoleSource::SynAck
+            } else {
+                RoleSource::Syn
+            };
+            self.roles_final = true;
+        }
+        let probe =
+            !syn && !fin && !rst && self.reasm[ri(self.role_of(seg.src))].is_keepalive(seq, len);
+        // Roles from the first payload.
+        if !self.roles_final && len > 0 && !probe && !rst {
+            let sender = self.role_of(seg.src);
+            if let Some(r) = self.role_hint.and_then(|h| h(seg.payload)) {
+                if r != sender {
+                    self.swap_roles();
+                }
+                self.role_source = RoleSource::Payload;
+            } else {
+                // Provisional roles already follow the port rule.
+                self.role_source = RoleSource::Port;
+            }
+            self.roles_final = true;
+        }
+
+        let role = self.role_of(seg.src);
+        let me = ri(role);
+        let peer = 1 - me;
+        let dir = role.sends();
+
+        {
+            let side = self.sides.get_mut(role);
+            side.packets += 1;
+            side.payload_bytes += u64::from(len);
+            side.truncated_bytes += u64::from(len).saturating_sub(seg.payload.len() as u64);
+        }
+
+        // History (the per-segment letters; T and G follow reassembly).
+        if syn {
+            self.add_history(role, if ack { b'H' } else { b'S' });
+        }
+        if fin {
+            self.add_history(role, b'F');
+        }
+        if rst {
+            self.add_history(role, b'R');
+        }
+        if !syn && !fin && !rst && ack && (len == 0 || probe) {
+            self.add_history(role, b'A');
+        }
+        if len > 0 && !probe && !rst {
+            self.add_history(role, b'D');
+        }
+        if seg.window == 0 && !syn && !rst {
+            self.add_history(role, b'W');
+        }
+
+        // Handshake.
+        if syn && !ack && role == Role::Client {
+            match self.isn[me] {
+                None => {
+                    self.isn[me] = Some(seq);
+                    self.handshake.syn.get_or_insert(at);
+                    self.reasm[me].set_isn(seq);
+                }
+                Some(isn) if isn == seq => self.handshake.syn_retransmits += 1,
+                Some(isn) => {
+                    // A new attempt with a new ISN before anything happened
+                    // (otherwise the flow table starts a new connection).
+                    self.anomaly("tcp_syn_isn_changed", at, Some(role), || {
+                        format!("client SYN with ISN {} after ISN {}", seq, isn)
+                    });
+                    if !self.carried_data_before(len) {
+                        self.isn[me] = Some(seq);
+                        self.reasm[me] = Reassembler::new();
+                        self.reasm[me].set_isn(seq);
+                    }
+                }
+            }
+        }
+        if syn && ack && role == Role::Server {
+            if self.isn[me].is_none() {
+                self.isn[me] = Some(seq);
+                self.reasm[me].set_isn(seq);
+            }
+            self.handshake.syn_ack.get_or_insert(at);
+        }
+        if !syn
+            && ack
+            && role == Role::Client
+            && self.handshake.ack.is_none()
+            && self.handshake.syn_ack.is_some()
+            && self.isn[peer].is_some_and(|i| SeqNumber(seg.ack) == i + 1)
+        {
+            self.handshake.ack = Some(at);
+        }
+        if rst
+            && role == Role::Server
+            && self.handshake.syn.is_some()
+            && self.handshake.syn_ack.is_none()
+        {
+            self.handshake.refused = true;
+        }
+
+        // Keep-alive: the peer's ACK of our probe, then our own probe.
+        if self.probe_pending[peer] {
+            if !syn
+                && !fin
+                && !rst
+                && ack
+                && len == 0
+                && self.reasm[peer].expected_seq() == Some(SeqNumber(seg.ack))
+            {
+                self.sides.get_mut(role.other()).keepalive.acks += 1;
+            }
+            self.probe_pending[peer] = false;
+        }
+        if ack {
+            self.reasm[peer].peer_ack(SeqNumber(seg.ack));
+        }
+        if probe {
+            let ka = &mut self.sides.get_mut(role).keepalive;
+            ka.probes += 1;
+            ka.first.get_or_insert(at);
+            if let Some(prev) = ka.last {
+                let d = at.ts.nanos_since(prev.ts);
+                ka.min_interval_ns = Some(ka.min_interval_ns.map_or(d, |m| m.min(d)));
+                ka.max_interval_ns = Some(ka.max_interval_ns.map_or(d, |m| m.max(d)));
+            }
+            ka.last = Some(at);
+            self.probe_pending[me] = true;
+            return;
+        }
+
+        // Stream data (a RST's payload is not stream data).
+        if !rst && (len > 0 || fin) {
+            let data_seq = if syn { seq + 1 } else { seq };
+            let before = *self.reasm[me].stats();
+            let pushed = self.reasm[me].segment(
+                data_seq,
+                seg.payload,
+                len,
+                fin,
+                self.max_buffered,
+                &mut |ev| out(dir, ev),
+            );
+            self.after_reassembly(role, before, at);
+            self.note_pushed(role, &pushed, data_seq, at);
+            if self.sides.get(role.other()).fin.is_some() {
+                self.sides.get_mut(role).bytes_after_peer_fin += pushed.accepted;
+            }
+        }
+
+        // Teardown.
+        if fin {
+            self.sides.get_mut(role).fin.get_or_insert(at);
+            self.first_close.get_or_insert(FirstClose {
+                by: role,
+                kind: CloseKind::Fin,
+                at,
+            });
+        }
+        if rst {
+            self.sides.get_mut(role).rst.get_or_insert(at);
+            self.first_close.get_or_insert(FirstClose {
+                by: role,
+                kind: CloseKind::Rst,
+                at,
+            });
+            if !self.reset_seen {
+                self.reset_seen = true;
+                for r in [role, role.other()] {
+                    let i = ri(r);
+                    let d = r.sends();
+                    let before = *self.reasm[i].stats();
+                    self.reasm[i].reset(&mut |ev| out(d, ev));
+                    self.after_reassembly(r, before, at);
+                }
+            }
+        }
     }
 
     /// No more segments will come (capture ended or the connection is
     /// evicted): flush what reassembly still holds (as gaps and data).
-    pub fn flush(&mut self, _at: At, _out: &mut impl FnMut(Dir, StreamEvent<'_>)) {
-        unimplemented!("tcp connection")
+    pub fn flush(&mut self, at: At, out: &mut impl FnMut(Dir, StreamEvent<'_>)) {
+        for r in [Role::Client, Role::Server] {
+            let i = ri(r);
+            let d = r.sends();
+            let before = *self.reasm[i].stats();
+            self.reasm[i].flush(&mut |ev| out(d, ev));
+            self.after_reassembly(r, before, at);
+        }
     }
 
     /// FIN from both sides, or a RST.
     pub fn is_closed(&self) -> bool {
-        unimplemented!("tcp connection")
+        self.reset_seen || (self.sides.client.fin.is_some() && self.sides.server.fin.is_some())
+    }
+
+    /// Payload seen before the current segment (whose length is `len`).
+    fn carried_data_before(&self, len: u32) -> bool {
+        self.sides.client.payload_bytes + self.sides.server.payload_bytes > u64::from(len)
+    }
+
+    /// Copies the role's reassembly counters and adds T / G to the history.
+    fn after_reassembly(&mut self, role: Role, before: ReassemblyStats, _at: At) {
+        let now = *self.reasm[ri(role)].stats();
+        if now.retransmitted_segments > before.retransmitted_segments
+            || now.retransmitted_bytes > before.retransmitted_bytes
+        {
+            self.add_history(role, b'T');
+        }
+        if now.gaps > before.gaps {
+            self.add_history(role, b'G');
+        }
+        self.sides.get_mut(role).reassembly = now;
+    }
+
+    fn note_pushed(&mut self, role: Role, p: &Pushed, seq: SeqNumber, at: At) {
+        if p.conflicts > 0 {
+            let off = p.conflict_offset.unwrap_or(0);
+            self.anomaly("tcp_overlap_conflict", at, Some(role), || {
+                format!(
+                    "retransmitted bytes differ from the first copy at stream offset {off} \
+                     (segment seq {seq}); first copy kept"
+                )
+            });
+        }
+        if p.out_of_window {
+            self.anomaly("tcp_seq_out_of_window", at, Some(role), || {
+                format!("segment at seq {seq} lies far beyond the stream; ignored")
+            });
+        }
+        if p.after_end > 0 {
+            let (kind, what) = if self.reset_seen {
+                ("data_after_rst", "RST")
+            } else {
+                ("data_after_fin", "FIN")
+            };
+            let n = p.after_end;
+            self.anomaly(kind, at, Some(role), || {
+                format!("{n} new payload bytes after the {what}; not delivered")
+            });
+        }
+    }
+
+    fn anomaly(
+        &mut self,
+        kind: &'static str,
+        at: At,
+        by: Option<Role>,
+        detail: impl FnOnce() -> String,
+    ) {
+        if self.anomalies.len() < MAX_ANOMALIES_PER_CONNECTION {
+            self.anomalies.push(Anomaly {
+                kind,
+                frame: at.frame,
+                ts: at.ts,
+                by,
+                detail: detail(),
+            });
+        } else {
+            self.anomalies_dropped += 1;
+        }
+    }
+
+    fn add_history(&mut self, role: Role, letter: u8) {
+        let bit = hist_bit(letter);
+        let seen = &mut self.hist_seen[ri(role)];
+        if *seen & bit != 0 {
+            return;
+        }
+        *seen |= bit;
+        let c = match role {
+            Role::Client => letter.to_ascii_uppercase(),
+            Role::Server => letter.to_ascii_lowercase(),
+        };
+        self.history.push(char::from(c));
+    }
+
+    /// `^` first in the history iff the client is not the first sender.
+    fn fix_flip_mark(&mut self) {
+        let flipped = self.client != self.first_sender;
+        let marked = self.history.starts_with('^');
+        if flipped && !marked {
+            self.history.insert(0, '^');
+        } else if !flipped && marked {
+            self.history.remove(0);
+        }
+    }
+
+    /// Exchanges client and server (only before any data was delivered).
+    fn swap_roles(&mut self) {
+        std::mem::swap(&mut self.client, &mut self.server);
+        std::mem::swap(&mut self.sides.client, &mut self.sides.server);
+        self.reasm.swap(0, 1);
+        self.hist_seen.swap(0, 1);
+        self.isn.swap(0, 1);
+        self.probe_pending.swap(0, 1);
+        if let Some(fc) = &mut self.first_close {
+            fc.by = fc.by.other();
+        }
+        for a in &mut self.anomalies {
+            a.by = a.by.map(Role::other);
+        }
+        let swapped: String = self
+            .history
+            .chars()
+            .map(|c| {
+                if c.is_ascii_uppercase() {
+                    c.to_ascii_lowercase()
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            })
+            .collect();
+        self.history = swapped;
+        self.fix_flip_mark();
     }
 }

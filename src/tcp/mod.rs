@@ -7,5 +7,8 @@ pub mod reassembly;
 pub mod seq;
 
 pub use connection::Connection;
-pub use flow::{FlowTable, TcpConfig, Tracked};
+pub use flow::{FlowTable, RoleHint, TcpConfig, Tracked};
 pub use reassembly::{Reassembler, StreamEvent};
+
+#[cfg(test)]
+mod tests;

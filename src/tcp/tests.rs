@@ -1,0 +1,660 @@
+//! Connection and flow-table tests, driven through [`FlowTable`] with
+//! hand-built segments.
+
+use std::net::SocketAddr;
+
+use super::connection::{CloseKind, RoleSource};
+use super::*;
+use crate::decode::{Segment, TcpFlags};
+use crate::types::{At, Dir, Role, Timestamp};
+
+const SYN: u8 = TcpFlags::SYN;
+const ACK: u8 = TcpFlags::ACK;
+const FIN: u8 = TcpFlags::FIN;
+const RST: u8 = TcpFlags::RST;
+const PSH: u8 = TcpFlags::PSH;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ev {
+    Data(Vec<u8>),
+    Gap(u64),
+    Fin,
+    Reset,
+}
+
+fn d(s: &str) -> Ev {
+    Ev::Data(s.as_bytes().to_vec())
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+struct H {
+    table: FlowTable<()>,
+    frame: u64,
+    /// Events by connection id.
+    events: Vec<(u64, Dir, Ev)>,
+    done: Vec<Connection>,
+    c: SocketAddr,
+    s: SocketAddr,
+}
+
+impl H {
+    fn new() -> H {
+        H::with(TcpConfig::default())
+    }
+
+    fn with(config: TcpConfig) -> H {
+        H {
+            table: FlowTable::new(config),
+            frame: 0,
+            events: Vec::new(),
+            done: Vec::new(),
+            c: addr("10.0.0.1:50000"),
+            s: addr("10.0.0.2:80"),
+        }
+    }
+
+    fn at(&self) -> At {
+        At {
+            frame: self.frame,
+            ts: Timestamp(self.frame * 1_000_000_000),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn raw(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        payload: &[u8],
+        payload_len: u32,
+    ) {
+        self.frame += 1;
+        let at = self.at();
+        let seg = Segment {
+            src,
+            dst,
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload,
+            payload_len,
+        };
+        let done = &mut self.done;
+        let t = self
+            .table
+            .lookup(&seg, at, || (), &mut |old: Tracked<()>| done.push(old.conn));
+        let id = t.conn.id;
+        let events = &mut self.events;
+        t.conn.segment(&seg, at, &mut |dir, ev| {
+            events.push((id, dir, own(ev)));
+        });
+        let done = &mut self.done;
+        self.table
+            .expire(at.ts, &mut |old: Tracked<()>| done.push(old.conn));
+    }
+
+    /// Client to server.
+    fn cs(&mut self, seq: u32, ack: u32, flags: u8, payload: &str) {
+        let (c, s) = (self.c, self.s);
+        let p = payload.as_bytes();
+        self.raw(c, s, seq, ack, flags, p, p.len() as u32);
+    }
+
+    /// Server to client.
+    fn sc(&mut self, seq: u32, ack: u32, flags: u8, payload: &str) {
+        let (c, s) = (self.c, self.s);
+        let p = payload.as_bytes();
+        self.raw(s, c, seq, ack, flags, p, p.len() as u32);
+    }
+
+    /// SYN (ISN 100), SYN-ACK (ISN 500), ACK.
+    fn handshake(&mut self) {
+        self.cs(100, 0, SYN, "");
+        self.sc(500, 101, SYN | ACK, "");
+        self.cs(101, 501, ACK, "");
+    }
+
+    fn conn(&mut self) -> &Connection {
+        let (c, s) = (self.c, self.s);
+        let seg = Segment {
+            src: c,
+            dst: s,
+            seq: 0,
+            ack: 0,
+            flags: TcpFlags(ACK),
+            window: 1,
+            payload: &[],
+            payload_len: 0,
+        };
+        let at = self.at();
+        &self.table.lookup(&seg, at, || (), &mut |_| {}).conn
+    }
+
+    fn flush(&mut self) {
+        let at = self.at();
+        let events = &mut self.events;
+        let done = &mut self.done;
+        self.table.drain(&mut |mut t: Tracked<()>| {
+            let id = t.conn.id;
+            t.conn
+                .flush(at, &mut |dir, ev| events.push((id, dir, own(ev))));
+            done.push(t.conn);
+        });
+    }
+
+    fn evs(&self, dir: Dir) -> Vec<Ev> {
+        self.events
+            .iter()
+            .filter(|e| e.1 == dir)
+            .map(|e| e.2.clone())
+            .collect()
+    }
+}
+
+fn own(ev: StreamEvent<'_>) -> Ev {
+    match ev {
+        StreamEvent::Data(b) => Ev::Data(b.to_vec()),
+        StreamEvent::Gap(n) => Ev::Gap(n),
+        StreamEvent::Fin => Ev::Fin,
+        StreamEvent::Reset => Ev::Reset,
+    }
+}
+
+#[test]
+fn handshake_syn_synack_ack_is_complete() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK | PSH, "GET / HTTP/1.1\r\n\r\n");
+    h.sc(501, 119, ACK | PSH, "HTTP/1.1 200 OK\r\n");
+    let (cl, sv) = (h.c, h.s);
+    let c = h.conn();
+    assert_eq!(c.id, 0);
+    assert_eq!(c.client, cl);
+    assert_eq!(c.server, sv);
+    assert_eq!(c.role_source, RoleSource::Syn);
+    assert_eq!(c.handshake.syn.map(|a| a.frame), Some(1));
+    assert_eq!(c.handshake.syn_ack.map(|a| a.frame), Some(2));
+    assert_eq!(c.handshake.ack.map(|a| a.frame), Some(3));
+    assert!(!c.handshake.refused);
+    assert_eq!(c.history, "ShADd");
+    assert_eq!(c.sides.client.packets, 3);
+    assert_eq!(c.sides.client.payload_bytes, 18);
+    assert!(!c.is_closed());
+    assert_eq!(h.evs(Dir::ToServer), vec![d("GET / HTTP/1.1\r\n\r\n")]);
+    assert_eq!(h.evs(Dir::ToClient), vec![d("HTTP/1.1 200 OK\r\n")]);
+}
+
+#[test]
+fn syn_retransmit_is_counted_not_new() {
+    let mut h = H::new();
+    h.cs(100, 0, SYN, "");
+    h.cs(100, 0, SYN, "");
+    h.sc(500, 101, SYN | ACK, "");
+    h.cs(101, 501, ACK, "");
+    assert_eq!(h.table.len(), 1);
+    let c = h.conn();
+    assert_eq!(c.handshake.syn_retransmits, 1);
+    assert_eq!(c.handshake.syn.map(|a| a.frame), Some(1));
+    assert!(c.handshake.ack.is_some());
+}
+
+#[test]
+fn rst_answering_syn_is_refused() {
+    let mut h = H::new();
+    h.cs(100, 0, SYN, "");
+    h.sc(0, 101, RST | ACK, "");
+    let c = h.conn();
+    assert!(c.handshake.refused);
+    assert!(c.is_closed());
+    assert_eq!(c.history, "Sr");
+    let fc = c.first_close.unwrap();
+    assert_eq!(
+        (fc.by, fc.kind, fc.at.frame),
+        (Role::Server, CloseKind::Rst, 2)
+    );
+    assert!(c.sides.server.rst.is_some());
+    // The sender's direction first.
+    let order: Vec<Dir> = h.events.iter().map(|e| e.1).collect();
+    assert_eq!(order, vec![Dir::ToClient, Dir::ToServer]);
+    assert_eq!(h.evs(Dir::ToClient), vec![Ev::Reset]);
+}
+
+#[test]
+fn rst_after_data_resets_both_and_late_data_is_anomaly() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "abc");
+    h.sc(501, 104, ACK, "xyz");
+    h.cs(104, 504, RST | ACK, "");
+    // A late retransmission: no anomaly. New data: anomaly.
+    h.sc(501, 104, ACK, "xyz");
+    h.sc(504, 104, ACK, "more");
+    let c = h.conn();
+    assert!(c.is_closed());
+    assert!(!c.handshake.refused);
+    assert_eq!(c.first_close.unwrap().kind, CloseKind::Rst);
+    let kinds: Vec<&str> = c.anomalies.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, vec!["data_after_rst"]);
+    assert_eq!(h.evs(Dir::ToServer), vec![d("abc"), Ev::Reset]);
+    assert_eq!(h.evs(Dir::ToClient), vec![d("xyz"), Ev::Reset]);
+    let order: Vec<Dir> = h.events.iter().skip(2).map(|e| e.1).collect();
+    assert_eq!(order, vec![Dir::ToServer, Dir::ToClient]);
+}
+
+#[test]
+fn fin_before_hole_waits() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "aaaa");
+    h.cs(109, 501, ACK | FIN, "cccc");
+    assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa")]);
+    assert_eq!(h.conn().sides.client.reassembly.out_of_order_segments, 1);
+    h.cs(105, 501, ACK, "bbbb");
+    assert_eq!(
+        h.evs(Dir::ToServer),
+        vec![d("aaaa"), d("bbbb"), d("cccc"), Ev::Fin]
+    );
+    let c = h.conn();
+    assert_eq!(c.sides.client.reassembly.gaps, 0);
+    assert_eq!(c.first_close.unwrap().kind, CloseKind::Fin);
+}
+
+#[test]
+fn fin_before_hole_is_gapped_at_flush() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "aaaa");
+    h.cs(109, 501, ACK | FIN, "cccc");
+    h.flush();
+    assert_eq!(
+        h.evs(Dir::ToServer),
+        vec![d("aaaa"), Ev::Gap(4), d("cccc"), Ev::Fin]
+    );
+    let c = &h.done[0];
+    assert_eq!(c.sides.client.reassembly.gaps, 1);
+    assert_eq!(c.sides.client.reassembly.gap_bytes, 4);
+    assert!(c.history.contains('G'));
+}
+
+#[test]
+fn fin_only_segment_after_data_is_delivered() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "abc");
+    h.sc(501, 104, FIN | ACK, "");
+    h.cs(104, 502, FIN | ACK, "");
+    h.sc(502, 105, ACK, "");
+    assert_eq!(h.evs(Dir::ToServer), vec![d("abc"), Ev::Fin]);
+    assert_eq!(h.evs(Dir::ToClient), vec![Ev::Fin]);
+    let c = h.conn();
+    assert!(c.is_closed());
+    assert_eq!(c.first_close.unwrap().by, Role::Server);
+    assert_eq!(c.history, "ShADfFa");
+}
+
+#[test]
+fn half_close_counts_bytes_after_peer_fin() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK | FIN, "req");
+    h.sc(501, 105, ACK, "resp1");
+    h.sc(501, 105, ACK, "resp1"); // retransmission: not counted again
+    h.sc(506, 105, ACK | FIN, "resp2");
+    let c = h.conn();
+    assert_eq!(c.sides.server.bytes_after_peer_fin, 10);
+    assert_eq!(c.sides.client.bytes_after_peer_fin, 0);
+    assert_eq!(c.sides.server.reassembly.retransmitted_segments, 1);
+    assert!(c.history.contains('t'));
+    assert_eq!(h.evs(Dir::ToClient), vec![d("resp1"), d("resp2"), Ev::Fin]);
+}
+
+#[test]
+fn keepalive_probe_is_not_retransmission() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "0123456789");
+    h.sc(501, 111, ACK, "");
+    // Zero-byte probe, answered.
+    h.cs(110, 501, ACK, "");
+    h.sc(501, 111, ACK, "");
+    h.frame += 10;
+    // One-byte (garbage) probe, answered.
+    h.cs(110, 501, ACK, "x");
+    h.sc(501, 111, ACK, "");
+    let c = h.conn();
+    let ka = c.sides.client.keepalive;
+    assert_eq!(ka.probes, 2);
+    assert_eq!(ka.acks, 2);
+    assert_eq!(ka.first.map(|a| a.frame), Some(6));
+    assert_eq!(ka.last.map(|a| a.frame), Some(18));
+    assert_eq!(ka.min_interval_ns, Some(12_000_000_000));
+    assert_eq!(ka.max_interval_ns, Some(12_000_000_000));
+    assert_eq!(c.sides.client.reassembly.retransmitted_segments, 0);
+    assert_eq!(c.sides.client.reassembly.gaps, 0);
+    assert!(!c.history.contains('T'));
+    assert_eq!(h.evs(Dir::ToServer), vec![d("0123456789")]);
+}
+
+#[test]
+fn keepalive_on_idle_connection_after_handshake() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(100, 501, ACK, "");
+    h.sc(501, 101, ACK, "");
+    let ka = h.conn().sides.client.keepalive;
+    assert_eq!((ka.probes, ka.acks), (1, 1));
+}
+
+#[test]
+fn new_syn_after_fin_starts_new_connection() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK | FIN, "");
+    h.sc(501, 102, ACK | FIN, "");
+    h.cs(102, 502, ACK, "");
+    // Same five-tuple, even the same ISN: the old one is closed.
+    h.cs(100, 0, SYN, "");
+    assert_eq!(h.done.len(), 1);
+    assert_eq!(h.done[0].id, 0);
+    assert_eq!(h.table.len(), 1);
+    let c = h.conn();
+    assert_eq!(c.id, 1);
+    assert_eq!(c.history, "S");
+    assert!(!c.is_closed());
+}
+
+#[test]
+fn new_syn_with_other_isn_after_data_starts_new_connection() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "GET");
+    h.cs(9000, 0, SYN, "");
+    assert_eq!(h.done.len(), 1);
+    let c = h.conn();
+    assert_eq!(c.id, 1);
+    assert_eq!(c.client_isn(), Some(9000));
+}
+
+#[test]
+fn synack_first_makes_receiver_client() {
+    let mut h = H::new();
+    h.sc(500, 101, SYN | ACK, "");
+    h.cs(101, 501, ACK, "");
+    h.cs(101, 501, ACK, "GET");
+    let cl = h.c;
+    let c = h.conn();
+    assert_eq!(c.client, cl);
+    assert_eq!(c.role_source, RoleSource::SynAck);
+    assert_eq!(c.history, "^hAD");
+    assert!(c.handshake.syn.is_none());
+    assert!(c.handshake.ack.is_some());
+    // The client's stream starts at its first data (no SYN seen).
+    assert_eq!(h.evs(Dir::ToServer), vec![d("GET")]);
+}
+
+fn hint(p: &[u8]) -> Option<Role> {
+    if p.starts_with(b"GET ") {
+        Some(Role::Client)
+    } else if p.starts_with(b"HTTP/") {
+        Some(Role::Server)
+    } else {
+        None
+    }
+}
+
+#[test]
+fn no_syn_roles_from_role_hint() {
+    let mut h = H::with(TcpConfig {
+        role_hint: Some(hint),
+        ..TcpConfig::default()
+    });
+    // The client here has the lower port.
+    h.c = addr("10.0.0.2:8080");
+    h.s = addr("10.0.0.1:9000");
+    // First a pure ACK from the server: provisional roles by port.
+    h.sc(7000, 3000, ACK, "");
+    h.cs(3000, 7000, ACK | PSH, "GET / HTTP/1.1\r\n\r\n");
+    h.sc(7000, 3018, ACK | PSH, "HTTP/1.1 200 OK\r\n");
+    let (cl, sv) = (h.c, h.s);
+    let c = h.conn();
+    assert_eq!(c.role_source, RoleSource::Payload);
+    assert_eq!(c.client, cl);
+    assert_eq!(c.server, sv);
+    assert_eq!(c.history, "^aDd");
+    assert_eq!(c.sides.server.packets, 2);
+    assert_eq!(c.sides.client.packets, 1);
+    assert_eq!(h.evs(Dir::ToServer), vec![d("GET / HTTP/1.1\r\n\r\n")]);
+    assert_eq!(h.evs(Dir::ToClient), vec![d("HTTP/1.1 200 OK\r\n")]);
+}
+
+#[test]
+fn no_syn_roles_from_higher_port() {
+    let mut h = H::new();
+    h.sc(7000, 3000, ACK, "");
+    h.sc(7000, 3000, ACK, "xyz");
+    h.cs(3000, 7003, ACK, "abc");
+    let cl = h.c;
+    let c = h.conn();
+    assert_eq!(c.role_source, RoleSource::Port);
+    assert_eq!(c.client, cl);
+    assert_eq!(c.history, "^adD");
+    assert_eq!(h.evs(Dir::ToClient), vec![d("xyz")]);
+    assert_eq!(h.evs(Dir::ToServer), vec![d("abc")]);
+}
+
+#[test]
+fn no_syn_equal_ports_first_sender_is_client() {
+    let mut h = H::new();
+    h.c = addr("10.0.0.9:80");
+    h.s = addr("10.0.0.1:80");
+    h.cs(1, 1, ACK, "abc");
+    let cl = h.c;
+    let c = h.conn();
+    assert_eq!(c.client, cl);
+    assert_eq!(c.history, "D");
+}
+
+#[test]
+fn sequence_wraps_around() {
+    let mut h = H::new();
+    let isn = u32::MAX - 2;
+    h.cs(isn, 0, SYN, "");
+    h.sc(500, isn.wrapping_add(1), SYN | ACK, "");
+    h.cs(isn.wrapping_add(1), 501, ACK, "");
+    // Out of order across the wrap: bytes 4..8 (seq 2) first.
+    h.cs(2, 501, ACK, "efgh");
+    h.cs(isn.wrapping_add(1), 501, ACK, "abcd");
+    h.cs(6, 501, ACK | FIN, "ij");
+    assert_eq!(
+        h.evs(Dir::ToServer),
+        vec![d("abcd"), d("efgh"), d("ij"), Ev::Fin]
+    );
+    let c = h.conn();
+    assert_eq!(c.sides.client.reassembly.gaps, 0);
+    assert_eq!(c.sides.client.reassembly.out_of_order_segments, 1);
+}
+
+#[test]
+fn snaplen_truncation_gives_gap() {
+    let mut h = H::new();
+    h.handshake();
+    let (c, s) = (h.c, h.s);
+    h.raw(c, s, 101, 501, ACK, b"abcd", 10);
+    h.cs(111, 501, ACK, "next");
+    // Out of order and truncated: its lost tail is a gap when reached.
+    h.raw(c, s, 125, 501, ACK, b"zz", 5);
+    h.raw(c, s, 115, 501, ACK, b"0123456789", 10);
+    h.cs(130, 501, ACK, "end");
+    assert_eq!(
+        h.evs(Dir::ToServer),
+        vec![
+            d("abcd"),
+            Ev::Gap(6),
+            d("next"),
+            d("0123456789"),
+            d("zz"),
+            Ev::Gap(3),
+            d("end"),
+        ]
+    );
+    let c = h.conn();
+    assert_eq!(c.sides.client.truncated_bytes, 9);
+    assert_eq!(c.sides.client.payload_bytes, 32);
+    assert_eq!(c.sides.client.reassembly.gaps, 2);
+    assert_eq!(c.sides.client.reassembly.gap_bytes, 9);
+}
+
+#[test]
+fn overlap_conflict_keeps_first() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "aa");
+    h.cs(105, 501, ACK, "XXYY");
+    h.cs(103, 501, ACK, "bbZZYY");
+    assert_eq!(h.evs(Dir::ToServer), vec![d("aa"), d("bb"), d("XXYY")]);
+    let c = h.conn();
+    assert_eq!(c.sides.client.reassembly.conflicting_overlaps, 1);
+    assert_eq!(c.anomalies.len(), 1);
+    assert_eq!(c.anomalies[0].kind, "tcp_overlap_conflict");
+    assert_eq!(c.anomalies[0].by, Some(Role::Client));
+}
+
+#[test]
+fn overlap_conflict_between_buffered_copies() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(105, 501, ACK, "XXYY");
+    h.cs(105, 501, ACK, "XQYY");
+    h.cs(101, 501, ACK, "aaaa");
+    assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa"), d("XXYY")]);
+    let c = h.conn();
+    assert_eq!(c.sides.client.reassembly.conflicting_overlaps, 1);
+    assert_eq!(c.sides.client.reassembly.retransmitted_segments, 1);
+}
+
+#[test]
+fn gap_when_peer_acks_past_hole() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "aaaa");
+    // The capture missed bytes 105..109; the server acknowledges them.
+    h.sc(501, 109, ACK, "");
+    h.cs(109, 501, ACK, "cccc");
+    assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa"), Ev::Gap(4), d("cccc")]);
+}
+
+#[test]
+fn missing_tail_acked_by_peer_is_gap_at_flush() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "aaaa");
+    h.sc(501, 109, ACK, "");
+    h.flush();
+    assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa"), Ev::Gap(4)]);
+}
+
+#[test]
+fn buffer_overflow_gives_gap() {
+    let mut h = H::with(TcpConfig {
+        max_buffered_bytes: 6,
+        ..TcpConfig::default()
+    });
+    h.handshake();
+    h.cs(105, 501, ACK, "bbbb");
+    h.cs(109, 501, ACK, "cccc");
+    assert_eq!(h.evs(Dir::ToServer), vec![Ev::Gap(4), d("bbbb"), d("cccc")]);
+    let st = h.conn().sides.client.reassembly;
+    assert_eq!(st.buffer_overflows, 1);
+    // The late hole filler is old data now.
+    h.cs(101, 501, ACK, "aaaa");
+    assert_eq!(h.conn().sides.client.reassembly.retransmitted_segments, 1);
+}
+
+#[test]
+fn zero_window_is_history_w() {
+    let mut h = H::new();
+    h.handshake();
+    let (c, s) = (h.c, h.s);
+    h.frame += 1;
+    let seg = Segment {
+        src: s,
+        dst: c,
+        seq: 501,
+        ack: 101,
+        flags: TcpFlags(ACK),
+        window: 0,
+        payload: &[],
+        payload_len: 0,
+    };
+    let at = h.at();
+    let t = h.table.lookup(&seg, at, || (), &mut |_| {});
+    t.conn.segment(&seg, at, &mut |_, _| {});
+    assert_eq!(h.conn().history, "ShAaw");
+}
+
+#[test]
+fn expire_hands_back_closed_after_linger_only() {
+    let mut h = H::with(TcpConfig {
+        close_linger_ns: 5_000_000_000,
+        ..TcpConfig::default()
+    });
+    h.handshake();
+    h.cs(101, 501, ACK | FIN, "");
+    h.sc(501, 102, ACK | FIN, "");
+    // An open connection on another tuple.
+    h.c = addr("10.0.0.1:50001");
+    h.handshake();
+    h.frame += 3;
+    // Late ACK on the closed one keeps it.
+    h.c = addr("10.0.0.1:50000");
+    h.cs(102, 502, ACK, "");
+    h.c = addr("10.0.0.1:50001");
+    h.frame += 3;
+    h.sc(600, 700, ACK, "x");
+    assert_eq!(h.done.len(), 0);
+    h.frame += 1;
+    h.sc(600, 700, ACK, "x");
+    assert_eq!(h.done.len(), 1);
+    assert_eq!(h.done[0].id, 0);
+    // The open one is never expired.
+    h.frame += 1000;
+    h.sc(600, 700, ACK, "x");
+    assert_eq!(h.done.len(), 1);
+    assert_eq!(h.table.len(), 1);
+}
+
+#[test]
+fn drain_hands_back_in_id_order() {
+    let mut h = H::new();
+    for p in 0..20u32 {
+        h.c = addr(&format!("10.0.0.1:{}", 40000 + (p * 7919) % 1000));
+        h.cs(1, 1, ACK, "x");
+    }
+    h.flush();
+    let ids: Vec<u64> = h.done.iter().map(|c| c.id).collect();
+    assert_eq!(ids, (0..20).collect::<Vec<_>>());
+    assert!(h.table.is_empty());
+}
+
+#[test]
+fn anomalies_are_capped() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, RST, "");
+    for i in 0..100u32 {
+        h.cs(200 + i * 10, 501, ACK, "data");
+    }
+    let c = h.conn();
+    assert_eq!(
+        c.anomalies.len(),
+        crate::types::MAX_ANOMALIES_PER_CONNECTION
+    );
+    assert_eq!(c.anomalies_dropped, 100 - 64);
+}
