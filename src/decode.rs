@@ -2,7 +2,16 @@
 //! bytes to a [`Segment`] or a [`Skip`] reason. Uses etherparse's lax
 //! slicing so that snap-length-truncated frames keep every whole header.
 
-use std::net::SocketAddr;
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::err::Layer;
+use etherparse::err::packet::SliceError;
+use etherparse::{
+    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinkSlice, TcpSlice, TransportSlice,
+};
+
+use crate::capture::linktype;
 
 /// TCP flag bits, as in the header's flags byte.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -57,13 +66,21 @@ pub enum Skip {
     /// The interface's link type is not one we decode.
     UnsupportedLinkType(u32),
     /// A link-layer protocol that is not IP (ARP, LLDP, ...), by ethertype.
+    /// Values below 0x0600 are IEEE 802.3 length fields (LLC frames) or
+    /// Linux "cooked" non-ethertype protocols.
     NotIp(u16),
+    /// A NULL/LOOP (BSD loopback) frame whose address family is not IPv4
+    /// or IPv6.
+    NotIpFamily(u32),
     Arp,
     Udp,
+    /// ICMP or ICMPv6.
     Icmp,
     /// Another IP protocol number.
     OtherIpProto(u8),
-    /// A non-first IP fragment (or a first one whose TCP header is incomplete).
+    /// A TCP packet in IP fragments we cannot decode: a non-first fragment,
+    /// or a first one whose TCP header is incomplete. (Fragments of other
+    /// protocols count as that protocol.)
     IpFragment,
     /// Headers cut off before the TCP header was whole.
     Truncated,
@@ -72,12 +89,720 @@ pub enum Skip {
 }
 
 impl Skip {
-    pub fn kind(&self) -> String {
-        unimplemented!("decode")
+    /// The stable snake_case key of this reason, for reports:
+    /// `unsupported_linktype_<n>`, `non_ip_ethertype_0x<hex4>`,
+    /// `non_ip_llc`, `non_ip_address_family_<n>`, `arp`, `udp`, `icmp`,
+    /// `ip_proto_<n>`, `ip_fragment`, `truncated`, `malformed`. Common keys
+    /// do not allocate.
+    pub fn kind(&self) -> Cow<'static, str> {
+        match *self {
+            Skip::UnsupportedLinkType(n) => Cow::Owned(format!("unsupported_linktype_{n}")),
+            Skip::NotIp(t) if t < ETHERTYPE_MIN => Cow::Borrowed("non_ip_llc"),
+            Skip::NotIp(0x88cc) => Cow::Borrowed("non_ip_ethertype_0x88cc"),
+            Skip::NotIp(0x888e) => Cow::Borrowed("non_ip_ethertype_0x888e"),
+            Skip::NotIp(0x9000) => Cow::Borrowed("non_ip_ethertype_0x9000"),
+            Skip::NotIp(t) => Cow::Owned(format!("non_ip_ethertype_0x{t:04x}")),
+            Skip::NotIpFamily(n) => Cow::Owned(format!("non_ip_address_family_{n}")),
+            Skip::Arp => Cow::Borrowed("arp"),
+            Skip::Udp => Cow::Borrowed("udp"),
+            Skip::Icmp => Cow::Borrowed("icmp"),
+            Skip::OtherIpProto(2) => Cow::Borrowed("ip_proto_2"),
+            Skip::OtherIpProto(n) => Cow::Owned(format!("ip_proto_{n}")),
+            Skip::IpFragment => Cow::Borrowed("ip_fragment"),
+            Skip::Truncated => Cow::Borrowed("truncated"),
+            Skip::Malformed => Cow::Borrowed("malformed"),
+        }
     }
 }
 
-/// Decodes one frame.
-pub fn decode(_linktype: u32, _data: &[u8]) -> Result<Segment<'_>, Skip> {
-    unimplemented!("decode")
+/// Ethertype values start here; smaller values are 802.3 lengths.
+const ETHERTYPE_MIN: u16 = 0x0600;
+
+/// NULL and LOOP: a 4-byte address family precedes the IP packet.
+const NULL_HEADER_LEN: usize = 4;
+const AF_INET: u32 = 2;
+/// AF_INET6 on Linux, NetBSD/OpenBSD, FreeBSD, macOS.
+const AF_INET6: [u32; 4] = [10, 24, 28, 30];
+
+/// Linux cooked capture v1: packet type (2), ARPHRD type (2), address
+/// length (2), address (8), protocol (2).
+const SLL_HEADER_LEN: usize = 16;
+const SLL_PROTOCOL_OFFSET: usize = 14;
+/// Linux cooked capture v2: protocol (2), reserved (2), interface index
+/// (4), ARPHRD type (2), packet type (1), address length (1), address (8).
+const SLL2_HEADER_LEN: usize = 20;
+const SLL2_PROTOCOL_OFFSET: usize = 0;
+
+/// Fixed IPv6 header length.
+const IPV6_HEADER_LEN: usize = 40;
+
+/// Decodes one frame of the given LINKTYPE_*.
+pub fn decode(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
+    let packet = match linktype {
+        linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Truncated)?,
+        linktype::NULL | linktype::LOOP => {
+            let family = data.get(..NULL_HEADER_LEN).ok_or(Skip::Truncated)?;
+            let family: [u8; 4] = family.try_into().map_err(|_| Skip::Truncated)?;
+            let family = if linktype == linktype::LOOP {
+                u32::from_be_bytes(family)
+            } else {
+                // The capturing host's byte order: the small reading is right.
+                u32::from_le_bytes(family).min(u32::from_be_bytes(family))
+            };
+            let ether_type = match family {
+                AF_INET => EtherType::IPV4,
+                f if AF_INET6.contains(&f) => EtherType::IPV6,
+                f => return Err(Skip::NotIpFamily(f)),
+            };
+            let rest = data.get(NULL_HEADER_LEN..).unwrap_or(&[]);
+            LaxSlicedPacket::from_ether_type(ether_type, rest)
+        }
+        linktype::RAW
+        | linktype::DLT_RAW_12
+        | linktype::DLT_RAW_14
+        | linktype::IPV4
+        | linktype::IPV6 => {
+            // The version nibble decides, whatever the link type says.
+            LaxSlicedPacket::from_ether_type(EtherType::IPV4, data)
+        }
+        linktype::LINUX_SLL => cooked(data, SLL_HEADER_LEN, SLL_PROTOCOL_OFFSET)?,
+        linktype::LINUX_SLL2 => cooked(data, SLL2_HEADER_LEN, SLL2_PROTOCOL_OFFSET)?,
+        other => return Err(Skip::UnsupportedLinkType(other)),
+    };
+    segment(&packet)
+}
+
+/// A Linux cooked capture header of `header_len` bytes whose protocol
+/// (an ethertype, big-endian) is at `protocol_offset`.
+fn cooked(
+    data: &[u8],
+    header_len: usize,
+    protocol_offset: usize,
+) -> Result<LaxSlicedPacket<'_>, Skip> {
+    let (header, rest) = data.split_at_checked(header_len).ok_or(Skip::Truncated)?;
+    let protocol = header
+        .get(protocol_offset..protocol_offset + 2)
+        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+        .ok_or(Skip::Truncated)?;
+    Ok(LaxSlicedPacket::from_ether_type(
+        EtherType(u16::from_be_bytes(protocol)),
+        rest,
+    ))
+}
+
+/// Length errors mean the capture cut a header; others, a bad header.
+fn error_skip(err: &SliceError) -> Skip {
+    match err {
+        SliceError::Len(_) => Skip::Truncated,
+        _ => Skip::Malformed,
+    }
+}
+
+/// The reason for a packet of this IP protocol that is not decodable TCP.
+fn proto_skip(proto: IpNumber) -> Skip {
+    match proto {
+        IpNumber::UDP => Skip::Udp,
+        IpNumber::ICMP | IpNumber::IPV6_ICMP => Skip::Icmp,
+        IpNumber::TCP => Skip::Malformed,
+        IpNumber(n) => Skip::OtherIpProto(n),
+    }
+}
+
+/// The innermost ethertype of a packet that has no IP layer.
+fn ether_type(p: &LaxSlicedPacket<'_>) -> Option<EtherType> {
+    if let Some(payload) = p.ether_payload() {
+        return Some(payload.ether_type);
+    }
+    match &p.link {
+        Some(LinkSlice::Ethernet2(e)) => Some(e.ether_type()),
+        Some(LinkSlice::EtherPayload(e)) => Some(e.ether_type),
+        _ => None,
+    }
+}
+
+/// The TCP segment in a sliced packet, or why there is none.
+fn segment<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
+    let net = match &p.net {
+        Some(LaxNetSlice::Arp(_)) => return Err(Skip::Arp),
+        Some(net) => net,
+        None => {
+            let ether_type = ether_type(p);
+            if ether_type == Some(EtherType::ARP) {
+                return Err(Skip::Arp);
+            }
+            if let Some((err, _)) = &p.stop_err {
+                return Err(error_skip(err));
+            }
+            return Err(match ether_type {
+                Some(t) => Skip::NotIp(t.0),
+                None => Skip::Malformed,
+            });
+        }
+    };
+
+    // Addresses, the IP payload, where the IP packet starts and (per its
+    // header) ends, and whether this is a non-first fragment.
+    let (src, dst, ip_payload, ip_start, ip_len, later_fragment) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                v4.payload(),
+                h.slice().as_ptr() as usize,
+                usize::from(h.total_len()),
+                h.fragments_offset().value() != 0,
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let exts = v6.extensions();
+            let later_fragment =
+                v6.payload().fragmented && ipv6_later_fragment(exts.first_header(), exts.slice());
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                v6.payload(),
+                h.slice().as_ptr() as usize,
+                IPV6_HEADER_LEN + usize::from(h.payload_length()),
+                later_fragment,
+            )
+        }
+        LaxNetSlice::Arp(_) => return Err(Skip::Arp),
+    };
+
+    let tcp = if ip_payload.fragmented {
+        if ip_payload.ip_number != IpNumber::TCP {
+            return Err(proto_skip(ip_payload.ip_number));
+        }
+        if later_fragment {
+            return Err(Skip::IpFragment);
+        }
+        // The first fragment: usable if it holds the whole TCP header.
+        TcpSlice::from_slice(ip_payload.payload).map_err(|_| Skip::IpFragment)?
+    } else {
+        match (&p.transport, &p.stop_err) {
+            (Some(TransportSlice::Tcp(tcp)), _) => tcp.clone(),
+            (_, Some((err, layer))) if is_ip_layer(*layer) || *layer == Layer::TcpHeader => {
+                return Err(error_skip(err));
+            }
+            _ => return Err(proto_skip(ip_payload.ip_number)),
+        }
+    };
+
+    let payload = tcp.payload();
+    // Bytes from the IP header to the TCP payload, then what the IP header
+    // says is left. When the header's length is unusable (0 with TCP
+    // segmentation offload, or jumbograms) the captured length stands.
+    let payload_offset = (payload.as_ptr() as usize).wrapping_sub(ip_start);
+    let payload_len = ip_len.saturating_sub(payload_offset).max(payload.len());
+    Ok(Segment {
+        src: SocketAddr::new(src, tcp.source_port()),
+        dst: SocketAddr::new(dst, tcp.destination_port()),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags(
+            tcp.header_slice()
+                .get(TCP_FLAGS_OFFSET)
+                .copied()
+                .unwrap_or(0),
+        ),
+        window: tcp.window_size(),
+        payload,
+        payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
+    })
+}
+
+/// Whether IPv6 extension headers (`exts`, the first of type `first`) hold
+/// a fragment header with a non-zero offset.
+///
+/// Walked here with checked indexing: etherparse 0.21's
+/// `Ipv6ExtensionSliceIter` reads out of bounds (undefined behaviour) on a
+/// lax-parsed chain that stopped at a cut or bad header.
+fn ipv6_later_fragment(first: Option<IpNumber>, exts: &[u8]) -> bool {
+    let Some(mut next) = first else {
+        return false;
+    };
+    let mut rest = exts;
+    loop {
+        let (Some(&following), Some(&len_field)) = (rest.first(), rest.get(1)) else {
+            return false;
+        };
+        let len = match next {
+            IpNumber::IPV6_HEADER_HOP_BY_HOP
+            | IpNumber::IPV6_ROUTE_HEADER
+            | IpNumber::IPV6_DESTINATION_OPTIONS => (usize::from(len_field) + 1) * 8,
+            IpNumber::AUTHENTICATION_HEADER => (usize::from(len_field) + 2) * 4,
+            IpNumber::IPV6_FRAGMENTATION_HEADER => {
+                // Next header (1), reserved (1), offset (13 bits) + flags (3).
+                let Some(&[hi, lo]) = rest.get(2..4) else {
+                    return false;
+                };
+                if u16::from_be_bytes([hi, lo]) >> 3 != 0 {
+                    return true;
+                }
+                IPV6_FRAGMENT_HEADER_LEN
+            }
+            _ => return false,
+        };
+        let Some(after) = rest.get(len..) else {
+            return false;
+        };
+        rest = after;
+        next = IpNumber(following);
+    }
+}
+
+/// Length of the IPv6 fragment extension header.
+const IPV6_FRAGMENT_HEADER_LEN: usize = 8;
+
+/// Offset of the flags byte (CWR ... FIN) in the TCP header.
+const TCP_FLAGS_OFFSET: usize = 13;
+
+/// Layers from the IP header to the transport header.
+fn is_ip_layer(layer: Layer) -> bool {
+    matches!(
+        layer,
+        Layer::IpHeader
+            | Layer::Ipv4Header
+            | Layer::Ipv4Packet
+            | Layer::IpAuthHeader
+            | Layer::Ipv6Header
+            | Layer::Ipv6Packet
+            | Layer::Ipv6ExtHeader
+            | Layer::Ipv6HopByHopHeader
+            | Layer::Ipv6DestOptionsHeader
+            | Layer::Ipv6RouteHeader
+            | Layer::Ipv6FragHeader
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SRC4: [u8; 4] = [10, 0, 0, 1];
+    const DST4: [u8; 4] = [10, 0, 0, 2];
+    const SRC6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const DST6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+    /// A 20-byte TCP header (plus `opts`, a multiple of 4) and payload.
+    fn tcp(flags: u8, opts: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend(51000u16.to_be_bytes());
+        v.extend(80u16.to_be_bytes());
+        v.extend(1000u32.to_be_bytes());
+        v.extend(2000u32.to_be_bytes());
+        v.push(((20 + opts.len()) as u8 / 4) << 4);
+        v.push(flags);
+        v.extend(65000u16.to_be_bytes());
+        v.extend([0, 0, 0, 0]); // checksum, urgent pointer
+        v.extend(opts);
+        v.extend(payload);
+        v
+    }
+
+    /// An IPv4 packet; `frag` is the flags/fragment-offset field.
+    fn ipv4(proto: u8, frag: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x45, 0];
+        v.extend((20 + payload.len() as u16).to_be_bytes());
+        v.extend([0x12, 0x34]);
+        v.extend(frag.to_be_bytes());
+        v.extend([64, proto, 0, 0]);
+        v.extend(SRC4);
+        v.extend(DST4);
+        v.extend(payload);
+        v
+    }
+
+    fn ipv6(next: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![0x60, 0, 0, 0];
+        v.extend((payload.len() as u16).to_be_bytes());
+        v.extend([next, 64]);
+        v.extend(SRC6);
+        v.extend(DST6);
+        v.extend(payload);
+        v
+    }
+
+    fn eth(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        v.extend(ether_type.to_be_bytes());
+        v.extend(payload);
+        v
+    }
+
+    /// A VLAN tag's TCI (id 5) and the type that follows it.
+    fn vlan(inner_type: u16) -> Vec<u8> {
+        let mut v = vec![0, 5];
+        v.extend(inner_type.to_be_bytes());
+        v
+    }
+
+    fn tcp4() -> Vec<u8> {
+        ipv4(6, 0, &tcp(0x18, &[], b"GET / HTTP/1.1\r\n"))
+    }
+
+    fn tcp6() -> Vec<u8> {
+        ipv6(6, &tcp(0x18, &[], b"GET / HTTP/1.1\r\n"))
+    }
+
+    fn check4(seg: Segment<'_>) {
+        assert_eq!(seg.src, "10.0.0.1:51000".parse().unwrap());
+        assert_eq!(seg.dst, "10.0.0.2:80".parse().unwrap());
+        assert_eq!((seg.seq, seg.ack, seg.window), (1000, 2000, 65000));
+        assert!(seg.flags.psh() && seg.flags.ack() && !seg.flags.syn());
+        assert_eq!(seg.payload, b"GET / HTTP/1.1\r\n");
+        assert_eq!(seg.payload_len, 16);
+    }
+
+    fn check6(seg: Segment<'_>) {
+        assert_eq!(seg.src, "[2001:db8::1]:51000".parse().unwrap());
+        assert_eq!(seg.dst, "[2001:db8::2]:80".parse().unwrap());
+        assert_eq!(seg.payload, b"GET / HTTP/1.1\r\n");
+        assert_eq!(seg.payload_len, 16);
+    }
+
+    #[test]
+    fn ethernet_v4_v6() {
+        check4(decode(linktype::ETHERNET, &eth(0x0800, &tcp4())).unwrap());
+        check6(decode(linktype::ETHERNET, &eth(0x86dd, &tcp6())).unwrap());
+    }
+
+    #[test]
+    fn ethernet_padding_is_trimmed() {
+        let p = ipv4(6, 0, &tcp(0x10, &[], b"ab"));
+        let mut frame = eth(0x0800, &p);
+        frame.resize(60, 0xee);
+        let seg = decode(linktype::ETHERNET, &frame).unwrap();
+        assert_eq!(seg.payload, b"ab");
+        assert_eq!(seg.payload_len, 2);
+        // A bare ACK padded to 60 bytes has no payload.
+        let mut frame = eth(0x0800, &ipv4(6, 0, &tcp(0x10, &[], b"")));
+        frame.resize(60, 0xee);
+        let seg = decode(linktype::ETHERNET, &frame).unwrap();
+        assert!(seg.payload.is_empty());
+        assert_eq!(seg.payload_len, 0);
+    }
+
+    #[test]
+    fn vlan_and_qinq() {
+        let mut one = vlan(0x0800);
+        one.extend(tcp4());
+        check4(decode(linktype::ETHERNET, &eth(0x8100, &one)).unwrap());
+        let mut two = vlan(0x8100);
+        two.extend(vlan(0x86dd));
+        two.extend(tcp6());
+        check6(decode(linktype::ETHERNET, &eth(0x88a8, &two)).unwrap());
+        let mut three = vlan(0x8100);
+        three.extend(&two);
+        check6(decode(linktype::ETHERNET, &eth(0x9100, &three)).unwrap());
+        // A tag cut off.
+        assert_eq!(
+            decode(linktype::ETHERNET, &eth(0x8100, &[0, 5])).unwrap_err(),
+            Skip::Truncated
+        );
+    }
+
+    #[test]
+    fn null_both_byte_orders_and_loop() {
+        for family in [2u32, 10, 24, 28, 30] {
+            let p = if family == 2 { tcp4() } else { tcp6() };
+            for bytes in [family.to_le_bytes(), family.to_be_bytes()] {
+                let mut f = bytes.to_vec();
+                f.extend(&p);
+                let seg = decode(linktype::NULL, &f).unwrap();
+                assert_eq!(seg.payload, b"GET / HTTP/1.1\r\n");
+            }
+            let mut f = family.to_be_bytes().to_vec();
+            f.extend(&p);
+            assert!(decode(linktype::LOOP, &f).is_ok());
+            // LOOP is always network byte order.
+            let mut f = family.to_le_bytes().to_vec();
+            f.extend(&p);
+            assert!(matches!(
+                decode(linktype::LOOP, &f),
+                Err(Skip::NotIpFamily(_))
+            ));
+        }
+        let mut f = 7u32.to_le_bytes().to_vec();
+        f.extend(tcp4());
+        let skip = decode(linktype::NULL, &f).unwrap_err();
+        assert_eq!(skip, Skip::NotIpFamily(7));
+        assert_eq!(skip.kind(), "non_ip_address_family_7");
+        assert_eq!(
+            decode(linktype::NULL, &[2, 0]).unwrap_err(),
+            Skip::Truncated
+        );
+    }
+
+    #[test]
+    fn raw_ip_link_types() {
+        for lt in [linktype::RAW, 12, 14, linktype::IPV4, linktype::IPV6] {
+            check4(decode(lt, &tcp4()).unwrap());
+            check6(decode(lt, &tcp6()).unwrap());
+        }
+        let mut bad = tcp4();
+        bad[0] = 0x55; // version 5
+        assert_eq!(decode(linktype::RAW, &bad).unwrap_err(), Skip::Malformed);
+        assert_eq!(decode(linktype::RAW, &[]).unwrap_err(), Skip::Truncated);
+    }
+
+    #[test]
+    fn linux_cooked_v1_v2() {
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+        sll.extend(0x0800u16.to_be_bytes());
+        assert_eq!(sll.len(), SLL_HEADER_LEN);
+        let mut f = sll.clone();
+        f.extend(tcp4());
+        check4(decode(linktype::LINUX_SLL, &f).unwrap());
+        let mut f = sll[..14].to_vec();
+        f.extend(0x0806u16.to_be_bytes());
+        f.extend([0u8; 28]);
+        assert_eq!(decode(linktype::LINUX_SLL, &f).unwrap_err(), Skip::Arp);
+        assert_eq!(
+            decode(linktype::LINUX_SLL, &sll[..10]).unwrap_err(),
+            Skip::Truncated
+        );
+        // Protocol 0x0004: 802.2 LLC in Linux terms.
+        let mut f = sll[..14].to_vec();
+        f.extend([0, 4, 0xaa, 0xaa]);
+        let skip = decode(linktype::LINUX_SLL, &f).unwrap_err();
+        assert_eq!((skip, skip.kind().as_ref()), (Skip::NotIp(4), "non_ip_llc"));
+
+        let mut sll2 = 0x86ddu16.to_be_bytes().to_vec();
+        sll2.extend([0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(sll2.len(), SLL2_HEADER_LEN);
+        let mut f = sll2.clone();
+        f.extend(tcp6());
+        check6(decode(linktype::LINUX_SLL2, &f).unwrap());
+        assert_eq!(
+            decode(linktype::LINUX_SLL2, &sll2[..19]).unwrap_err(),
+            Skip::Truncated
+        );
+    }
+
+    #[test]
+    fn ipv6_extension_headers() {
+        // Hop-by-hop (8 bytes: next = dest opts), destination options (8
+        // bytes: next = TCP), then TCP.
+        let mut p = vec![60, 0, 1, 4, 0, 0, 0, 0];
+        p.extend([6, 0, 1, 4, 0, 0, 0, 0]);
+        p.extend(tcp(0x18, &[], b"GET / HTTP/1.1\r\n"));
+        check6(decode(linktype::RAW, &ipv6(0, &p)).unwrap());
+        // Cut inside the second extension header.
+        let full = ipv6(0, &p);
+        assert_eq!(
+            decode(linktype::RAW, &full[..40 + 12]).unwrap_err(),
+            Skip::Truncated
+        );
+    }
+
+    #[test]
+    fn snaplen_cut_payload_keeps_declared_length() {
+        let body = vec![b'x'; 1000];
+        let full = eth(
+            0x0800,
+            &ipv4(
+                6,
+                0,
+                &tcp(0x10, &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], &body),
+            ),
+        );
+        let cut = &full[..96];
+        let seg = decode(linktype::ETHERNET, cut).unwrap();
+        assert_eq!(seg.payload.len(), 96 - 14 - 20 - 32);
+        assert_eq!(seg.payload_len, 1000);
+        let full6 = ipv6(6, &tcp(0x10, &[], &body));
+        let seg = decode(linktype::RAW, &full6[..100]).unwrap();
+        assert_eq!((seg.payload.len(), seg.payload_len), (40, 1000));
+        // Cut inside the TCP header (including its options).
+        assert_eq!(
+            decode(linktype::ETHERNET, &full[..14 + 20 + 25]).unwrap_err(),
+            Skip::Truncated
+        );
+        assert_eq!(
+            decode(linktype::ETHERNET, &full[..14 + 10]).unwrap_err(),
+            Skip::Truncated
+        );
+        assert_eq!(
+            decode(linktype::ETHERNET, &full[..10]).unwrap_err(),
+            Skip::Truncated
+        );
+    }
+
+    #[test]
+    fn tso_zero_total_length_uses_captured_length() {
+        let mut p = ipv4(6, 0, &tcp(0x10, &[], &[b'y'; 3000]));
+        p[2] = 0;
+        p[3] = 0;
+        let seg = decode(linktype::RAW, &p).unwrap();
+        assert_eq!((seg.payload.len(), seg.payload_len), (3000, 3000));
+    }
+
+    #[test]
+    fn malformed_tcp_header() {
+        let mut t = tcp(0x10, &[], b"");
+        t[12] = 0x40; // data offset 4 words
+        assert_eq!(
+            decode(linktype::RAW, &ipv4(6, 0, &t)).unwrap_err(),
+            Skip::Malformed
+        );
+    }
+
+    #[test]
+    fn other_protocols() {
+        let arp = eth(
+            0x0806,
+            &[
+                0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0,
+                2,
+            ],
+        );
+        assert_eq!(decode(linktype::ETHERNET, &arp).unwrap_err(), Skip::Arp);
+        assert_eq!(
+            decode(linktype::ETHERNET, &arp[..20]).unwrap_err(),
+            Skip::Arp
+        );
+        let lldp = decode(linktype::ETHERNET, &eth(0x88cc, &[0; 40])).unwrap_err();
+        assert_eq!(
+            (lldp, lldp.kind().as_ref()),
+            (Skip::NotIp(0x88cc), "non_ip_ethertype_0x88cc")
+        );
+        let ipx = decode(linktype::ETHERNET, &eth(0x8137, &[0; 40])).unwrap_err();
+        assert_eq!(ipx.kind(), "non_ip_ethertype_0x8137");
+        let llc = decode(linktype::ETHERNET, &eth(0x0026, &[0x42; 38])).unwrap_err();
+        assert_eq!(llc.kind(), "non_ip_llc");
+
+        let udp = [0x30, 0x39, 0, 53, 0, 8, 0, 0];
+        assert_eq!(
+            decode(linktype::RAW, &ipv4(17, 0, &udp)).unwrap_err(),
+            Skip::Udp
+        );
+        assert_eq!(
+            decode(linktype::RAW, &ipv6(17, &udp)).unwrap_err(),
+            Skip::Udp
+        );
+        assert_eq!(
+            decode(linktype::RAW, &ipv4(17, 0, &udp[..3])).unwrap_err(),
+            Skip::Udp
+        );
+        let icmp = [8, 0, 0, 0, 0, 1, 0, 1];
+        assert_eq!(
+            decode(linktype::RAW, &ipv4(1, 0, &icmp)).unwrap_err(),
+            Skip::Icmp
+        );
+        assert_eq!(
+            decode(linktype::RAW, &ipv6(58, &icmp)).unwrap_err(),
+            Skip::Icmp
+        );
+        let gre = decode(linktype::RAW, &ipv4(47, 0, &[0; 8])).unwrap_err();
+        assert_eq!(
+            (gre, gre.kind().as_ref()),
+            (Skip::OtherIpProto(47), "ip_proto_47")
+        );
+        assert_eq!(
+            decode(105, &[0; 40]).unwrap_err().kind(),
+            "unsupported_linktype_105"
+        );
+    }
+
+    #[test]
+    fn fragments() {
+        const MF: u16 = 0x2000;
+        let t = tcp(0x18, &[], b"GET / HTTP/1.1\r\n");
+        // First fragment holding the whole TCP header: decoded.
+        let first = ipv4(6, MF, &t[..24]);
+        let seg = decode(linktype::RAW, &first).unwrap();
+        assert_eq!((seg.payload, seg.payload_len), (&b"GET "[..], 4));
+        // First fragment with a partial TCP header.
+        assert_eq!(
+            decode(linktype::RAW, &ipv4(6, MF, &t[..16])).unwrap_err(),
+            Skip::IpFragment
+        );
+        // Later fragments (offset 3 * 8 bytes), last or not.
+        assert_eq!(
+            decode(linktype::RAW, &ipv4(6, 3, &t[24..])).unwrap_err(),
+            Skip::IpFragment
+        );
+        assert_eq!(
+            decode(linktype::RAW, &ipv4(6, MF | 3, &t[24..])).unwrap_err(),
+            Skip::IpFragment
+        );
+        // Fragments of other protocols count as those.
+        assert_eq!(
+            decode(linktype::RAW, &ipv4(17, 3, &[0; 16])).unwrap_err(),
+            Skip::Udp
+        );
+        // IPv6 fragment header: next TCP, offset 3 (in 8-byte units), M = 0.
+        let mut p = vec![6, 0, 0, 3 << 3, 0, 0, 0, 1];
+        p.extend(&t[24..]);
+        assert_eq!(
+            decode(linktype::RAW, &ipv6(44, &p)).unwrap_err(),
+            Skip::IpFragment
+        );
+        // First IPv6 fragment (offset 0, M = 1) with the whole header.
+        let mut p = vec![6, 0, 0, 1, 0, 0, 0, 1];
+        p.extend(&t[..24]);
+        let first = ipv6(44, &p);
+        let seg = decode(linktype::RAW, &first).unwrap();
+        assert_eq!(seg.payload, b"GET ");
+    }
+
+    #[test]
+    fn kinds_are_stable() {
+        let cases = [
+            (Skip::Arp, "arp"),
+            (Skip::Udp, "udp"),
+            (Skip::Icmp, "icmp"),
+            (Skip::OtherIpProto(2), "ip_proto_2"),
+            (Skip::IpFragment, "ip_fragment"),
+            (Skip::Truncated, "truncated"),
+            (Skip::Malformed, "malformed"),
+            (Skip::NotIp(0x888e), "non_ip_ethertype_0x888e"),
+            (Skip::NotIp(0x9000), "non_ip_ethertype_0x9000"),
+            (Skip::UnsupportedLinkType(127), "unsupported_linktype_127"),
+        ];
+        for (skip, kind) in cases {
+            assert_eq!(skip.kind(), kind);
+        }
+        assert!(matches!(Skip::Arp.kind(), Cow::Borrowed(_)));
+    }
+
+    const LINKTYPES: [u32; 12] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 105, 9999];
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(lt in proptest::sample::select(&LINKTYPES[..]),
+                               data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(seg) = decode(lt, &data) {
+                prop_assert!(seg.payload_len as usize >= seg.payload.len());
+            }
+        }
+
+        #[test]
+        fn decode_never_panics_on_mutated_frames(
+            which in 0usize..4,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            cut in any::<usize>(),
+        ) {
+            let mut tagged = vlan(0x86dd);
+            tagged.extend(tcp6());
+            let (lt, mut f) = match which {
+                0 => (linktype::ETHERNET, eth(0x0800, &tcp4())),
+                1 => (linktype::ETHERNET, eth(0x8100, &tagged)),
+                2 => (linktype::RAW, ipv6(0, &[6, 0, 1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+                _ => (linktype::RAW, ipv4(6, 0x2000, &tcp(2, &[], b"x"))),
+            };
+            for (at, v) in flips {
+                let n = f.len();
+                f[at % n] = v;
+            }
+            f.truncate(cut % (f.len() + 1));
+            if let Ok(seg) = decode(lt, &f) {
+                prop_assert!(seg.payload_len as usize >= seg.payload.len());
+            }
+        }
+    }
 }
