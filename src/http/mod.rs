@@ -85,6 +85,7 @@ pub struct MessageTiming {
     pub end: Option<At>,
 }
 
+/// A request head and how its body went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     pub method: String,
@@ -93,12 +94,20 @@ pub struct Request {
     pub head: HeadInfo,
     pub framing: Framing,
     /// Body bytes seen on the wire (chunked: including chunk framing).
+    /// Bytes lost to a capture gap inside a Content-Length or
+    /// close-delimited body are included here and in `gap_bytes`.
     pub body_bytes: u64,
-    /// The whole message was seen (head and body per its framing).
+    /// Body bytes that were never captured (a gap inside a Content-Length or
+    /// close-delimited body: the message stays framed). 0 normally.
+    pub gap_bytes: u64,
+    /// The whole message was framed to its end (head and body per its
+    /// framing). A gap inside a Content-Length body does not clear it: see
+    /// `gap_bytes`.
     pub complete: bool,
     pub timing: MessageTiming,
 }
 
+/// A response head and how its body went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
@@ -106,7 +115,11 @@ pub struct Response {
     pub version: Version,
     pub head: HeadInfo,
     pub framing: Framing,
+    /// As [`Request::body_bytes`].
     pub body_bytes: u64,
+    /// As [`Request::gap_bytes`].
+    pub gap_bytes: u64,
+    /// As [`Request::complete`].
     pub complete: bool,
     pub timing: MessageTiming,
 }
@@ -140,6 +153,9 @@ pub struct HttpStats {
     pub max_outstanding: u32,
     /// The stream switched to a tunnel (101 or CONNECT 2xx).
     pub upgraded: bool,
+    /// Anomalies not kept because the per-connection cap
+    /// ([`crate::types::MAX_ANOMALIES_PER_CONNECTION`]) was reached.
+    pub anomalies_dropped: u64,
 }
 
 /// Which role sent these first bytes of a stream, if they look like HTTP:
