@@ -6,6 +6,9 @@ pub mod framing;
 pub mod parser;
 pub mod session;
 
+#[cfg(test)]
+mod proptests;
+
 pub use session::HttpSession;
 
 use crate::types::At;

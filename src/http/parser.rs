@@ -515,7 +515,7 @@ impl DirParser {
     fn start_garbage(&mut self, at: At, log: &mut AnomalyLog, detail: &str) {
         if !self.in_garbage {
             self.in_garbage = true;
-            self.stats.non_http_runs += 1;
+            self.stats.non_http_runs = self.stats.non_http_runs.saturating_add(1);
             log.push("non_http", at, self.by(), detail.to_string());
         }
     }
@@ -556,7 +556,8 @@ impl DirParser {
                             log,
                             "bytes where a message head should start are not HTTP",
                         );
-                        self.stats.non_http_bytes += dropped;
+                        self.stats.non_http_bytes =
+                            self.stats.non_http_bytes.saturating_add(dropped);
                         self.enter_resync(true, line_start);
                     } else {
                         // After a gap: the rest of a message we lost track of.
@@ -614,7 +615,8 @@ impl DirParser {
             Ok(p) => p,
             Err(e) => {
                 self.start_garbage(at, log, &format!("unparseable head: {e}"));
-                self.stats.non_http_bytes += head.len() as u64;
+                self.stats.non_http_bytes =
+                    self.stats.non_http_bytes.saturating_add(head.len() as u64);
                 self.enter_resync(true, true);
                 return;
             }
@@ -622,7 +624,7 @@ impl DirParser {
         self.in_garbage = false;
         if self.resyncing {
             self.resyncing = false;
-            self.stats.resyncs += 1;
+            self.stats.resyncs = self.stats.resyncs.saturating_add(1);
         }
         let kind = match &line {
             StartLine::Request { .. } => MessageKind::Request,
@@ -714,7 +716,7 @@ impl DirParser {
             Body::Length(rem) => {
                 let n = rem.min(input.len() as u64);
                 *input = input.get(n as usize..).unwrap_or_default();
-                self.body_bytes += n;
+                self.body_bytes = self.body_bytes.saturating_add(n);
                 if rem == n {
                     self.end_message(true, Some(at));
                     self.state = State::Head;
@@ -723,13 +725,13 @@ impl DirParser {
                 }
             }
             Body::Close => {
-                self.body_bytes += input.len() as u64;
+                self.body_bytes = self.body_bytes.saturating_add(input.len() as u64);
                 *input = &[];
             }
             Body::Chunked(mut chunk) => {
                 let (used, outcome) = chunk_step(&mut chunk, input);
                 *input = input.get(used..).unwrap_or_default();
-                self.body_bytes += used as u64;
+                self.body_bytes = self.body_bytes.saturating_add(used as u64);
                 match outcome {
                     ChunkOutcome::More => self.state = State::Body(Body::Chunked(chunk)),
                     ChunkOutcome::Done => {
@@ -756,7 +758,7 @@ impl DirParser {
             .find(|&p| classify(self.dir, data.get(p..).unwrap_or_default()) != Verdict::No);
         let skipped = found.unwrap_or(data.len());
         if garbage {
-            self.stats.non_http_bytes += skipped as u64;
+            self.stats.non_http_bytes = self.stats.non_http_bytes.saturating_add(skipped as u64);
         }
         *input = data.get(skipped..).unwrap_or_default();
         if found.is_some() {
@@ -783,8 +785,8 @@ impl DirParser {
             }
             State::Body(Body::Length(rem)) => {
                 let take = rem.min(n);
-                self.gap_bytes += take;
-                self.body_bytes += take;
+                self.gap_bytes = self.gap_bytes.saturating_add(take);
+                self.body_bytes = self.body_bytes.saturating_add(take);
                 if take == rem {
                     self.end_message(true, Some(at));
                     if n > take {
@@ -797,11 +799,11 @@ impl DirParser {
                 }
             }
             State::Body(Body::Close) => {
-                self.gap_bytes += n;
-                self.body_bytes += n;
+                self.gap_bytes = self.gap_bytes.saturating_add(n);
+                self.body_bytes = self.body_bytes.saturating_add(n);
             }
             State::Body(Body::Chunked(_)) => {
-                self.gap_bytes += n;
+                self.gap_bytes = self.gap_bytes.saturating_add(n);
                 self.end_message(false, None);
                 self.enter_resync(false, true);
             }
@@ -836,7 +838,7 @@ impl DirParser {
                         self.by(),
                         format!(
                             "expected {} body bytes, saw {}",
-                            self.body_bytes + rem,
+                            self.body_bytes.saturating_add(rem),
                             self.body_bytes
                         ),
                     );

@@ -28,7 +28,7 @@ impl AnomalyLog {
                 detail,
             });
         } else {
-            self.dropped += 1;
+            self.dropped = self.dropped.saturating_add(1);
         }
     }
 
