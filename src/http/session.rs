@@ -93,6 +93,7 @@ impl HttpSession {
         let i = dir.index();
         match ev {
             StreamEvent::Data(bytes) => self.feed(dir, bytes, at),
+            StreamEvent::Gap(0) => {}
             StreamEvent::Gap(n) => {
                 if let Some(p) = self.parsers.get_mut(i) {
                     p.on_gap(n, at);
@@ -821,5 +822,24 @@ mod tests {
         assert_eq!(xs.len(), 2);
         assert_eq!(req(&xs[1]).target, "/b");
         assert!(s.anomalies().is_empty());
+    }
+    #[test]
+    fn cut_response_head_and_stray_interim() {
+        let mut s = run(&[
+            (S, b"HTTP/1.1 100 Continue\r\n\r\n"),
+            (C, b"GET / HTTP/1.1\r\n\r\n"),
+            (S, b"HTTP/1.1 503 Busy\r\nServer: x"),
+        ]);
+        s.on_event(S, StreamEvent::Gap(10), at(4));
+        s.on_event(S, StreamEvent::Gap(0), at(5));
+        s.finish(at(6));
+        assert_eq!(kinds(&s), vec!["interim_without_request"]);
+        let p = resp(&s.exchanges()[0]);
+        assert_eq!(
+            (p.status, p.reason.as_str(), p.complete),
+            (503, "Busy", false)
+        );
+        assert_eq!(p.framing, Framing::Unknown);
+        assert_eq!(p.timing.head_end, at(4));
     }
 }
