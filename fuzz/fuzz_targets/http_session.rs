@@ -20,8 +20,15 @@ fuzz_target!(|data: &[u8]| {
     let mut size_state = u32::from(seed) | 1;
     while let Some((&ctl, tail)) = rest.split_first() {
         frame += 1;
-        let at = At { frame, ts: Timestamp::from_nanos(frame * 1000) };
-        let dir = if ctl & 1 == 0 { Dir::ToServer } else { Dir::ToClient };
+        let at = At {
+            frame,
+            ts: Timestamp::from_nanos(frame * 1000),
+        };
+        let dir = if ctl & 1 == 0 {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
         // A cheap LCG over the seed varies chunk sizes: 1..=64 bytes mostly.
         size_state = size_state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let len = ((size_state >> 16) as usize % 64) + 1;
@@ -53,6 +60,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     frame += 1;
-    sess.finish(At { frame, ts: Timestamp::from_nanos(frame * 1000) });
+    sess.finish(At {
+        frame,
+        ts: Timestamp::from_nanos(frame * 1000),
+    });
     let _ = (sess.exchanges(), sess.stats(), sess.anomalies());
 });

@@ -842,4 +842,18 @@ mod tests {
         assert_eq!(p.framing, Framing::Unknown);
         assert_eq!(p.timing.head_end, at(4));
     }
+    /// Regression (proptest): a huge gap in a close-delimited body overflowed.
+    #[test]
+    fn huge_gap_in_close_delimited_body() {
+        let mut s = run(&[(S, b"HTTP/1.1 200 OK\r\n\r\n")]);
+        s.on_event(S, StreamEvent::Gap(u64::MAX), at(2));
+        s.on_event(S, StreamEvent::Data(&[0]), at(3));
+        s.on_event(S, StreamEvent::Gap(u64::MAX), at(4));
+        s.on_event(S, StreamEvent::Fin, at(5));
+        let p = resp(&s.exchanges()[0]);
+        assert_eq!(
+            (p.body_bytes, p.gap_bytes, p.complete),
+            (u64::MAX, u64::MAX, true)
+        );
+    }
 }
