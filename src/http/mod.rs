@@ -6,6 +6,9 @@ pub mod framing;
 pub mod parser;
 pub mod session;
 
+#[cfg(test)]
+mod proptests;
+
 pub use session::HttpSession;
 
 use crate::types::At;
@@ -13,13 +16,17 @@ use crate::types::At;
 /// HTTP/1.minor as sent on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {
+    /// The digit after `HTTP/1.`.
     pub minor: u8,
 }
 
 impl Version {
+    /// HTTP/1.0.
     pub const HTTP10: Version = Version { minor: 0 };
+    /// HTTP/1.1.
     pub const HTTP11: Version = Version { minor: 1 };
 
+    /// `HTTP/1.0`, `HTTP/1.1`, or `HTTP/1.x` for other minors.
     pub fn as_str(self) -> &'static str {
         match self.minor {
             0 => "HTTP/1.0",
@@ -34,7 +41,9 @@ impl Version {
 pub enum Framing {
     /// No body: request without length, response to HEAD, 1xx, 204, 304.
     NoBody,
+    /// A body of exactly this many bytes.
     ContentLength(u64),
+    /// `Transfer-Encoding: chunked` (chunked as the final coding).
     Chunked,
     /// A response that ends when the server closes the connection.
     CloseDelimited,
@@ -48,7 +57,9 @@ pub enum Framing {
 /// `Keep-Alive: timeout=N, max=N` parameters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KeepAliveParams {
+    /// `timeout=N`: seconds the sender keeps an idle connection.
     pub timeout: Option<u64>,
+    /// `max=N`: requests the sender still allows on the connection.
     pub max: Option<u64>,
 }
 
@@ -59,16 +70,20 @@ pub struct HeadInfo {
     pub connection: Vec<String>,
     /// Present only if a `Keep-Alive` header was sent.
     pub keep_alive: Option<KeepAliveParams>,
+    /// A valid `Content-Length` (None if absent, invalid or conflicting).
     pub content_length: Option<u64>,
     /// `Transfer-Encoding` value(s) as sent, lower-cased, joined with ", ".
     pub transfer_encoding: Option<String>,
+    /// `Expect: 100-continue` was sent.
     pub expect_continue: bool,
+    /// `Upgrade` header value(s) as sent, joined with ", ".
     pub upgrade: Option<String>,
     /// Bytes of the head, request/status line to the blank line inclusive.
     pub head_bytes: u64,
 }
 
 impl HeadInfo {
+    /// Whether the `Connection` header listed this (lower-case) token.
     pub fn has_token(&self, token: &str) -> bool {
         self.connection.iter().any(|t| t == token)
     }
@@ -85,36 +100,63 @@ pub struct MessageTiming {
     pub end: Option<At>,
 }
 
+/// A request head and how its body went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// Method as sent (`GET`, `POST`, ...).
     pub method: String,
+    /// Request target as sent.
     pub target: String,
+    /// Version of the request line.
     pub version: Version,
+    /// Header facts (default for a head cut short).
     pub head: HeadInfo,
+    /// How the body was framed (`Unknown` for a head cut short).
     pub framing: Framing,
     /// Body bytes seen on the wire (chunked: including chunk framing).
+    /// Bytes lost to a capture gap inside a Content-Length or
+    /// close-delimited body are included here and in `gap_bytes`.
     pub body_bytes: u64,
-    /// The whole message was seen (head and body per its framing).
+    /// Body bytes that were never captured (a gap inside a Content-Length or
+    /// close-delimited body: the message stays framed). 0 normally.
+    pub gap_bytes: u64,
+    /// The whole message was framed to its end (head and body per its
+    /// framing). A gap inside a Content-Length body does not clear it: see
+    /// `gap_bytes`.
     pub complete: bool,
+    /// When the message was seen.
     pub timing: MessageTiming,
 }
 
+/// A response head and how its body went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
+    /// Status code.
     pub status: u16,
+    /// Reason phrase as sent (lossy UTF-8).
     pub reason: String,
+    /// Version of the status line.
     pub version: Version,
+    /// Header facts (default for a head cut short).
     pub head: HeadInfo,
+    /// How the body was framed (`Unknown` for a head cut short).
     pub framing: Framing,
+    /// As [`Request::body_bytes`].
     pub body_bytes: u64,
+    /// As [`Request::gap_bytes`].
+    pub gap_bytes: u64,
+    /// As [`Request::complete`].
     pub complete: bool,
+    /// When the message was seen.
     pub timing: MessageTiming,
 }
 
 /// An interim 1xx response (100 Continue, 103 Early Hints...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interim {
+    /// Status code (1xx, not 101).
     pub status: u16,
+    /// The event completing its head.
     pub at: At,
 }
 
@@ -122,8 +164,11 @@ pub struct Interim {
 /// a request never answered, or a response whose request was not captured.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Exchange {
+    /// The request, if captured (its request line recognised).
     pub request: Option<Request>,
+    /// The final (non-1xx, or 101) response, if any.
     pub response: Option<Response>,
+    /// Interim 1xx responses before the final one, in order.
     pub interim: Vec<Interim>,
 }
 
@@ -133,6 +178,7 @@ pub struct HttpStats {
     /// Runs of bytes that were not HTTP where a message was expected, per
     /// direction (index: Dir::index()), and their byte counts.
     pub non_http_runs: [u64; 2],
+    /// Bytes of those runs, per direction.
     pub non_http_bytes: [u64; 2],
     /// Times parsing picked up again after a gap or garbage.
     pub resyncs: [u64; 2],
@@ -140,6 +186,9 @@ pub struct HttpStats {
     pub max_outstanding: u32,
     /// The stream switched to a tunnel (101 or CONNECT 2xx).
     pub upgraded: bool,
+    /// Anomalies not kept because the per-connection cap
+    /// ([`crate::types::MAX_ANOMALIES_PER_CONNECTION`]) was reached.
+    pub anomalies_dropped: u64,
 }
 
 /// Which role sent these first bytes of a stream, if they look like HTTP:

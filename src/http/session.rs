@@ -1,13 +1,68 @@
 //! Pairs requests and responses of one connection.
 
-use crate::http::{Exchange, HttpStats};
+use std::collections::VecDeque;
+
+use crate::http::framing::RequestKind;
+use crate::http::parser::{DirParser, EndKind, MessageEnd, ParseEvent, ParsedHead, StartLine};
+use crate::http::{Exchange, Framing, HttpStats, Interim, MessageTiming, Request, Response};
 use crate::tcp::StreamEvent;
-use crate::types::{Anomaly, At, Dir};
+use crate::types::{Anomaly, At, Dir, MAX_ANOMALIES_PER_CONNECTION, Role};
+
+/// Anomalies of one connection, capped at
+/// [`MAX_ANOMALIES_PER_CONNECTION`]; past the cap only a count grows.
+#[derive(Clone, Debug, Default)]
+pub struct AnomalyLog {
+    list: Vec<Anomaly>,
+    dropped: u64,
+}
+
+impl AnomalyLog {
+    /// Records one anomaly (or counts it as dropped past the cap).
+    pub fn push(&mut self, kind: &'static str, at: At, by: Option<Role>, detail: String) {
+        if self.list.len() < MAX_ANOMALIES_PER_CONNECTION {
+            self.list.push(Anomaly {
+                kind,
+                frame: at.frame,
+                ts: at.ts,
+                by,
+                detail,
+            });
+        } else {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    /// The anomalies kept.
+    pub fn list(&self) -> &[Anomaly] {
+        &self.list
+    }
+
+    /// How many were not kept.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// Where the `End` of the message now in a direction's body goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Current {
+    /// No message (or an interim response, whose end changes nothing).
+    None,
+    /// The request or response of this exchange.
+    Exchange(usize),
+}
 
 /// HTTP state of one connection: a parser per direction and the exchanges
 /// seen so far.
 pub struct HttpSession {
-    _private: (),
+    parsers: [DirParser; 2],
+    exchanges: Vec<Exchange>,
+    /// Exchanges whose request has no final response yet, oldest first.
+    unanswered: VecDeque<usize>,
+    current: [Current; 2],
+    stats: HttpStats,
+    log: AnomalyLog,
+    finished: bool,
 }
 
 impl Default for HttpSession {
@@ -17,34 +72,788 @@ impl Default for HttpSession {
 }
 
 impl HttpSession {
+    /// A session before any byte of the connection.
     pub fn new() -> Self {
-        unimplemented!("http session")
+        HttpSession {
+            parsers: [DirParser::new(Dir::ToServer), DirParser::new(Dir::ToClient)],
+            exchanges: Vec::new(),
+            unanswered: VecDeque::new(),
+            current: [Current::None; 2],
+            stats: HttpStats::default(),
+            log: AnomalyLog::default(),
+            finished: false,
+        }
     }
 
     /// One stream event from the TCP layer; `at` is the frame that released it.
-    pub fn on_event(&mut self, _dir: Dir, _ev: StreamEvent<'_>, _at: At) {
-        unimplemented!("http session")
+    pub fn on_event(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At) {
+        if self.finished {
+            return;
+        }
+        let i = dir.index();
+        match ev {
+            StreamEvent::Data(bytes) => self.feed(dir, bytes, at),
+            StreamEvent::Gap(0) => {}
+            StreamEvent::Gap(n) => {
+                if let Some(p) = self.parsers.get_mut(i) {
+                    p.on_gap(n, at);
+                }
+                self.feed(dir, &[], at);
+            }
+            StreamEvent::Fin => self.end(dir, EndKind::Fin, at),
+            StreamEvent::Reset => self.end(dir, EndKind::Reset, at),
+        }
+        self.sync_stats();
     }
 
     /// No more events will come (connection over or capture ended): a
-    /// close-delimited body that ran to here is complete, others are not.
-    pub fn finish(&mut self, _at: At) {
-        unimplemented!("http session")
+    /// close-delimited body that ran to here is complete only if a FIN was
+    /// seen; others are not complete.
+    pub fn finish(&mut self, at: At) {
+        if self.finished {
+            return;
+        }
+        self.end(Dir::ToServer, EndKind::Finish, at);
+        self.end(Dir::ToClient, EndKind::Finish, at);
+        self.finished = true;
+        self.sync_stats();
     }
 
     /// Exchanges in request order (responses without a captured request
     /// take their place in response order).
     pub fn exchanges(&self) -> &[Exchange] {
-        unimplemented!("http session")
+        &self.exchanges
     }
 
+    /// Counters of the session.
     pub fn stats(&self) -> &HttpStats {
-        unimplemented!("http session")
+        &self.stats
     }
 
     /// HTTP-level anomalies (unparseable head, CL with chunked, body cut
-    /// short at close, response without request, ...).
+    /// short at close, response without request, ...), at most
+    /// [`MAX_ANOMALIES_PER_CONNECTION`].
     pub fn anomalies(&self) -> &[Anomaly] {
-        unimplemented!("http session")
+        self.log.list()
+    }
+
+    /// Anomalies past the cap that were only counted (also in
+    /// [`HttpStats::anomalies_dropped`]).
+    pub fn anomalies_dropped(&self) -> u64 {
+        self.log.dropped()
+    }
+
+    fn end(&mut self, dir: Dir, kind: EndKind, at: At) {
+        if let Some(p) = self.parsers.get_mut(dir.index()) {
+            p.on_end(kind, at, &mut self.log);
+        }
+        self.feed(dir, &[], at);
+    }
+
+    /// Runs a direction's parser over `bytes`, applying what it reports.
+    fn feed(&mut self, dir: Dir, bytes: &[u8], at: At) {
+        let mut input = bytes;
+        loop {
+            let kind = self.pending_request_kind();
+            let Some(parser) = self.parsers.get_mut(dir.index()) else {
+                return;
+            };
+            match parser.next(&mut input, at, kind, &mut self.log) {
+                Some(ev) => self.apply(dir, ev, at),
+                None => return,
+            }
+        }
+    }
+
+    /// The kind of the oldest request without a final response.
+    fn pending_request_kind(&self) -> RequestKind {
+        self.unanswered
+            .front()
+            .and_then(|&i| self.exchanges.get(i))
+            .and_then(|x| x.request.as_ref())
+            .map_or(RequestKind::Other, |r| RequestKind::of_method(&r.method))
+    }
+
+    fn apply(&mut self, dir: Dir, ev: ParseEvent, at: At) {
+        match ev {
+            ParseEvent::Head(h) => self.on_head(dir, *h, true, at),
+            ParseEvent::CutHead(h) => self.on_head(dir, *h, false, at),
+            ParseEvent::End(end) => self.on_end_of_message(dir, end),
+        }
+    }
+
+    fn on_head(&mut self, dir: Dir, h: ParsedHead, whole: bool, at: At) {
+        let timing = MessageTiming {
+            start: h.start,
+            head_end: h.head_end,
+            end: None,
+        };
+        let slot = dir.index();
+        match h.line {
+            StartLine::Request { method, target } => {
+                let req = Request {
+                    method,
+                    target,
+                    version: h.version,
+                    head: h.head,
+                    framing: h.framing,
+                    body_bytes: 0,
+                    gap_bytes: 0,
+                    complete: false,
+                    timing,
+                };
+                let idx = self.exchanges.len();
+                self.exchanges.push(Exchange {
+                    request: Some(req),
+                    response: None,
+                    interim: Vec::new(),
+                });
+                self.unanswered.push_back(idx);
+                let outstanding = u32::try_from(self.unanswered.len()).unwrap_or(u32::MAX);
+                self.stats.max_outstanding = self.stats.max_outstanding.max(outstanding);
+                self.set_current(
+                    slot,
+                    if whole {
+                        Current::Exchange(idx)
+                    } else {
+                        Current::None
+                    },
+                );
+            }
+            StartLine::Response { status, reason } => {
+                if (100..200).contains(&status) && status != 101 {
+                    match self
+                        .unanswered
+                        .front()
+                        .and_then(|&i| self.exchanges.get_mut(i))
+                    {
+                        Some(x) => x.interim.push(Interim {
+                            status,
+                            at: h.head_end,
+                        }),
+                        None => self.log.push(
+                            "interim_without_request",
+                            at,
+                            Some(Role::Server),
+                            format!("{status} with no request outstanding"),
+                        ),
+                    }
+                    self.set_current(slot, Current::None);
+                    return;
+                }
+                let tunnel = h.framing == Framing::Tunnel;
+                let resp = Response {
+                    status,
+                    reason,
+                    version: h.version,
+                    head: h.head,
+                    framing: h.framing,
+                    body_bytes: 0,
+                    gap_bytes: 0,
+                    complete: false,
+                    timing,
+                };
+                let idx = match self.unanswered.pop_front() {
+                    Some(idx) => {
+                        if let Some(x) = self.exchanges.get_mut(idx) {
+                            x.response = Some(resp);
+                        }
+                        idx
+                    }
+                    None => {
+                        self.log.push(
+                            "response_without_request",
+                            at,
+                            Some(Role::Server),
+                            format!("{status} with no request outstanding"),
+                        );
+                        self.exchanges.push(Exchange {
+                            request: None,
+                            response: Some(resp),
+                            interim: Vec::new(),
+                        });
+                        self.exchanges.len() - 1
+                    }
+                };
+                self.set_current(
+                    slot,
+                    if whole {
+                        Current::Exchange(idx)
+                    } else {
+                        Current::None
+                    },
+                );
+                if tunnel {
+                    self.stats.upgraded = true;
+                    for p in &mut self.parsers {
+                        p.set_opaque();
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_current(&mut self, slot: usize, c: Current) {
+        if let Some(cur) = self.current.get_mut(slot) {
+            *cur = c;
+        }
+    }
+
+    fn on_end_of_message(&mut self, dir: Dir, end: MessageEnd) {
+        let slot = dir.index();
+        let cur = self.current.get(slot).copied().unwrap_or(Current::None);
+        self.set_current(slot, Current::None);
+        let Current::Exchange(idx) = cur else { return };
+        let Some(x) = self.exchanges.get_mut(idx) else {
+            return;
+        };
+        let fields = match dir {
+            Dir::ToServer => x.request.as_mut().map(|r| {
+                (
+                    &mut r.body_bytes,
+                    &mut r.gap_bytes,
+                    &mut r.complete,
+                    &mut r.timing.end,
+                )
+            }),
+            Dir::ToClient => x.response.as_mut().map(|r| {
+                (
+                    &mut r.body_bytes,
+                    &mut r.gap_bytes,
+                    &mut r.complete,
+                    &mut r.timing.end,
+                )
+            }),
+        };
+        if let Some((body, gap, complete, t_end)) = fields {
+            *body = end.body_bytes;
+            *gap = end.gap_bytes;
+            *complete = end.complete;
+            *t_end = end.at;
+        }
+    }
+
+    fn sync_stats(&mut self) {
+        for (i, p) in self.parsers.iter().enumerate() {
+            let s = p.stats();
+            if let (Some(r), Some(b), Some(y)) = (
+                self.stats.non_http_runs.get_mut(i),
+                self.stats.non_http_bytes.get_mut(i),
+                self.stats.resyncs.get_mut(i),
+            ) {
+                *r = s.non_http_runs;
+                *b = s.non_http_bytes;
+                *y = s.resyncs;
+            }
+        }
+        self.stats.anomalies_dropped = self.log.dropped();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{KeepAliveParams, Version};
+    use crate::types::Timestamp;
+
+    fn at(frame: u64) -> At {
+        At {
+            frame,
+            ts: Timestamp::from_nanos(frame * 1000),
+        }
+    }
+
+    /// Feeds (dir, bytes) as one Data event each, frames numbered from 1.
+    fn run(events: &[(Dir, &[u8])]) -> HttpSession {
+        let mut s = HttpSession::new();
+        for (i, (d, b)) in events.iter().enumerate() {
+            s.on_event(*d, StreamEvent::Data(b), at(i as u64 + 1));
+        }
+        s
+    }
+
+    fn kinds(s: &HttpSession) -> Vec<&'static str> {
+        s.anomalies().iter().map(|a| a.kind).collect()
+    }
+
+    fn req(x: &Exchange) -> &Request {
+        x.request.as_ref().unwrap()
+    }
+
+    fn resp(x: &Exchange) -> &Response {
+        x.response.as_ref().unwrap()
+    }
+
+    const C: Dir = Dir::ToServer;
+    const S: Dir = Dir::ToClient;
+
+    #[test]
+    fn simple_exchange_with_head_info() {
+        let s = run(&[
+            (C, b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, Upgrade\r\nconnection: foo\r\n\r\n"),
+            (
+                S,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=5, max=100\r\nConnection: keep-alive\r\n\r\nhello",
+            ),
+        ]);
+        let x = &s.exchanges()[0];
+        let r = req(x);
+        assert_eq!((r.method.as_str(), r.target.as_str()), ("GET", "/a"));
+        assert_eq!(r.head.connection, vec!["keep-alive", "upgrade", "foo"]);
+        assert!(r.complete);
+        assert_eq!(r.framing, Framing::NoBody);
+        assert_eq!(r.timing.end, Some(at(1)));
+        let p = resp(x);
+        assert_eq!(
+            (p.status, p.reason.as_str(), p.version),
+            (200, "OK", Version::HTTP11)
+        );
+        assert_eq!(p.framing, Framing::ContentLength(5));
+        assert_eq!(p.body_bytes, 5);
+        assert!(p.complete);
+        assert_eq!(
+            p.head.keep_alive,
+            Some(KeepAliveParams {
+                timeout: Some(5),
+                max: Some(100)
+            })
+        );
+        assert!(p.head.has_token("keep-alive"));
+        assert_eq!(p.head.content_length, Some(5));
+        assert_eq!(
+            p.timing,
+            MessageTiming {
+                start: at(2),
+                head_end: at(2),
+                end: Some(at(2))
+            }
+        );
+        assert_eq!(s.stats().max_outstanding, 1);
+        assert!(s.anomalies().is_empty());
+    }
+
+    #[test]
+    fn pipelining_in_one_event() {
+        let s = run(&[
+            (
+                C,
+                b"GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcHEAD /3 HTTP/1.1\r\n\r\n",
+            ),
+            (
+                S,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+            ),
+        ]);
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 3);
+        assert_eq!(req(&xs[0]).target, "/1");
+        assert_eq!(req(&xs[1]).body_bytes, 3);
+        assert_eq!(req(&xs[2]).method, "HEAD");
+        assert_eq!(resp(&xs[0]).body_bytes, 2);
+        assert_eq!(resp(&xs[1]).status, 201);
+        assert_eq!(resp(&xs[1]).framing, Framing::Chunked);
+        assert!(resp(&xs[1]).complete);
+        // The HEAD response has no body despite Content-Length.
+        assert_eq!(resp(&xs[2]).framing, Framing::NoBody);
+        assert!(resp(&xs[2]).complete);
+        assert_eq!(resp(&xs[2]).head.content_length, Some(100));
+        assert_eq!(s.stats().max_outstanding, 3);
+        assert!(s.anomalies().is_empty(), "{:?}", s.anomalies());
+    }
+
+    #[test]
+    fn continue_interim_then_final() {
+        let s = run(&[
+            (
+                C,
+                b"PUT /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+            ),
+            (S, b"HTTP/1.1 100 Continue\r\n\r\n"),
+            (C, b"data"),
+            (
+                S,
+                b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            ),
+        ]);
+        assert_eq!(s.exchanges().len(), 1);
+        let x = &s.exchanges()[0];
+        assert!(req(x).head.expect_continue);
+        assert!(req(x).complete);
+        assert_eq!(req(x).timing.end, Some(at(3)));
+        assert_eq!(
+            x.interim,
+            vec![
+                Interim {
+                    status: 100,
+                    at: at(2)
+                },
+                Interim {
+                    status: 103,
+                    at: at(4)
+                }
+            ]
+        );
+        assert_eq!(resp(x).status, 204);
+        assert!(resp(x).complete);
+    }
+
+    #[test]
+    fn head_split_byte_by_byte() {
+        let reqb: &[u8] = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let mut s = HttpSession::new();
+        for (i, b) in reqb.iter().enumerate() {
+            s.on_event(
+                C,
+                StreamEvent::Data(std::slice::from_ref(b)),
+                at(i as u64 + 1),
+            );
+        }
+        let r = req(&s.exchanges()[0]);
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.head.head_bytes, reqb.len() as u64 - 3);
+        assert_eq!(r.timing.start, at(1));
+        assert_eq!(r.timing.head_end, at(reqb.len() as u64 - 3));
+        assert_eq!(r.timing.end, Some(at(reqb.len() as u64)));
+        assert!(r.complete);
+    }
+
+    #[test]
+    fn gap_inside_content_length_body_stays_framed() {
+        let mut s = run(&[
+            (C, b"GET / HTTP/1.1\r\n\r\n"),
+            (S, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"),
+        ]);
+        s.on_event(S, StreamEvent::Gap(5), at(3));
+        s.on_event(
+            S,
+            StreamEvent::Data(b"xyzHTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n"),
+            at(4),
+        );
+        s.on_event(C, StreamEvent::Data(b"GET /2 HTTP/1.1\r\n\r\n"), at(5));
+        s.on_event(
+            S,
+            StreamEvent::Data(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            at(6),
+        );
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 3);
+        let p = resp(&xs[0]);
+        assert_eq!((p.body_bytes, p.gap_bytes, p.complete), (10, 5, true));
+        // The 404 (framed right after the gap) had no request; /2 pairs with 200.
+        assert!(xs[1].request.is_none());
+        assert_eq!(resp(&xs[1]).status, 404);
+        assert_eq!(resp(&xs[2]).status, 200);
+        assert_eq!(s.stats().resyncs, [0, 0]);
+        assert!(kinds(&s).contains(&"response_without_request"));
+    }
+
+    #[test]
+    fn gap_inside_head_resyncs_at_next_request() {
+        let mut s = HttpSession::new();
+        s.on_event(
+            C,
+            StreamEvent::Data(b"GET /cut HTTP/1.1\r\nHost: a\r\nUser-"),
+            at(1),
+        );
+        s.on_event(C, StreamEvent::Gap(100), at(2));
+        s.on_event(
+            C,
+            StreamEvent::Data(b"ent: x\r\n\r\nGET /next HTTP/1.1\r\n\r\n"),
+            at(3),
+        );
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 2);
+        let cut = req(&xs[0]);
+        assert_eq!((cut.method.as_str(), cut.target.as_str()), ("GET", "/cut"));
+        assert!(!cut.complete);
+        assert_eq!(cut.framing, Framing::Unknown);
+        assert_eq!(req(&xs[1]).target, "/next");
+        assert!(req(&xs[1]).complete);
+        assert_eq!(s.stats().resyncs, [1, 0]);
+        assert_eq!(s.stats().non_http_runs, [0, 0]);
+        assert_eq!(s.stats().max_outstanding, 2);
+    }
+
+    #[test]
+    fn gap_inside_chunked_body_resyncs() {
+        let mut s = run(&[(
+            C,
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",
+        )]);
+        s.on_event(C, StreamEvent::Gap(20), at(2));
+        s.on_event(
+            C,
+            StreamEvent::Data(b"\r\n0\r\n\r\nGET /after HTTP/1.1\r\n\r\n"),
+            at(3),
+        );
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 2);
+        assert!(!req(&xs[0]).complete);
+        assert_eq!(req(&xs[1]).target, "/after");
+        assert_eq!(s.stats().resyncs, [1, 0]);
+    }
+
+    #[test]
+    fn garbage_then_valid_request() {
+        let s = run(&[(
+            C,
+            b"\x16\x03\x01\x00\x05hello\r\nmore junk\nGET /ok HTTP/1.1\r\n\r\n",
+        )]);
+        assert_eq!(s.exchanges().len(), 1);
+        assert_eq!(req(&s.exchanges()[0]).target, "/ok");
+        assert_eq!(s.stats().non_http_runs, [1, 0]);
+        assert_eq!(s.stats().non_http_bytes, [22, 0]);
+        assert_eq!(s.stats().resyncs, [1, 0]);
+        assert_eq!(kinds(&s), vec!["non_http"]);
+    }
+
+    #[test]
+    fn tls_stream_counts_bytes_without_spam() {
+        let mut s = HttpSession::new();
+        for i in 0..200u64 {
+            s.on_event(
+                C,
+                StreamEvent::Data(b"\x17\x03\x03\x00\x10\n\x00\x01binary\n"),
+                at(i + 1),
+            );
+            s.on_event(
+                S,
+                StreamEvent::Data(b"\x17\x03\x03\x00\x10\x00\x01binary"),
+                at(i + 1),
+            );
+        }
+        assert_eq!(kinds(&s), vec!["non_http", "non_http"]);
+        assert_eq!(s.stats().non_http_runs, [1, 1]);
+        assert_eq!(s.stats().non_http_bytes, [200 * 15, 200 * 13]);
+        assert!(s.exchanges().is_empty());
+    }
+
+    #[test]
+    fn response_without_request() {
+        let s = run(&[(S, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")]);
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 1);
+        assert!(xs[0].request.is_none());
+        assert!(resp(&xs[0]).complete);
+        assert_eq!(kinds(&s), vec!["response_without_request"]);
+    }
+
+    #[test]
+    fn close_delimited_response_needs_fin() {
+        let mut s = run(&[
+            (C, b"GET / HTTP/1.0\r\n\r\n"),
+            (S, b"HTTP/1.0 200 OK\r\n\r\nbody"),
+        ]);
+        s.on_event(S, StreamEvent::Data(b" more"), at(3));
+        s.on_event(S, StreamEvent::Fin, at(4));
+        s.finish(at(5));
+        let p = resp(&s.exchanges()[0]);
+        assert_eq!(p.framing, Framing::CloseDelimited);
+        assert_eq!(p.body_bytes, 9);
+        assert!(p.complete);
+        assert_eq!(p.timing.end, Some(at(4)));
+
+        let mut s = run(&[
+            (C, b"GET / HTTP/1.0\r\n\r\n"),
+            (S, b"HTTP/1.0 200 OK\r\n\r\nbody"),
+        ]);
+        s.finish(at(3));
+        let p = resp(&s.exchanges()[0]);
+        assert!(!p.complete);
+        assert_eq!(p.timing.end, None);
+    }
+
+    #[test]
+    fn fin_truncates_content_length_body() {
+        let mut s = run(&[
+            (C, b"GET / HTTP/1.1\r\n\r\n"),
+            (S, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"),
+        ]);
+        s.on_event(S, StreamEvent::Fin, at(3));
+        s.on_event(S, StreamEvent::Data(b"late"), at(4));
+        let p = resp(&s.exchanges()[0]);
+        assert!(!p.complete);
+        assert_eq!(p.body_bytes, 3);
+        assert_eq!(
+            kinds(&s),
+            vec!["body_truncated_at_close", "data_after_close"]
+        );
+        assert_eq!(s.anomalies()[0].detail, "expected 10 body bytes, saw 3");
+        assert_eq!(s.anomalies()[0].by, Some(Role::Server));
+    }
+
+    #[test]
+    fn reset_leaves_messages_incomplete() {
+        let mut s = run(&[
+            (C, b"GET / HTTP/1.1\r\n\r\n"),
+            (S, b"HTTP/1.1 200 OK\r\n\r\nabc"),
+        ]);
+        s.on_event(S, StreamEvent::Reset, at(3));
+        assert!(!resp(&s.exchanges()[0]).complete);
+    }
+
+    #[test]
+    fn upgrade_makes_both_directions_opaque() {
+        let s = run(&[
+            (
+                C,
+                b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+            ),
+            (
+                S,
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+            ),
+            (C, b"\x81\x85abcdxxxxx"),
+        ]);
+        assert!(s.stats().upgraded);
+        assert_eq!(s.stats().non_http_runs, [0, 0]);
+        let x = &s.exchanges()[0];
+        assert_eq!(req(x).head.upgrade.as_deref(), Some("websocket"));
+        assert_eq!(resp(x).framing, Framing::Tunnel);
+        assert!(resp(x).complete);
+        assert!(s.anomalies().is_empty());
+    }
+
+    #[test]
+    fn connect_tunnel() {
+        let s = run(&[
+            (
+                C,
+                b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            ),
+            (S, b"HTTP/1.1 200 Connection established\r\n\r\n"),
+            (C, b"\x16\x03\x01\x02\x00"),
+            (S, b"\x16\x03\x03\x00\x10"),
+        ]);
+        assert!(s.stats().upgraded);
+        assert_eq!(resp(&s.exchanges()[0]).framing, Framing::Tunnel);
+        assert_eq!(s.stats().non_http_bytes, [0, 0]);
+    }
+
+    #[test]
+    fn framing_anomalies() {
+        let s = run(&[
+            (C, b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            (C, b"POST /2 HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc\r\nGET /3 HTTP/1.1\r\n\r\n"),
+        ]);
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 3);
+        assert_eq!(req(&xs[0]).framing, Framing::Chunked);
+        assert!(req(&xs[0]).complete);
+        assert_eq!(req(&xs[1]).framing, Framing::Unknown);
+        assert!(!req(&xs[1]).complete);
+        assert_eq!(req(&xs[2]).target, "/3");
+        assert_eq!(
+            kinds(&s),
+            vec!["content_length_with_chunked", "conflicting_content_length"]
+        );
+    }
+
+    #[test]
+    fn bad_chunk_resyncs() {
+        let s = run(&[(
+            C,
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /n HTTP/1.1\r\n\r\n",
+        )]);
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 2);
+        assert!(!req(&xs[0]).complete);
+        assert_eq!(req(&xs[1]).target, "/n");
+        assert_eq!(kinds(&s), vec!["bad_chunk"]);
+    }
+
+    #[test]
+    fn head_too_large() {
+        let mut s = HttpSession::new();
+        s.on_event(C, StreamEvent::Data(b"GET /big HTTP/1.1\r\n"), at(1));
+        let line = [b'a'; 1000];
+        for i in 0..70 {
+            s.on_event(C, StreamEvent::Data(&line), at(i + 2));
+        }
+        s.on_event(
+            C,
+            StreamEvent::Data(b"\r\n\r\nGET /ok HTTP/1.1\r\n\r\n"),
+            at(100),
+        );
+        assert_eq!(kinds(&s), vec!["head_too_large"]);
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 2);
+        assert_eq!(req(&xs[0]).target, "/big");
+        assert!(!req(&xs[0]).complete);
+        assert_eq!(req(&xs[1]).target, "/ok");
+    }
+
+    #[test]
+    fn anomaly_cap() {
+        let mut s = HttpSession::new();
+        for i in 0..100 {
+            s.on_event(
+                S,
+                StreamEvent::Data(b"HTTP/1.1 204 No Content\r\n\r\n"),
+                at(i + 1),
+            );
+        }
+        assert_eq!(s.anomalies().len(), MAX_ANOMALIES_PER_CONNECTION);
+        assert_eq!(
+            s.stats().anomalies_dropped,
+            100 - MAX_ANOMALIES_PER_CONNECTION as u64
+        );
+        assert_eq!(s.exchanges().len(), 100);
+    }
+
+    #[test]
+    fn many_headers_retry() {
+        let mut h = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..300 {
+            h.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        h.extend_from_slice(b"Connection: close\r\n\r\n");
+        let s = run(&[(C, &h)]);
+        assert!(req(&s.exchanges()[0]).head.has_token("close"));
+    }
+
+    #[test]
+    fn leading_blank_lines_and_bare_lf() {
+        let s = run(&[(
+            C,
+            b"\r\nGET /a HTTP/1.1\nHost: x\n\nGET /b HTTP/1.1\r\n\r\n",
+        )]);
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 2);
+        assert_eq!(req(&xs[1]).target, "/b");
+        assert!(s.anomalies().is_empty());
+    }
+    #[test]
+    fn cut_response_head_and_stray_interim() {
+        let mut s = run(&[
+            (S, b"HTTP/1.1 100 Continue\r\n\r\n"),
+            (C, b"GET / HTTP/1.1\r\n\r\n"),
+            (S, b"HTTP/1.1 503 Busy\r\nServer: x"),
+        ]);
+        s.on_event(S, StreamEvent::Gap(10), at(4));
+        s.on_event(S, StreamEvent::Gap(0), at(5));
+        s.finish(at(6));
+        assert_eq!(kinds(&s), vec!["interim_without_request"]);
+        let p = resp(&s.exchanges()[0]);
+        assert_eq!(
+            (p.status, p.reason.as_str(), p.complete),
+            (503, "Busy", false)
+        );
+        assert_eq!(p.framing, Framing::Unknown);
+        assert_eq!(p.timing.head_end, at(4));
+    }
+    /// Regression (proptest): a huge gap in a close-delimited body overflowed.
+    #[test]
+    fn huge_gap_in_close_delimited_body() {
+        let mut s = run(&[(S, b"HTTP/1.1 200 OK\r\n\r\n")]);
+        s.on_event(S, StreamEvent::Gap(u64::MAX), at(2));
+        s.on_event(S, StreamEvent::Data(&[0]), at(3));
+        s.on_event(S, StreamEvent::Gap(u64::MAX), at(4));
+        s.on_event(S, StreamEvent::Fin, at(5));
+        let p = resp(&s.exchanges()[0]);
+        assert_eq!(
+            (p.body_bytes, p.gap_bytes, p.complete),
+            (u64::MAX, u64::MAX, true)
+        );
     }
 }
