@@ -139,7 +139,14 @@ const IPV6_HEADER_LEN: usize = 40;
 /// Decodes one frame of the given LINKTYPE_*.
 pub fn decode(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
     let packet = match linktype {
-        linktype::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Truncated)?,
+        linktype::ETHERNET => {
+            let p = LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Truncated)?;
+            match (&p.net, p.ether_payload()) {
+                (None, Some(e)) => encapsulated(e.ether_type, e.payload)?.unwrap_or(p),
+                _ => p,
+            }
+        }
+        linktype::NFLOG => nflog(data)?,
         linktype::NULL | linktype::LOOP => {
             let family = data.get(..NULL_HEADER_LEN).ok_or(Skip::Truncated)?;
             let family: [u8; 4] = family.try_into().map_err(|_| Skip::Truncated)?;
@@ -170,6 +177,103 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
         other => return Err(Skip::UnsupportedLinkType(other)),
     };
     segment(&packet)
+}
+
+/// MPLS unicast and multicast label stacks.
+const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
+const MPLS_LABEL_LEN: usize = 4;
+/// The bottom-of-stack bit, in the third byte of a label entry.
+const MPLS_BOTTOM_OF_STACK: u8 = 0x01;
+/// Most labels we walk before calling the stack malformed.
+const MPLS_MAX_LABELS: usize = 16;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// PPPoE session header (version/type, code, session id, length).
+const PPPOE_HEADER_LEN: usize = 6;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+
+/// IP carried inside a link-layer encapsulation that etherparse leaves
+/// unparsed (MPLS, PPPoE sessions). `Ok(None)`: not one of those.
+fn encapsulated(
+    ether_type: EtherType,
+    payload: &[u8],
+) -> Result<Option<LaxSlicedPacket<'_>>, Skip> {
+    if ETHERTYPE_MPLS.contains(&ether_type.0) {
+        let mut rest = payload;
+        for _ in 0..MPLS_MAX_LABELS {
+            let (label, after) = rest
+                .split_at_checked(MPLS_LABEL_LEN)
+                .ok_or(Skip::Truncated)?;
+            rest = after;
+            if label.get(2).is_some_and(|b| b & MPLS_BOTTOM_OF_STACK != 0) {
+                // No ethertype after MPLS: the version nibble tells IPv4/6.
+                return match rest.first().map(|b| b >> 4) {
+                    Some(4) | Some(6) => Ok(Some(LaxSlicedPacket::from_ether_type(
+                        EtherType::IPV4,
+                        rest,
+                    ))),
+                    Some(_) => Err(Skip::NotIp(ether_type.0)),
+                    None => Err(Skip::Truncated),
+                };
+            }
+        }
+        return Err(Skip::Malformed);
+    }
+    if ether_type.0 == ETHERTYPE_PPPOE_SESSION {
+        let rest = payload.get(PPPOE_HEADER_LEN..).ok_or(Skip::Truncated)?;
+        let proto = rest
+            .get(..2)
+            .and_then(|b| <[u8; 2]>::try_from(b).ok())
+            .map(u16::from_be_bytes)
+            .ok_or(Skip::Truncated)?;
+        let ip = rest.get(2..).unwrap_or_default();
+        return match proto {
+            PPP_IPV4 => Ok(Some(LaxSlicedPacket::from_ether_type(EtherType::IPV4, ip))),
+            PPP_IPV6 => Ok(Some(LaxSlicedPacket::from_ether_type(EtherType::IPV6, ip))),
+            _ => Err(Skip::NotIp(ether_type.0)),
+        };
+    }
+    Ok(None)
+}
+
+/// NFLOG header: address family, version, resource id.
+const NFLOG_HEADER_LEN: usize = 4;
+const NFLOG_TLV_HEADER_LEN: usize = 4;
+/// NFULA_PAYLOAD: the packet, from its IP header.
+const NFULA_PAYLOAD: u16 = 9;
+
+/// Linux NFLOG: a header then type-length-value attributes (lengths and
+/// types in the capturing host's byte order, each padded to 4 bytes); the
+/// packet is the payload attribute.
+fn nflog(data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    let mut rest = data.get(NFLOG_HEADER_LEN..).ok_or(Skip::Truncated)?;
+    let family = data.first().copied().ok_or(Skip::Truncated)?;
+    let ether_type = match u32::from(family) {
+        AF_INET => EtherType::IPV4,
+        f if AF_INET6.contains(&f) => EtherType::IPV6,
+        f => return Err(Skip::NotIpFamily(f)),
+    };
+    while rest.len() >= NFLOG_TLV_HEADER_LEN {
+        let le = |i: usize| u16::from_le_bytes([rest[i], rest[i + 1]]);
+        let be = |i: usize| u16::from_be_bytes([rest[i], rest[i + 1]]);
+        // Host order is unknown: the reading that fits the data is right.
+        let (len, kind) =
+            if usize::from(le(0)) >= NFLOG_TLV_HEADER_LEN && usize::from(le(0)) <= rest.len() {
+                (usize::from(le(0)), le(2))
+            } else {
+                (usize::from(be(0)), be(2))
+            };
+        if len < NFLOG_TLV_HEADER_LEN || len > rest.len() {
+            return Err(Skip::Truncated);
+        }
+        if kind == NFULA_PAYLOAD {
+            let payload = rest.get(NFLOG_TLV_HEADER_LEN..len).unwrap_or_default();
+            return Ok(LaxSlicedPacket::from_ether_type(ether_type, payload));
+        }
+        let padded = len.div_ceil(4) * 4;
+        rest = rest.get(padded.min(rest.len())..).unwrap_or_default();
+    }
+    Err(Skip::Truncated)
 }
 
 /// A Linux cooked capture header of `header_len` bytes whose protocol

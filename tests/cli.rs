@@ -90,7 +90,10 @@ fn truncated_global_header_is_an_error() {
 fn file_cut_mid_record_reports_what_was_read() {
     // capinfos: "An error occurred after reading 8 packets ... cut short in
     // the middle of a packet."
-    for name in ["broken/truncated-mid-record.pcap", "broken/truncated-record-header.pcap"] {
+    for name in [
+        "broken/truncated-mid-record.pcap",
+        "broken/truncated-record-header.pcap",
+    ] {
         let f = fixture(name);
         let o = run(&["--format", "json", &f]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -98,7 +101,11 @@ fn file_cut_mid_record_reports_what_was_read() {
         assert!(e.contains("warning") && e.contains("offset"), "{e}");
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["inputs"][0]["frames"], 8, "{name}");
-        assert!(v["inputs"][0]["error"].as_str().is_some_and(|s| s.contains("offset")));
+        assert!(
+            v["inputs"][0]["error"]
+                .as_str()
+                .is_some_and(|s| s.contains("offset"))
+        );
         assert_eq!(v["summary"]["frames"], 8);
     }
 }
@@ -121,7 +128,10 @@ fn non_tcp_frames_are_counted_by_kind() {
 fn unsupported_link_type_interface_is_counted_not_fatal() {
     // capinfos: Ethernet (16), USER 0 (18).
     let v = json(&[&fixture("broken/unsupported-linktype.pcapng")]);
-    assert_eq!(v["summary"]["frames_skipped"]["unsupported_linktype_147"], 18);
+    assert_eq!(
+        v["summary"]["frames_skipped"]["unsupported_linktype_147"],
+        18
+    );
     assert_eq!(v["summary"]["tcp_segments"], 16);
     assert_eq!(v["inputs"][0]["linktypes"]["147"], 18);
     assert_eq!(v["inputs"][0]["linktypes"]["1"], 16);
@@ -154,7 +164,10 @@ fn stdin_gives_the_same_report_as_the_file() {
 #[test]
 fn gzip_is_detected_by_magic_not_name() {
     let plain = json(&[&fixture("captures/curl-keepalive.pcap")]);
-    for v in ["variants/curl-keepalive.gzip-named-plain.pcap", "variants/curl-keepalive.pcap.gz"] {
+    for v in [
+        "variants/curl-keepalive.gzip-named-plain.pcap",
+        "variants/curl-keepalive.pcap.gz",
+    ] {
         let g = json(&[&fixture(v)]);
         assert_eq!(g["inputs"][0]["gzip"], true, "{v}");
         assert_eq!(without_inputs(g), without_inputs(plain.clone()), "{v}");
@@ -202,7 +215,11 @@ fn text_report_is_plain_unless_colour_is_asked_for() {
     assert!(text.contains("Summary") && text.contains("Connections"));
     assert!(text.contains("127.0.0.1:18082"));
     let coloured = run(&["--color", "always", &f]);
-    assert!(String::from_utf8(coloured.stdout).unwrap().contains("\x1b["));
+    assert!(
+        String::from_utf8(coloured.stdout)
+            .unwrap()
+            .contains("\x1b[")
+    );
 }
 
 #[test]

@@ -59,6 +59,8 @@ pub mod linktype {
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
     pub const LINUX_SLL2: u32 = 276;
+    /// Linux netfilter NFLOG (`tcpdump -i nflog:N`).
+    pub const NFLOG: u32 = 239;
 }
 
 /// Where a capture comes from.

@@ -50,7 +50,10 @@ fn is_method_byte(b: u8) -> bool {
 /// Classifies bytes as the start of a request line: a known method, or an
 /// upper-case token followed by ` /` or ` http`.
 pub fn classify_request(bytes: &[u8]) -> Verdict {
-    let Some(sp) = bytes.iter().position(|&b| b == b' ') else {
+    let Some(sp) = bytes
+        .iter()
+        .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+    else {
         return if bytes.len() <= MAX_METHOD && bytes.iter().all(|&b| is_method_byte(b)) {
             Verdict::NeedMore
         } else {
@@ -61,6 +64,15 @@ pub fn classify_request(bytes: &[u8]) -> Verdict {
     if method.is_empty() || method.len() > MAX_METHOD || !method.iter().all(|&b| is_method_byte(b))
     {
         return Verdict::No;
+    }
+    if rest.first() != Some(&b' ') {
+        // A known method alone on its line (`OPTIONS`): malformed, but a
+        // request all the same (servers answer it with 400).
+        return if KNOWN_METHODS.contains(&method) {
+            Verdict::Yes
+        } else {
+            Verdict::No
+        };
     }
     let target = rest.get(1..).unwrap_or_default();
     let Some(&first) = target.first() else {
@@ -611,6 +623,24 @@ impl DirParser {
             Dir::ToServer => parse_request(head),
             Dir::ToClient => parse_response(head),
         };
+        let parsed = match (parsed, self.dir) {
+            // A request line httparse rejects (no target, a cut version)
+            // that still starts with a method: servers answer these (400),
+            // so the exchange is real. Count it, and say it was malformed.
+            (Err(e), Dir::ToServer) => match lenient_request(head) {
+                Some(p) => {
+                    log.push(
+                        "malformed_request_line",
+                        start,
+                        self.by(),
+                        format!("{e}: {}", first_line_text(head)),
+                    );
+                    Ok(p)
+                }
+                None => Err(e),
+            },
+            (p, _) => p,
+        };
         let (line, version, fields) = match parsed {
             Ok(p) => p,
             Err(e) => {
@@ -899,6 +929,55 @@ fn parse_request(head: &[u8]) -> HeadParse {
         }
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// The first line of a head, for messages (at most 80 characters).
+fn first_line_text(head: &[u8]) -> String {
+    let end = memchr::memchr(b'\n', head).unwrap_or(head.len());
+    let line = head.get(..end).unwrap_or_default().trim_ascii_end();
+    String::from_utf8_lossy(line.get(..line.len().min(80)).unwrap_or_default()).into_owned()
+}
+
+/// Reads a request head whose request line httparse rejected, as tshark and
+/// Zeek do: the line must start with an upper-case method token followed by
+/// a space or the end of the line (`OPTIONS HTTP/1.1`, `GET / HTTP/1.`,
+/// `OPTIONS`); `GET/ HTTP/1.1` is not a request line. The target is the
+/// next word that is not a version; the version `HTTP/1.N` if one is there
+/// (else 1.1, the default of the servers that answer these).
+fn lenient_request(head: &[u8]) -> Option<(StartLine, Version, Fields)> {
+    let end = memchr::memchr(b'\n', head).unwrap_or(head.len());
+    let line = head.get(..end)?.trim_ascii_end();
+    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    let method = words.next()?;
+    if method.len() > MAX_METHOD || !method.iter().all(|&b| is_method_byte(b)) {
+        return None;
+    }
+    let mut target: &[u8] = b"";
+    let mut minor = 1;
+    for w in words {
+        if let Some(v) = w.strip_prefix(b"HTTP/1.") {
+            minor = v
+                .first()
+                .filter(|d| d.is_ascii_digit())
+                .map_or(1, |d| d - b'0');
+        } else if target.is_empty() {
+            target = w;
+        }
+    }
+    let rest = head.get(end + 1..).unwrap_or_default();
+    let mut headers = [httparse::EMPTY_HEADER; INLINE_HEADERS];
+    let fields = match httparse::parse_headers(rest, &mut headers) {
+        Ok(httparse::Status::Complete((_, h))) => head_fields(h),
+        _ => head_fields(&[]),
+    };
+    Some((
+        StartLine::Request {
+            method: String::from_utf8_lossy(method).into_owned(),
+            target: String::from_utf8_lossy(target).into_owned(),
+        },
+        Version { minor },
+        fields,
+    ))
 }
 
 fn request_parts(req: &httparse::Request<'_, '_>) -> HeadParse {

@@ -177,7 +177,8 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
         .collect();
     all.sort_by_key(|a| (a.frame, a.kind));
     let listed = all.len().min(MAX_ANOMALIES_PER_CONNECTION);
-    let anomalies_not_listed = (all.len() - listed) as u64 + conn.anomalies_dropped;
+    let anomalies_not_listed =
+        (all.len() - listed) as u64 + conn.anomalies_dropped + http.anomalies_dropped();
 
     let half_closed_by = if conn.sides.client.bytes_after_peer_fin > 0 {
         Some(Role::Client)
