@@ -81,8 +81,17 @@ pub fn exchange_persistence(ex: &Exchange) -> ExchangePersistence {
         .response
         .as_ref()
         .is_some_and(|r| r.framing == Framing::Tunnel);
-    let http10 =
-        req == Some(Persistence::Http10Default) || resp == Some(Persistence::Http10Default);
+    // HTTP/1.0 without keep-alive ends the connection whatever else the
+    // message says (a `Connection: close` beside it does not change why).
+    let http10_default = |v: Version, h: &HeadInfo| v.minor == 0 && !h.has_token("keep-alive");
+    let http10 = ex
+        .request
+        .as_ref()
+        .is_some_and(|r| http10_default(r.version, &r.head))
+        || ex
+            .response
+            .as_ref()
+            .is_some_and(|r| http10_default(r.version, &r.head));
     let close_by_client = req == Some(Persistence::CloseToken);
     let close_by_server = resp == Some(Persistence::CloseToken);
     ExchangePersistence {
@@ -123,9 +132,10 @@ pub fn advertised(exchanges: &[Exchange], role: Role) -> (Option<u64>, Option<u6
     (timeout, max)
 }
 
-/// The moment the last message of the connection ended (or started, if it
-/// never ended).
-fn last_activity(exchanges: &[Exchange]) -> Option<At> {
+/// The moment the last message of the connection ended (or its head, if it
+/// never ended), counting only what happened up to `until` (a request sent
+/// after the peer's FIN does not make the connection less idle).
+fn last_activity(exchanges: &[Exchange], until: Option<At>) -> Option<At> {
     exchanges
         .iter()
         .flat_map(|ex| {
@@ -140,6 +150,7 @@ fn last_activity(exchanges: &[Exchange]) -> Option<At> {
             [r, s]
         })
         .flatten()
+        .filter(|a| until.is_none_or(|u| *a <= u))
         .max()
 }
 
@@ -152,12 +163,16 @@ pub fn round_us(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-/// A FIN at `fc` found this exchange unfinished.
+/// A FIN at `fc` found this exchange unfinished. A message whose head the
+/// capture cut (framing unknown: snap length, loss) is no evidence either
+/// way; only a request with no answer begun before the FIN counts then.
 fn unfinished_at(ex: &Exchange, fc: &FirstClose) -> bool {
-    let cut = |start: At, end: Option<At>| start <= fc.at && end.is_none_or(|e| e > fc.at);
+    let cut = |start: At, end: Option<At>, framing: Framing| {
+        framing != Framing::Unknown && start <= fc.at && end.is_none_or(|e| e > fc.at)
+    };
     if let Some(req) = &ex.request {
         if req.timing.start <= fc.at {
-            if cut(req.timing.start, req.timing.end) {
+            if cut(req.timing.start, req.timing.end, req.framing) {
                 return true;
             }
             match &ex.response {
@@ -171,7 +186,7 @@ fn unfinished_at(ex: &Exchange, fc: &FirstClose) -> bool {
     if let Some(resp) = &ex.response {
         let ended_by_this_fin =
             resp.framing == Framing::CloseDelimited && fc.by == Role::Server && resp.complete;
-        if !ended_by_this_fin && cut(resp.timing.start, resp.timing.end) {
+        if !ended_by_this_fin && cut(resp.timing.start, resp.timing.end, resp.framing) {
             return true;
         }
     }
@@ -216,7 +231,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
         idle.between_requests_min = Some(idle.between_requests_min.map_or(gap, |m| m.min(gap)));
         idle.between_requests_max = Some(idle.between_requests_max.map_or(gap, |m| m.max(gap)));
     }
-    let last = last_activity(exchanges);
+    let last = last_activity(exchanges, conn.first_close.map(|fc| fc.at));
     if let (Some(fc), Some(last)) = (conn.first_close, last) {
         if fc.at >= last {
             idle.before_close = Some(secs(fc.at, last));

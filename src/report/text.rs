@@ -63,6 +63,27 @@ fn pct(a: u64, b: u64) -> String {
     }
 }
 
+/// Splits `text` into lines of at most `width` characters at spaces (a
+/// word longer than the width stands alone).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let len = cur.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
 /// Shortens to `max` characters (not bytes), marking the cut.
 fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -95,12 +116,12 @@ fn dur(s: f64) -> String {
 fn reason_word(r: &str) -> &'static str {
     match r {
         "refused" => "refused",
-        "http10" => "HTTP/1.0 default",
-        "connection_close" => "Connection: close",
-        "idle" => "idle close",
+        "http10" => "HTTP/1.0",
+        "connection_close" => "connection close",
+        "idle" => "idle",
         "reset" => "reset",
-        "mid_message" => "closed mid-message",
-        "open" => "still open",
+        "mid_message" => "mid-message",
+        "open" => "open",
         "no_http" => "no HTTP",
         _ => "other",
     }
@@ -220,14 +241,21 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
         ),
     )?;
     let with_requests = s.connections - s.requests_per_connection.histogram.get(&0).unwrap_or(&0);
-    let reuse = format!(
-        "{:.2} requests per handshake; {} of {} connections with requests reused ({})",
-        s.requests_per_handshake,
-        s.reused_connections,
-        with_requests,
-        pct(s.reused_connections, with_requests)
-    );
-    row(o, "reuse", &reuse)?;
+    row(
+        o,
+        "reuse",
+        &format!("{:.2} requests per handshake", s.requests_per_handshake),
+    )?;
+    row(
+        o,
+        "reused conns",
+        &format!(
+            "{} of {} connections with requests ({})",
+            s.reused_connections,
+            with_requests,
+            pct(s.reused_connections, with_requests)
+        ),
+    )?;
     if with_requests > 0 {
         let d = &s.requests_per_connection;
         row(
@@ -356,9 +384,18 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
     };
     let verdict = o.paint(
         reason_paint(c.close.reason),
-        &format!("{:<18}", reason_word(c.close.reason)),
+        &format!("{}:", reason_word(c.close.reason)),
     );
-    o.line(&format!("    {verdict} {}", clip(&c.close.explanation, 58)))?;
+    // The verdict line wraps; it is the sentence people come for.
+    let first_width = 76 - reason_word(c.close.reason).chars().count() - 2;
+    let mut lines = wrap(&c.close.explanation, first_width.max(20)).into_iter();
+    o.line(&format!(
+        "    {verdict} {}",
+        lines.next().unwrap_or_default()
+    ))?;
+    for l in lines {
+        o.line(&format!("      {l}"))?;
+    }
     let mut facts = vec![
         format!("first close: {how}"),
         format!("history {}", c.history),
@@ -386,8 +423,10 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
             bytes(t.client.gap_bytes + t.server.gap_bytes)
         ));
     }
-    let facts = o.paint(Paint::Dim, &facts.join(" · "));
-    o.line(&format!("    {facts}"))?;
+    for l in wrap(&facts.join(" · "), 74) {
+        let l = o.paint(Paint::Dim, &l);
+        o.line(&format!("    {l}"))?;
+    }
     if exchanges {
         for (i, ex) in c.exchanges.iter().enumerate() {
             exchange(o, i + 1, ex)?;
@@ -396,9 +435,12 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
     for a in &c.anomalies {
         let t = o.paint(
             Paint::Yellow,
-            &format!("    ! {} (frame {}): ", a.kind, a.frame),
+            &format!("    ! {} (frame {})", a.kind, a.frame),
         );
-        o.line(&format!("{t}{}", clip(&a.detail, 60)))?;
+        o.line(&t)?;
+        for l in wrap(&a.detail, 72) {
+            o.line(&format!("      {l}"))?;
+        }
     }
     if c.anomalies_not_listed > 0 {
         o.line(&format!(
