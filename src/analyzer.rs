@@ -60,9 +60,15 @@ impl Analyzer {
     /// corrupt part-way is recorded in the report and what came before it
     /// stands.
     pub fn read(&mut self, input: &Input) -> Result<(), CaptureError> {
-        let mut reader = CaptureReader::open(input)?;
+        let reader = CaptureReader::open(input)?;
+        self.read_from(reader, input.display_name());
+        Ok(())
+    }
+
+    /// Reads every frame an opened reader gives (see [`Analyzer::read`]).
+    pub fn read_from(&mut self, mut reader: CaptureReader, name: String) {
         let mut rep = InputReport {
-            file: input.display_name(),
+            file: name,
             container: Some(reader.container()),
             gzip: reader.gzip(),
             frames: 0,
@@ -84,7 +90,6 @@ impl Analyzer {
             }
         }
         self.inputs.push(rep);
-        Ok(())
     }
 
     /// Analyses one frame. Frame numbers count across all inputs.

@@ -29,6 +29,11 @@ pub struct Cli {
     #[arg(long)]
     pub brief: bool,
 
+    /// Seconds (capture time) a closed connection waits for late packets
+    /// before it is concluded and its memory freed.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub close_linger: f64,
+
     /// Out-of-order bytes buffered per direction before declaring a gap.
     #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
     pub max_buffer: usize,
@@ -67,6 +72,7 @@ impl Cli {
     pub fn options(&self) -> Options {
         let mut o = Options::default();
         o.tcp.max_buffered_bytes = self.max_buffer;
+        o.tcp.close_linger_ns = (self.close_linger.max(0.0) * 1e9) as u64;
         o
     }
 }

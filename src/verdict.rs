@@ -159,6 +159,17 @@ pub fn secs(later: At, earlier: At) -> f64 {
     round_us(later.ts.secs_since(earlier.ts))
 }
 
+/// `2.0 s`, `12.3 ms`, `85 µs`: a duration as people read it.
+pub fn human_secs(x: f64) -> String {
+    if x >= 1.0 {
+        format!("{x:.1} s")
+    } else if x >= 0.001 {
+        format!("{:.1} ms", x * 1e3)
+    } else {
+        format!("{:.0} µs", x * 1e6)
+    }
+}
+
 pub fn round_us(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
@@ -170,17 +181,17 @@ fn unfinished_at(ex: &Exchange, fc: &FirstClose) -> bool {
     let cut = |start: At, end: Option<At>, framing: Framing| {
         framing != Framing::Unknown && start <= fc.at && end.is_none_or(|e| e > fc.at)
     };
-    if let Some(req) = &ex.request {
-        if req.timing.start <= fc.at {
-            if cut(req.timing.start, req.timing.end, req.framing) {
-                return true;
-            }
-            match &ex.response {
-                // The request was sent before the FIN and no answer had started.
-                None => return true,
-                Some(resp) if resp.timing.start > fc.at => return true,
-                _ => {}
-            }
+    if let Some(req) = &ex.request
+        && req.timing.start <= fc.at
+    {
+        if cut(req.timing.start, req.timing.end, req.framing) {
+            return true;
+        }
+        match &ex.response {
+            // The request was sent before the FIN and no answer had started.
+            None => return true,
+            Some(resp) if resp.timing.start > fc.at => return true,
+            _ => {}
         }
     }
     if let Some(resp) = &ex.response {
@@ -232,53 +243,53 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
         idle.between_requests_max = Some(idle.between_requests_max.map_or(gap, |m| m.max(gap)));
     }
     let last = last_activity(exchanges, conn.first_close.map(|fc| fc.at));
-    if let (Some(fc), Some(last)) = (conn.first_close, last) {
-        if fc.at >= last {
-            idle.before_close = Some(secs(fc.at, last));
-        }
+    if let (Some(fc), Some(last)) = (conn.first_close, last)
+        && fc.at >= last
+    {
+        idle.before_close = Some(secs(fc.at, last));
     }
 
     // Connection-level anomalies.
     let server_fin = conn.sides.server.fin;
     for (i, ex) in exchanges.iter().enumerate() {
         let Some(req) = &ex.request else { continue };
-        if let Some(fin) = server_fin {
-            if req.timing.start > fin {
-                anomalies.push(anomaly(
+        if let Some(fin) = server_fin
+            && req.timing.start > fin
+        {
+            anomalies.push(anomaly(
                     "request_after_peer_fin",
                     req.timing.start,
                     Some(Role::Client),
                     format!(
-                        "request {} ({} {}) sent {:.3} s after the server's FIN (frame {}): stale connection reused",
+                        "request {} ({} {}) sent {} after the server's FIN (frame {}): stale connection reused",
                         i + 1,
                         req.method,
                         req.target,
-                        secs(req.timing.start, fin),
+                        human_secs(secs(req.timing.start, fin)),
                         fin.frame
                     ),
                 ));
-            }
         }
-        if i > 0 {
-            if let Some(prev) = persist.get(i - 1).filter(|p| !p.persistent) {
-                let why = if prev.http10 {
-                    "an HTTP/1.0 exchange without keep-alive"
-                } else if prev.close_by_server {
-                    "the server's Connection: close"
-                } else if prev.close_by_client {
-                    "the client's own Connection: close"
-                } else if prev.tunnel {
-                    "a protocol switch"
-                } else {
-                    "a close-delimited response"
-                };
-                anomalies.push(anomaly(
-                    "reuse_after_close",
-                    req.timing.start,
-                    Some(Role::Client),
-                    format!("request {} sent on the connection after {why}", i + 1),
-                ));
-            }
+        if i > 0
+            && let Some(prev) = persist.get(i - 1).filter(|p| !p.persistent)
+        {
+            let why = if prev.http10 {
+                "an HTTP/1.0 exchange without keep-alive"
+            } else if prev.close_by_server {
+                "the server's Connection: close"
+            } else if prev.close_by_client {
+                "the client's own Connection: close"
+            } else if prev.tunnel {
+                "a protocol switch"
+            } else {
+                "a close-delimited response"
+            };
+            anomalies.push(anomaly(
+                "reuse_after_close",
+                req.timing.start,
+                Some(Role::Client),
+                format!("request {} sent on the connection after {why}", i + 1),
+            ));
         }
     }
     let requests = exchanges.iter().filter(|e| e.request.is_some()).count() as u64;
@@ -289,19 +300,19 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
             later_requests = later_requests.saturating_sub(1);
         }
         let Some(resp) = &ex.response else { continue };
-        if let Some(max) = resp.head.keep_alive.and_then(|k| k.max) {
-            if later_requests > max {
-                anomalies.push(anomaly(
-                    "more_requests_than_max",
-                    resp.timing.start,
-                    Some(Role::Client),
-                    format!(
-                        "response {} advertised max={max}, but {later_requests} more requests followed",
-                        i + 1
-                    ),
-                ));
-                break;
-            }
+        if let Some(max) = resp.head.keep_alive.and_then(|k| k.max)
+            && later_requests > max
+        {
+            anomalies.push(anomaly(
+                "more_requests_than_max",
+                resp.timing.start,
+                Some(Role::Client),
+                format!(
+                    "response {} advertised max={max}, but {later_requests} more requests followed",
+                    i + 1
+                ),
+            ));
+            break;
         }
     }
 
@@ -309,46 +320,47 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
     let close = close_reason(conn, exchanges, &persist, last, srv_timeout);
 
     // A server that closed a connection it had promised to keep.
-    if let (Some(fc), Some(last_p)) = (conn.first_close, persist.last()) {
-        if fc.by == Role::Server && last_p.persistent {
-            let early_timeout = match (srv_timeout, close.idle_seconds) {
-                (Some(t), Some(idle_s)) => idle_s < t as f64 - 0.25,
-                _ => false,
+    if let (Some(fc), Some(last_p)) = (conn.first_close, persist.last())
+        && fc.by == Role::Server
+        && last_p.persistent
+    {
+        let early_timeout = match (srv_timeout, close.idle_seconds) {
+            (Some(t), Some(idle_s)) => idle_s < t as f64 - 0.25,
+            _ => false,
+        };
+        let early_max = srv_max.is_some_and(|m| requests < m)
+            && exchanges.iter().all(|e| {
+                e.response
+                    .as_ref()
+                    .and_then(|r| r.head.keep_alive)
+                    .and_then(|k| k.max)
+                    .is_none_or(|m| m > 1)
+            });
+        let mid = close.reason == "mid_message";
+        if early_timeout || mid || (early_max && srv_timeout.is_none()) {
+            let what = if mid {
+                "while a request was unanswered".to_string()
+            } else if early_timeout {
+                format!(
+                    "after {} idle, before its advertised timeout={}",
+                    human_secs(close.idle_seconds.unwrap_or(0.0)),
+                    srv_timeout.unwrap_or(0)
+                )
+            } else {
+                format!(
+                    "after {requests} requests, before its advertised max={}",
+                    srv_max.unwrap_or(0)
+                )
             };
-            let early_max = srv_max.is_some_and(|m| requests < m)
-                && exchanges.iter().all(|e| {
-                    e.response
-                        .as_ref()
-                        .and_then(|r| r.head.keep_alive)
-                        .and_then(|k| k.max)
-                        .is_none_or(|m| m > 1)
-                });
-            let mid = close.reason == "mid_message";
-            if early_timeout || mid || (early_max && srv_timeout.is_none()) {
-                let what = if mid {
-                    "while a request was unanswered".to_string()
-                } else if early_timeout {
-                    format!(
-                        "after {:.3} s idle, before its advertised timeout={}",
-                        close.idle_seconds.unwrap_or(0.0),
-                        srv_timeout.unwrap_or(0)
-                    )
-                } else {
-                    format!(
-                        "after {requests} requests, before its advertised max={}",
-                        srv_max.unwrap_or(0)
-                    )
-                };
-                anomalies.push(anomaly(
-                    "server_broke_keepalive",
-                    fc.at,
-                    Some(Role::Server),
-                    format!(
-                        "server closed ({}) a connection its last response kept open, {what}",
-                        kind_word(fc.kind)
-                    ),
-                ));
-            }
+            anomalies.push(anomaly(
+                "server_broke_keepalive",
+                fc.at,
+                Some(Role::Server),
+                format!(
+                    "server closed ({}) a connection its last response kept open, {what}",
+                    kind_word(fc.kind)
+                ),
+            ));
         }
     }
 
@@ -483,7 +495,7 @@ fn close_reason(
         (Some(i), Some(t)) => Some(matches_timeout(i, t)),
         _ => None,
     };
-    let idle_txt = idle.map_or("an unknown time".to_string(), |i| format!("{i:.1} s"));
+    let idle_txt = idle.map_or("an unknown time".to_string(), human_secs);
     c.explanation = match (timeout, c.matches_timeout) {
         (Some(t), Some(true)) => format!(
             "{} closed after {idle_txt} idle, as its Keep-Alive: timeout={t} said",

@@ -1,3 +1,4 @@
+//! Compiled only for tests: declared `#[cfg(test)] mod tests;` in mod.rs.
 //! Tests for the capture reader, on hand-built pcap and pcapng bytes.
 
 use std::io::{Read, Write};

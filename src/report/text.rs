@@ -68,7 +68,22 @@ fn pct(a: u64, b: u64) -> String {
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut cur = String::new();
-    for word in text.split(' ') {
+    // A unit stays with its number: "2.0 s", "4032 B".
+    let mut words: Vec<String> = Vec::new();
+    for w in text.split(' ') {
+        let unit = matches!(
+            w.trim_end_matches([',', '.', ';', ':', ')']),
+            "s" | "ms" | "µs" | "B" | "kB" | "MB"
+        );
+        match words.last_mut() {
+            Some(prev) if unit => {
+                prev.push(' ');
+                prev.push_str(w);
+            }
+            _ => words.push(w.to_string()),
+        }
+    }
+    for word in &words {
         let len = cur.chars().count();
         if len > 0 && len + 1 + word.chars().count() > width {
             lines.push(std::mem::take(&mut cur));

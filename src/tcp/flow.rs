@@ -33,7 +33,9 @@ impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
             max_buffered_bytes: 4 << 20,
-            close_linger_ns: 60_000_000_000,
+            // Zeek's tcp_close_delay: late ACKs and retransmitted FINs come
+            // within it; longer holds memory at high connection rates.
+            close_linger_ns: 5_000_000_000,
             role_hint: None,
         }
     }

@@ -1,3 +1,4 @@
+//! Compiled only for tests: declared `#[cfg(test)] mod tests;` in mod.rs.
 //! Connection and flow-table tests, driven through [`FlowTable`] with
 //! hand-built segments.
 
