@@ -362,6 +362,10 @@ impl Connection {
             }
             self.handshake.syn_ack.get_or_insert(at);
         }
+        if syn {
+            // A FIN held from before the SYN may end the stream right away.
+            self.reasm[me].deliver_ready(&mut |ev| out(dir, ev));
+        }
         if !syn
             && ack
             && role == Role::Client
@@ -393,7 +397,7 @@ impl Connection {
             self.probe_pending[peer] = false;
         }
         if ack {
-            self.reasm[peer].peer_ack(SeqNumber(seg.ack));
+            self.reasm[peer].peer_ack(SeqNumber(seg.ack), at.ts);
         }
         if probe {
             let ka = &mut self.sides.get_mut(role).keepalive;
@@ -413,6 +417,7 @@ impl Connection {
         if !rst && (len > 0 || fin) {
             let data_seq = if syn { seq + 1 } else { seq };
             let before = *self.reasm[me].stats();
+            self.reasm[me].set_now(at.ts);
             let pushed = self.reasm[me].segment(
                 data_seq,
                 seg.payload,

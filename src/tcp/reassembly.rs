@@ -5,14 +5,32 @@
 //! once; bytes never captured come out as [`StreamEvent::Gap`].
 //!
 //! Sequence numbers are mapped to 64-bit stream offsets (0 = the first byte
-//! after the SYN, or the first captured byte when the SYN was not seen), so
-//! the buffer of out-of-order data never has to care about wrap-around.
+//! after the SYN), so the buffer of out-of-order data never has to care about
+//! wrap-around.
+//!
+//! When the SYN was not seen (the capture started mid-connection), the
+//! stream starts at the first segment carrying payload, with two refinements:
+//!
+//! * If the peer had already acknowledged a sequence number `A` before that
+//!   segment's `S` (`A < S`, `S - A` within the out-of-order buffer cap), the
+//!   stream starts at `A`: bytes `[A, S)` exist and were sent before `S`, so
+//!   the segment at `S` is held as out of order and a later segment at `A`
+//!   fills the hole (packets reordered at the start of the capture). If the
+//!   hole is never filled it becomes a [`StreamEvent::Gap`] like any other.
+//! * A bare FIN (no payload) does not start the stream: it is held until the
+//!   SYN, the first payload or [`Reassembler::flush`] places the start, so a
+//!   FIN captured before the handshake or the data it ends does not swallow
+//!   the stream.
+//!
+//! Without such evidence bytes before the first captured one are not
+//! reported as a gap (they were most likely sent before the capture began).
 //! In-order data is handed out straight from the segment's slice; only data
 //! that arrives ahead of a hole is copied (into recycled buffers).
 
 use std::collections::BTreeMap;
 
 use crate::tcp::seq::SeqNumber;
+use crate::types::Timestamp;
 
 /// What a direction's stream delivers, in stream order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +145,12 @@ pub struct Reassembler {
     reset: bool,
     /// Highest acknowledgement number the peer sent for this stream.
     peer_ack: Option<SeqNumber>,
+    /// Capture time of the (earliest) acknowledgement reaching `peer_ack`.
+    peer_ack_ts: Option<Timestamp>,
+    /// Capture time of the segment being fed, if the caller gave it.
+    now: Option<Timestamp>,
+    /// Sequence number of a bare FIN seen before the stream started.
+    early_fin: Option<SeqNumber>,
     spare: Vec<Vec<u8>>,
     stats: ReassemblyStats,
 }
@@ -144,13 +168,58 @@ impl Reassembler {
 
     /// The SYN (or SYN-ACK) of this direction was seen: the stream starts at
     /// `isn + 1`. Ignored once the stream has started.
+    /// A FIN held from before is placed; it is delivered by
+    /// [`Reassembler::deliver_ready`] or the next segment.
     pub fn set_isn(&mut self, isn: SeqNumber) {
         if self.base.is_none() {
-            self.base = Some(isn + 1);
+            self.start_at(isn + 1);
         }
     }
 
-    /// Whether the stream has started (SYN or first payload seen).
+    /// Delivers what is ready without a new segment (a held FIN placed
+    /// right at the start by [`Reassembler::set_isn`]).
+    pub fn deliver_ready(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+        if !self.reset && self.base.is_some() {
+            self.check_fin(out);
+        }
+    }
+
+    /// Starts the stream at `base`, placing a FIN held from before it
+    /// started (dropped if it lies before `base` or implausibly far ahead).
+    fn start_at(&mut self, base: SeqNumber) {
+        self.base = Some(base);
+        if let Some(f) = self.early_fin.take()
+            && let Ok(off) = u64::try_from(f - base)
+            && off <= MAX_AHEAD
+        {
+            self.fin = Some(off);
+            self.highest = self.highest.max(off);
+        }
+    }
+
+    /// Where a stream without a captured SYN starts, given its first
+    /// segment with payload at `seq`: at the peer's earlier acknowledgement
+    /// when there is one within `max_buffered` bytes, else at `seq`; never
+    /// after a FIN held from before (data after the FIN stays after it).
+    fn first_base(&self, seq: SeqNumber, max_buffered: usize) -> SeqNumber {
+        let mut b = seq;
+        if let Some(a) = self.peer_ack
+            && let Ok(d) = u64::try_from(seq - a)
+            && d > 0
+            && d <= max_buffered as u64
+        {
+            b = a;
+        }
+        if let Some(f) = self.early_fin
+            && f < b
+        {
+            b = f;
+        }
+        b
+    }
+
+    /// Whether the stream has started (SYN or first payload seen; a bare
+    /// FIN alone does not start it).
     pub fn started(&self) -> bool {
         self.base.is_some()
     }
@@ -191,14 +260,30 @@ impl Reassembler {
         len <= 1 && self.expected_seq().is_some_and(|e| seq == e - 1)
     }
 
-    /// The peer acknowledged up to `ack` in this stream. ACKs past a hole
-    /// are evidence that the capture missed data: the hole is declared a gap
-    /// when the next segment of this direction does not fill it.
-    pub fn peer_ack(&mut self, ack: SeqNumber) {
-        self.peer_ack = Some(match self.peer_ack {
-            Some(a) => a.max(ack),
-            None => ack,
-        });
+    /// The peer acknowledged up to `ack` in this stream, in a packet
+    /// captured at `ts`. ACKs past a hole are evidence that the capture
+    /// missed data: the hole is declared a gap when the next segment of this
+    /// direction does not fill it (unless that segment is stamped earlier
+    /// than the ACK: see [`Reassembler::set_now`]).
+    pub fn peer_ack(&mut self, ack: SeqNumber, ts: Timestamp) {
+        match self.peer_ack {
+            Some(a) if ack < a => {}
+            Some(a) if ack == a => {
+                self.peer_ack_ts = Some(self.peer_ack_ts.map_or(ts, |t| t.min(ts)));
+            }
+            _ => {
+                self.peer_ack = Some(ack);
+                self.peer_ack_ts = Some(ts);
+            }
+        }
+    }
+
+    /// The capture time of the segment about to be fed. An ACK stamped later
+    /// than the segment (a capture not in time order) does not make the hole
+    /// before that segment a gap: the bytes may still come later in the
+    /// file. In a capture in time order this never applies.
+    pub fn set_now(&mut self, ts: Timestamp) {
+        self.now = Some(ts);
     }
 
     /// Stream offset of `seq` (may be negative: before the stream start).
@@ -228,9 +313,19 @@ impl Reassembler {
         }
         let base = match self.base {
             Some(b) => b,
+            None if len == 0 => {
+                // A bare FIN before anything placed the stream start: hold
+                // it (a retransmitted FIN keeps the first sequence number).
+                self.early_fin.get_or_insert(seq);
+                return pushed;
+            }
             None => {
-                self.base = Some(seq);
-                seq
+                let b = self.first_base(seq, max_buffered);
+                self.start_at(b);
+                // A held FIN at the very start ends the stream before this
+                // segment's data (which then counts as after the end).
+                self.check_fin(out);
+                b
             }
         };
         let start = self.offset_of(base, seq);
@@ -311,6 +406,12 @@ impl Reassembler {
         if self.reset {
             return;
         }
+        if self.base.is_none()
+            && let Some(f) = self.early_fin
+        {
+            // Only a bare FIN was seen: the stream is empty and ends there.
+            self.start_at(f);
+        }
         let mut pushed = Pushed::default();
         while !self.pending.is_empty() {
             self.skip_to_pending(out);
@@ -371,6 +472,11 @@ impl Reassembler {
     /// of the hole a gap.
     fn gap_by_ack(&mut self, base: SeqNumber, start: u64, out: &mut impl FnMut(StreamEvent<'_>)) {
         let Some(ack) = self.peer_ack else { return };
+        if let (Some(t), Some(now)) = (self.peer_ack_ts, self.now)
+            && t > now
+        {
+            return;
+        }
         let a = self.offset_of(base, ack);
         if a <= self.next as i64 {
             return;
@@ -722,6 +828,35 @@ mod tests {
             }
             prop_assert_eq!(pos, data.len());
             prop_assert_eq!(fins, 1);
+        }
+
+        #[test]
+        fn no_syn_peer_ack_at_start_any_order_delivers_original(
+            data in prop::collection::vec(any::<u8>(), 1..1500),
+            cuts in prop::collection::vec(any::<Index>(), 0..25),
+            rexmits in prop::collection::vec((any::<Index>(), any::<Index>()), 0..10),
+            keys in prop::collection::vec(any::<u32>(), 40),
+            start in isn_strategy(),
+        ) {
+            let ps = pieces(data.len(), &cuts, &rexmits, &keys);
+            let mut r = Reassembler::new();
+            r.peer_ack(SeqNumber(start), Timestamp(0));
+            let mut out = Vec::new();
+            for &(off, len) in &ps {
+                r.segment(
+                    SeqNumber(start) + off as u32,
+                    &data[off..off + len],
+                    len as u32,
+                    false,
+                    4096,
+                    &mut |ev| match ev {
+                        StreamEvent::Data(b) => out.extend_from_slice(b),
+                        other => panic!("unexpected {other:?}"),
+                    },
+                );
+            }
+            prop_assert_eq!(&out, &data);
+            prop_assert_eq!(r.stats().gaps, 0);
         }
 
         #[test]

@@ -659,3 +659,144 @@ fn anomalies_are_capped() {
     );
     assert_eq!(c.anomalies_dropped, 100 - 64);
 }
+
+// Streams without a captured SYN: where does the stream start?
+
+#[test]
+fn no_syn_peer_ack_places_stream_start() {
+    let mut h = H::new();
+    // The client has acknowledged up to 501: the server's stream goes on
+    // from there, so 505 arriving first is out of order, not the start.
+    h.cs(3000, 501, ACK, "GET / HTTP/1.1\r\n\r\n");
+    h.sc(505, 3018, ACK, "bbbb");
+    assert_eq!(h.evs(Dir::ToClient), vec![]);
+    h.sc(501, 3018, ACK, "aaaa");
+    assert_eq!(h.evs(Dir::ToClient), vec![d("aaaa"), d("bbbb")]);
+    h.flush();
+    let c = &h.done[0];
+    let st = c.sides.server.reassembly;
+    assert_eq!(st.out_of_order_segments, 1);
+    assert_eq!(st.retransmitted_segments, 0);
+    assert_eq!(st.retransmitted_bytes, 0);
+    assert_eq!(st.gaps, 0);
+    assert_eq!(c.history, "Dd");
+    assert_eq!(h.evs(Dir::ToClient), vec![d("aaaa"), d("bbbb")]);
+}
+
+#[test]
+fn no_syn_without_ack_evidence_starts_at_first_payload() {
+    // No ACK from the peer at all, and an ACK at (not before) the first
+    // payload: either way the stream starts at the first payload, and bytes
+    // before it are old, not a gap.
+    for ack in [None, Some(505)] {
+        let mut h = H::new();
+        if let Some(a) = ack {
+            h.cs(3000, a, ACK, "");
+        }
+        h.sc(505, 3000, ACK, "bbbb");
+        assert_eq!(h.evs(Dir::ToClient), vec![d("bbbb")]);
+        h.sc(501, 3000, ACK, "aaaa");
+        h.flush();
+        assert_eq!(h.evs(Dir::ToClient), vec![d("bbbb")]);
+        let st = h.done[0].sides.server.reassembly;
+        assert_eq!(st.gaps, 0);
+        assert_eq!(st.retransmitted_segments, 1);
+        assert_eq!(st.out_of_order_segments, 0);
+    }
+}
+
+#[test]
+fn no_syn_ack_evidence_hole_never_filled_gives_gap_at_flush() {
+    let mut h = H::new();
+    h.cs(3000, 501, ACK, "");
+    h.sc(505, 3000, ACK | FIN, "bbbb");
+    assert_eq!(h.evs(Dir::ToClient), vec![]);
+    h.flush();
+    assert_eq!(h.evs(Dir::ToClient), vec![Ev::Gap(4), d("bbbb"), Ev::Fin]);
+    let c = &h.done[0];
+    let st = c.sides.server.reassembly;
+    assert_eq!((st.gaps, st.gap_bytes), (1, 4));
+    assert_eq!(st.out_of_order_segments, 1);
+    assert_eq!(st.retransmitted_segments, 0);
+    assert!(c.history.contains('g'));
+    assert!(!c.history.contains('t'));
+}
+
+#[test]
+fn no_syn_ack_evidence_beyond_buffer_cap_is_ignored() {
+    let mut h = H::with(TcpConfig {
+        max_buffered_bytes: 6,
+        ..TcpConfig::default()
+    });
+    h.cs(3000, 501, ACK, "");
+    h.sc(511, 3000, ACK, "bbbb");
+    h.flush();
+    assert_eq!(h.evs(Dir::ToClient), vec![d("bbbb")]);
+    assert_eq!(h.done[0].sides.server.reassembly.gaps, 0);
+}
+
+#[test]
+fn no_syn_bare_fin_alone_is_delivered_at_flush() {
+    let mut h = H::new();
+    h.cs(3000, 501, ACK | FIN, "");
+    assert_eq!(h.evs(Dir::ToServer), vec![]);
+    h.flush();
+    assert_eq!(h.evs(Dir::ToServer), vec![Ev::Fin]);
+    let c = &h.done[0];
+    assert_eq!(c.sides.client.reassembly, Default::default());
+    assert_eq!(c.first_close.unwrap().kind, CloseKind::Fin);
+}
+
+#[test]
+fn no_syn_bare_fin_then_data_after_it_is_after_end() {
+    let mut h = H::new();
+    h.cs(3000, 501, ACK | FIN, "");
+    h.cs(3001, 501, ACK, "late");
+    assert_eq!(h.evs(Dir::ToServer), vec![Ev::Fin]);
+    assert!(
+        h.conn()
+            .anomalies
+            .iter()
+            .any(|a| a.kind == "data_after_fin")
+    );
+}
+
+#[test]
+fn fin_captured_before_synack_does_not_start_stream() {
+    // Packets out of file order: the server's FIN comes before its SYN-ACK
+    // and its data.
+    let mut h = H::new();
+    h.sc(509, 101, ACK | FIN, "");
+    h.sc(500, 101, SYN | ACK, "");
+    h.sc(505, 101, ACK, "bbbb");
+    h.sc(501, 101, ACK, "aaaa");
+    assert_eq!(h.evs(Dir::ToClient), vec![d("aaaa"), d("bbbb"), Ev::Fin]);
+    let st = h.conn().sides.server.reassembly;
+    assert_eq!(st.retransmitted_segments, 0);
+    assert_eq!(st.out_of_order_segments, 1);
+    assert_eq!(st.gaps, 0);
+}
+
+#[test]
+fn fin_held_before_synack_without_data_is_delivered_at_synack() {
+    let mut h = H::new();
+    h.sc(501, 101, ACK | FIN, "");
+    h.sc(500, 101, SYN | ACK, "");
+    assert_eq!(h.evs(Dir::ToClient), vec![Ev::Fin]);
+}
+
+#[test]
+fn ack_stamped_after_segment_is_not_gap_evidence() {
+    // A capture not in time order: the client's ACK of everything is
+    // stamped after the server's segments it acknowledges.
+    let mut h = H::new();
+    h.handshake();
+    h.frame = 100;
+    h.cs(101, 509, ACK, "");
+    h.frame = 50;
+    h.sc(505, 101, ACK, "bbbb");
+    h.frame = 40;
+    h.sc(501, 101, ACK, "aaaa");
+    assert_eq!(h.evs(Dir::ToClient), vec![d("aaaa"), d("bbbb")]);
+    assert_eq!(h.conn().sides.server.reassembly.gaps, 0);
+}
