@@ -353,21 +353,25 @@ fn servers(o: &mut Out<'_>, servers: &[ServerSummary]) -> io::Result<()> {
     o.line("")?;
     let t = o.paint(Paint::Bold, "Servers");
     o.line(&t)?;
+    let width = servers
+        .iter()
+        .map(|s| s.server.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40);
     for s in servers {
-        let name = o.paint(Paint::Bold, &format!("{:<24}", s.server));
+        let name = o.paint(Paint::Bold, &format!("{:<width$}", s.server));
         o.line(&format!(
-            "  {name} {:>4} conns {:>5} reqs  {:.2} req/hs  reused {}/{}",
-            s.connections,
-            s.requests,
+            "  {name}  {} {} {:.2} req/hs, reused {}/{}",
+            plural(s.connections, "conn,", "conns,"),
+            plural(s.requests, "req,", "reqs,"),
             s.requests_per_handshake,
             s.reused_connections,
             s.connections
         ))?;
-        o.line(&format!(
-            "  {:<24} {}",
-            "",
-            clip(&reasons_line(&s.close_reasons), 52)
-        ))?;
+        for l in wrap(&reasons_line(&s.close_reasons), 76 - width) {
+            o.line(&format!("  {:width$}  {l}", ""))?;
+        }
     }
     Ok(())
 }
