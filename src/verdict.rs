@@ -509,3 +509,54 @@ fn close_reason(
     };
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(tokens: &[&str]) -> HeadInfo {
+        HeadInfo {
+            connection: tokens.iter().map(|t| t.to_string()).collect(),
+            ..HeadInfo::default()
+        }
+    }
+
+    #[test]
+    fn http11_persists_unless_close() {
+        assert_eq!(
+            message_persistence(Version::HTTP11, &head(&[])),
+            Persistence::KeepAlive
+        );
+        assert_eq!(
+            message_persistence(Version::HTTP11, &head(&["close"])),
+            Persistence::CloseToken
+        );
+    }
+
+    #[test]
+    fn http10_closes_unless_keep_alive() {
+        assert_eq!(
+            message_persistence(Version::HTTP10, &head(&[])),
+            Persistence::Http10Default
+        );
+        assert_eq!(
+            message_persistence(Version::HTTP10, &head(&["keep-alive"])),
+            Persistence::KeepAlive
+        );
+    }
+
+    #[test]
+    fn timeout_match_tolerates_timer_slack() {
+        assert!(matches_timeout(2.002, 2));
+        assert!(matches_timeout(15.9, 15));
+        assert!(!matches_timeout(2.0, 10));
+        assert!(!matches_timeout(40.0, 15));
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_secs(2.0), "2.0 s");
+        assert_eq!(human_secs(0.0123), "12.3 ms");
+        assert_eq!(human_secs(0.000085), "85 µs");
+    }
+}

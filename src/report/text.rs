@@ -419,6 +419,13 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
         format!("first close: {how}"),
         format!("history {}", c.history),
     ];
+    if let (Some(lo), Some(hi)) = (c.idle.between_requests_min, c.idle.between_requests_max) {
+        facts.push(if lo == hi {
+            format!("idle between requests {}", dur(lo))
+        } else {
+            format!("idle between requests {} to {}", dur(lo), dur(hi))
+        });
+    }
     if let Some(r) = c.half_closed_by {
         facts.push(format!("half-closed, {r} kept sending"));
     }
