@@ -399,3 +399,41 @@ fn several_servers_are_summarised_separately() {
     assert_eq!(python["reused_connections"], 0);
     assert_eq!(python["close_reasons"]["http10"]["total"], 7);
 }
+
+#[test]
+fn apache_idle_close_keeps_its_advertised_timeout() {
+    // Apache KeepAliveTimeout 2: "Keep-Alive: timeout=2, max=100" to an
+    // HTTP/1.0 keep-alive client; FIN 2.0 s after the response.
+    let v = report("apache-idle.pcap");
+    let c = &conns(&v)[0];
+    assert_eq!(close(c), ("idle", "server", "fin"));
+    assert_eq!(c["close"]["advertised_timeout"], 2);
+    assert_eq!(c["close"]["matches_timeout"], true);
+    assert_eq!(c["exchanges"][0]["response"]["keep_alive"]["max"], 100);
+    assert!(anomaly_kinds(c).is_empty());
+}
+
+#[test]
+fn apache_max_counts_down_and_is_kept() {
+    // MaxKeepAliveRequests 3: max=3, max=2, max=1, then Connection: close
+    // on the 4th response (strings in the capture); 6 requests in all.
+    let v = report("apache-max.pcap");
+    let c = conns(&v);
+    assert_eq!(c.len(), 2);
+    let maxes: Vec<Value> = c[0]["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["keep_alive"]["max"].clone())
+        .collect();
+    assert_eq!(
+        maxes,
+        [Value::from(3), Value::from(2), Value::from(1), Value::Null]
+    );
+    assert_eq!(close(&c[0]), ("connection_close", "server", "fin"));
+    assert_eq!(c[0]["close"]["said_by"], "server");
+    // Apache kept its word: no more requests than max allowed, no broken promise.
+    assert!(anomaly_kinds(&c[0]).is_empty());
+    assert_eq!(c[1]["requests"], 2);
+    assert_eq!(v["summary"]["requests"], 6);
+}
