@@ -293,7 +293,15 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
             closes.push(format!("{what} {n}"));
         }
     }
-    row(o, "first close", &closes.join(", "))?;
+    row(
+        o,
+        "first close",
+        &if closes.is_empty() {
+            "-".to_string()
+        } else {
+            closes.join(", ")
+        },
+    )?;
     row(o, "close reasons", &reasons_line(&s.close_reasons))?;
     if s.max_pipelined > 1 {
         row(

@@ -398,6 +398,15 @@ impl Connection {
         }
         if ack {
             self.reasm[peer].peer_ack(SeqNumber(seg.ack), at.ts);
+            // Data the peer sent that this ACK proves we will never see:
+            // release what was buffered behind it before this segment's
+            // own payload (which may answer it).
+            let before = *self.reasm[peer].stats();
+            self.reasm[peer].set_now(at.ts);
+            let peer_role = role.other();
+            let peer_dir = peer_role.sends();
+            self.reasm[peer].release_acked(&mut |ev| out(peer_dir, ev));
+            self.after_reassembly(peer_role, before, at);
         }
         if probe {
             let ka = &mut self.sides.get_mut(role).keepalive;

@@ -491,6 +491,36 @@ impl Reassembler {
         }
     }
 
+    /// The peer's ACK covers a whole hole before buffered data: the peer
+    /// has those bytes, so they will never be sent again and the capture
+    /// simply missed them. Declare the gap now and deliver what follows,
+    /// so that data is not held back until the end of the connection (an
+    /// HTTP request behind a lost segment must come out before the response
+    /// that answers it). Holes the ACK does not cover may still be filled.
+    pub fn release_acked(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+        let (Some(base), Some(ack)) = (self.base, self.peer_ack) else {
+            return;
+        };
+        if self.reset || self.fin_delivered {
+            return;
+        }
+        if let (Some(t), Some(now)) = (self.peer_ack_ts, self.now)
+            && t > now
+        {
+            return;
+        }
+        let a = self.offset_of(base, ack);
+        let mut pushed = Pushed::default();
+        while let Some((&k, _)) = self.pending.first_key_value() {
+            if k <= self.next || (k as i64) > a {
+                break;
+            }
+            self.skip_to_pending(out);
+            self.drain_ready(None, &mut pushed, out);
+        }
+        self.check_fin(out);
+    }
+
     /// Gives up on the hole before the first buffered piece.
     fn skip_to_pending(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
         if let Some((&k, _)) = self.pending.first_key_value()

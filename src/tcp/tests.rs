@@ -551,6 +551,45 @@ fn gap_when_peer_acks_past_hole() {
     assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa"), Ev::Gap(4), d("cccc")]);
 }
 
+/// zeek/zero-length-bodies-with-drops.pcap: a request behind a lost client
+/// segment must come out before the server's answer in the segment whose
+/// ACK proves the loss, or the answer pairs with nothing.
+#[test]
+fn peer_ack_over_hole_releases_buffered_data_before_peer_payload() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "aaaa");
+    // 105..109 never captured; the next request arrives behind the hole.
+    h.cs(109, 501, ACK, "cccc");
+    assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa")]);
+    // The server's answer acknowledges everything: the hole is a gap and
+    // "cccc" is delivered before the server's bytes.
+    h.sc(501, 113, ACK, "RESP");
+    let order: Vec<(Dir, Ev)> = h.events.iter().map(|(_, d, e)| (*d, e.clone())).collect();
+    assert_eq!(
+        order,
+        vec![
+            (Dir::ToServer, d("aaaa")),
+            (Dir::ToServer, Ev::Gap(4)),
+            (Dir::ToServer, d("cccc")),
+            (Dir::ToClient, d("RESP")),
+        ]
+    );
+}
+
+#[test]
+fn peer_ack_short_of_hole_end_keeps_waiting() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "aaaa");
+    h.cs(109, 501, ACK, "cccc");
+    // The peer acknowledged only part of the hole: it may still be filled.
+    h.sc(501, 107, ACK, "");
+    assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa")]);
+    h.cs(105, 501, ACK, "bbbb");
+    assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa"), d("bbbb"), d("cccc")]);
+}
+
 #[test]
 fn missing_tail_acked_by_peer_is_gap_at_flush() {
     let mut h = H::new();
