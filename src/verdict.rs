@@ -414,7 +414,17 @@ fn close_reason(
     };
     c.by = Some(fc.by);
     c.kind = Some(fc.kind);
-    let outstanding = exchanges.iter().any(|ex| unfinished_at(ex, &fc));
+    // A request with no response before a later answered one was answered
+    // too (responses come in order); the capture missed that answer.
+    let last_answered = exchanges.iter().rposition(|ex| {
+        ex.response
+            .as_ref()
+            .is_some_and(|r| r.timing.start <= fc.at)
+    });
+    let outstanding = exchanges.iter().enumerate().any(|(i, ex)| {
+        let answer_lost = ex.response.is_none() && last_answered.is_some_and(|l| i < l);
+        !answer_lost && unfinished_at(ex, &fc)
+    });
 
     if fc.kind == CloseKind::Rst {
         c.reason = "reset";

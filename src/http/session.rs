@@ -63,6 +63,11 @@ pub struct HttpSession {
     stats: HttpStats,
     log: AnomalyLog,
     finished: bool,
+    /// Bytes of the response stream were lost since the last response head.
+    response_gap: bool,
+    /// A response came while two or more requests were outstanding and no
+    /// response bytes were lost: the client pipelines.
+    pipelining_seen: bool,
 }
 
 impl Default for HttpSession {
@@ -82,6 +87,8 @@ impl HttpSession {
             stats: HttpStats::default(),
             log: AnomalyLog::default(),
             finished: false,
+            response_gap: false,
+            pipelining_seen: false,
         }
     }
 
@@ -95,6 +102,9 @@ impl HttpSession {
             StreamEvent::Data(bytes) => self.feed(dir, bytes, at),
             StreamEvent::Gap(0) => {}
             StreamEvent::Gap(n) => {
+                if dir == Dir::ToClient {
+                    self.response_gap = true;
+                }
                 if let Some(p) = self.parsers.get_mut(i) {
                     p.on_gap(n, at);
                 }
@@ -253,6 +263,7 @@ impl HttpSession {
                     complete: false,
                     timing,
                 };
+                self.skip_responses_lost_in_gap(at);
                 let idx = match self.unanswered.pop_front() {
                     Some(idx) => {
                         if let Some(x) = self.exchanges.get_mut(idx) {
@@ -291,6 +302,36 @@ impl HttpSession {
                 }
             }
         }
+    }
+
+    /// A final response arrives after response bytes were lost, with
+    /// several requests outstanding, from a client that has never
+    /// pipelined: a client that waits for each answer sent the later
+    /// requests only after it received the earlier answers, so those
+    /// answers were in the lost bytes. This response answers the newest
+    /// request; the older ones keep no response (and say why). Without
+    /// this, every later response would pair one request too early.
+    fn skip_responses_lost_in_gap(&mut self, at: At) {
+        let outstanding = self.unanswered.len();
+        if !self.response_gap && outstanding >= 2 {
+            self.pipelining_seen = true;
+        }
+        if self.response_gap && outstanding >= 2 && !self.pipelining_seen {
+            for _ in 1..outstanding {
+                if let Some(i) = self.unanswered.pop_front() {
+                    self.log.push(
+                        "response_lost_in_gap",
+                        at,
+                        Some(Role::Server),
+                        format!(
+                            "the response to request {} was in bytes the capture missed",
+                            i + 1
+                        ),
+                    );
+                }
+            }
+        }
+        self.response_gap = false;
     }
 
     fn set_current(&mut self, slot: usize, c: Current) {
@@ -386,6 +427,48 @@ mod tests {
 
     const C: Dir = Dir::ToServer;
     const S: Dir = Dir::ToClient;
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    #[test]
+    fn lost_response_of_non_pipelining_client_does_not_shift_pairing() {
+        let mut s = HttpSession::new();
+        s.on_event(C, StreamEvent::Data(b"GET /1 HTTP/1.1\r\n\r\n"), at(1));
+        s.on_event(S, StreamEvent::Data(OK), at(2));
+        s.on_event(C, StreamEvent::Data(b"GET /2 HTTP/1.1\r\n\r\n"), at(3));
+        // The answer to /2 was never captured; the client went on.
+        s.on_event(S, StreamEvent::Gap(40), at(4));
+        s.on_event(C, StreamEvent::Data(b"GET /3 HTTP/1.1\r\n\r\n"), at(5));
+        s.on_event(S, StreamEvent::Data(OK), at(6));
+        let x = s.exchanges();
+        assert!(x[1].response.is_none());
+        assert_eq!(req(&x[2]).target, "/3");
+        assert_eq!(resp(&x[2]).timing.start.frame, 6);
+        assert_eq!(kinds(&s), ["response_lost_in_gap"]);
+    }
+
+    #[test]
+    fn gap_with_a_pipelining_client_keeps_order_pairing() {
+        let mut s = HttpSession::new();
+        // Pipelining seen: two outstanding when an answer came, no loss.
+        s.on_event(
+            C,
+            StreamEvent::Data(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+            at(1),
+        );
+        s.on_event(S, StreamEvent::Data(OK), at(2));
+        s.on_event(S, StreamEvent::Data(OK), at(3));
+        s.on_event(
+            C,
+            StreamEvent::Data(b"GET /3 HTTP/1.1\r\n\r\nGET /4 HTTP/1.1\r\n\r\n"),
+            at(4),
+        );
+        s.on_event(S, StreamEvent::Gap(7), at(5));
+        s.on_event(S, StreamEvent::Data(OK), at(6));
+        // No evidence of which answers were lost: oldest first, as on the wire.
+        assert_eq!(resp(&s.exchanges()[2]).timing.start.frame, 6);
+        assert!(kinds(&s).is_empty());
+    }
 
     #[test]
     fn simple_exchange_with_head_info() {
