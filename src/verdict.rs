@@ -422,7 +422,8 @@ fn close_reason(
             .is_some_and(|r| r.timing.start <= fc.at)
     });
     let outstanding = exchanges.iter().enumerate().any(|(i, ex)| {
-        let answer_lost = ex.response.is_none() && last_answered.is_some_and(|l| i < l);
+        let answer_lost =
+            ex.response.is_none() && (ex.response_lost || last_answered.is_some_and(|l| i < l));
         !answer_lost && unfinished_at(ex, &fc)
     });
 
@@ -494,6 +495,14 @@ fn close_reason(
     }
     // Persistent last exchange, nothing outstanding: an idle close.
     c.reason = "idle";
+    if exchanges.last().is_some_and(|ex| ex.response_lost) {
+        // Its answer was in bytes the capture lost: it may have said close.
+        c.explanation = format!(
+            "{} closed after the last request; its response was lost in a capture gap, so whether it asked to close is not known",
+            fc.by
+        );
+        return c;
+    }
     let idle = last.filter(|l| fc.at >= *l).map(|l| secs(fc.at, l));
     c.idle_seconds = idle;
     let timeout = match fc.by {

@@ -73,3 +73,19 @@ fn requests_behind_lost_segments_pair_with_their_responses() {
     assert_eq!(c["close"]["reason"], "idle");
     assert_eq!(c["close"]["by"], "client");
 }
+
+/// Stream 1 of tcpflow's http_with_jpegs.cap: the response's first 1460
+/// bytes, head included, were never captured (tshark: "Previous segment(s)
+/// not captured" at the server's FIN, frame 19). The POST was answered in
+/// bytes we cannot see: no false mid_message, no broken-promise anomaly.
+#[test]
+fn response_head_lost_before_server_fin_is_not_mid_message() {
+    let v = report("tcpflow/http_with_jpegs.cap");
+    let c = &v["connections"][1];
+    assert_eq!(c["exchanges"][0]["request"]["method"], "POST");
+    assert!(c["exchanges"][0]["response"].is_null());
+    assert_eq!(c["exchanges"][0]["response_lost_in_gap"], true);
+    assert_eq!(c["first_close"]["frame"], 19);
+    assert_ne!(c["close"]["reason"], "mid_message");
+    assert_eq!(kinds(c), ["response_lost_in_gap"]);
+}

@@ -170,6 +170,9 @@ pub struct Exchange {
     pub response: Option<Response>,
     /// Interim 1xx responses before the final one, in order.
     pub interim: Vec<Interim>,
+    /// No response was seen, and the response stream lost bytes after the
+    /// request: the answer was most likely in them.
+    pub response_lost: bool,
 }
 
 /// Per-session counters.

@@ -65,6 +65,8 @@ pub struct HttpSession {
     finished: bool,
     /// Bytes of the response stream were lost since the last response head.
     response_gap: bool,
+    /// When the response stream last lost bytes.
+    last_response_gap: Option<At>,
     /// A response came while two or more requests were outstanding and no
     /// response bytes were lost: the client pipelines.
     pipelining_seen: bool,
@@ -88,6 +90,7 @@ impl HttpSession {
             log: AnomalyLog::default(),
             finished: false,
             response_gap: false,
+            last_response_gap: None,
             pipelining_seen: false,
         }
     }
@@ -104,6 +107,7 @@ impl HttpSession {
             StreamEvent::Gap(n) => {
                 if dir == Dir::ToClient {
                     self.response_gap = true;
+                    self.last_response_gap = Some(at);
                 }
                 if let Some(p) = self.parsers.get_mut(i) {
                     p.on_gap(n, at);
@@ -125,6 +129,7 @@ impl HttpSession {
         }
         self.end(Dir::ToServer, EndKind::Finish, at);
         self.end(Dir::ToClient, EndKind::Finish, at);
+        self.mark_responses_lost_at_end();
         self.finished = true;
         self.sync_stats();
     }
@@ -217,6 +222,7 @@ impl HttpSession {
                     request: Some(req),
                     response: None,
                     interim: Vec::new(),
+                    response_lost: false,
                 });
                 self.unanswered.push_back(idx);
                 let outstanding = u32::try_from(self.unanswered.len()).unwrap_or(u32::MAX);
@@ -282,6 +288,7 @@ impl HttpSession {
                             request: None,
                             response: Some(resp),
                             interim: Vec::new(),
+                            response_lost: false,
                         });
                         self.exchanges.len() - 1
                     }
@@ -319,6 +326,9 @@ impl HttpSession {
         if self.response_gap && outstanding >= 2 && !self.pipelining_seen {
             for _ in 1..outstanding {
                 if let Some(i) = self.unanswered.pop_front() {
+                    if let Some(x) = self.exchanges.get_mut(i) {
+                        x.response_lost = true;
+                    }
                     self.log.push(
                         "response_lost_in_gap",
                         at,
@@ -332,6 +342,32 @@ impl HttpSession {
             }
         }
         self.response_gap = false;
+    }
+
+    /// The connection is over with requests unanswered, and the response
+    /// stream lost bytes after they were sent and before anything else
+    /// answered: their answers were most likely in those bytes.
+    fn mark_responses_lost_at_end(&mut self) {
+        let Some(gap) = self.last_response_gap.filter(|_| self.response_gap) else {
+            return;
+        };
+        for &i in &self.unanswered {
+            let Some(x) = self.exchanges.get_mut(i) else {
+                continue;
+            };
+            if x.response.is_none() && x.request.as_ref().is_some_and(|r| r.timing.start <= gap) {
+                x.response_lost = true;
+                self.log.push(
+                    "response_lost_in_gap",
+                    gap,
+                    Some(Role::Server),
+                    format!(
+                        "no response to request {} was seen; the response stream lost bytes after it",
+                        i + 1
+                    ),
+                );
+            }
+        }
     }
 
     fn set_current(&mut self, slot: usize, c: Current) {
@@ -445,6 +481,33 @@ mod tests {
         assert_eq!(req(&x[2]).target, "/3");
         assert_eq!(resp(&x[2]).timing.start.frame, 6);
         assert_eq!(kinds(&s), ["response_lost_in_gap"]);
+    }
+
+    #[test]
+    fn response_stream_gap_before_the_end_marks_the_answer_lost() {
+        let mut s = HttpSession::new();
+        s.on_event(
+            C,
+            StreamEvent::Data(b"POST /x HTTP/1.1\r\nContent-Length: 1\r\n\r\nz"),
+            at(1),
+        );
+        s.on_event(S, StreamEvent::Gap(1460), at(2));
+        s.on_event(S, StreamEvent::Data(b"tail of a body"), at(3));
+        s.on_event(S, StreamEvent::Fin, at(4));
+        s.finish(at(5));
+        let x = &s.exchanges()[0];
+        assert!(x.response.is_none());
+        assert!(x.response_lost);
+        assert!(kinds(&s).contains(&"response_lost_in_gap"));
+    }
+
+    #[test]
+    fn unanswered_request_without_response_gap_is_not_marked_lost() {
+        let mut s = HttpSession::new();
+        s.on_event(C, StreamEvent::Data(b"GET /x HTTP/1.1\r\n\r\n"), at(1));
+        s.on_event(S, StreamEvent::Fin, at(2));
+        s.finish(at(3));
+        assert!(!s.exchanges()[0].response_lost);
     }
 
     #[test]

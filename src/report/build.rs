@@ -80,6 +80,7 @@ fn exchange_report(ex: &Exchange, origin: At, persistent: bool) -> ExchangeRepor
                 frame: i.at.frame,
             })
             .collect(),
+        response_lost_in_gap: ex.response_lost,
         persistent,
         timing: TimingReport {
             request_start: ex.request.as_ref().map(|r| rel(r.timing.start)),

@@ -280,6 +280,9 @@ pub struct ExchangeReport {
     pub response: Option<ResponseReport>,
     // -- more --
     pub interim: Vec<InterimReport>,
+    /// No response was seen and the response stream lost bytes after the
+    /// request: the answer was most likely in them.
+    pub response_lost_in_gap: bool,
     /// Whether this exchange asked for the connection to stay open
     /// (RFC 9112 section 9.3; the server's answer decides).
     pub persistent: bool,
