@@ -507,6 +507,7 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
             };
             o.paint(p, &r.status.to_string())
         }
+        None if ex.response_lost_in_gap => o.paint(Paint::Yellow, "(lost in capture gap)"),
         None => o.paint(Paint::Red, "---"),
     };
     let mut extra = Vec::new();
