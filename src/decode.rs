@@ -156,11 +156,7 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
                 // The capturing host's byte order: the small reading is right.
                 u32::from_le_bytes(family).min(u32::from_be_bytes(family))
             };
-            let ether_type = match family {
-                AF_INET => EtherType::IPV4,
-                f if AF_INET6.contains(&f) => EtherType::IPV6,
-                f => return Err(Skip::NotIpFamily(f)),
-            };
+            let ether_type = family_ether_type(family)?;
             let rest = data.get(NULL_HEADER_LEN..).unwrap_or(&[]);
             LaxSlicedPacket::from_ether_type(ether_type, rest)
         }
@@ -177,6 +173,16 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
         other => return Err(Skip::UnsupportedLinkType(other)),
     };
     segment(&packet)
+}
+
+/// A BSD/Linux address family (NULL, LOOP, NFLOG headers) as the
+/// ethertype of the IP packet that follows.
+fn family_ether_type(family: u32) -> Result<EtherType, Skip> {
+    match family {
+        AF_INET => Ok(EtherType::IPV4),
+        f if AF_INET6.contains(&f) => Ok(EtherType::IPV6),
+        f => Err(Skip::NotIpFamily(f)),
+    }
 }
 
 /// MPLS unicast and multicast label stacks.
@@ -248,11 +254,7 @@ const NFULA_PAYLOAD: u16 = 9;
 fn nflog(data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
     let mut rest = data.get(NFLOG_HEADER_LEN..).ok_or(Skip::Truncated)?;
     let family = data.first().copied().ok_or(Skip::Truncated)?;
-    let ether_type = match u32::from(family) {
-        AF_INET => EtherType::IPV4,
-        f if AF_INET6.contains(&f) => EtherType::IPV6,
-        f => return Err(Skip::NotIpFamily(f)),
-    };
+    let ether_type = family_ether_type(u32::from(family))?;
     while rest.len() >= NFLOG_TLV_HEADER_LEN {
         let le = |i: usize| u16::from_le_bytes([rest[i], rest[i + 1]]);
         let be = |i: usize| u16::from_be_bytes([rest[i], rest[i + 1]]);
