@@ -49,6 +49,15 @@ fn rollover_by_keepalive_requests_is_connection_close_said_by_server() {
     assert_eq!(c[0]["close"]["said_by"], "server");
     assert_eq!(c[0]["requests"], 3);
     assert_eq!(c[0]["exchanges"][2]["persistent"], false);
+    assert_eq!(c[0]["exchanges"][2]["response"]["persistence"], "close");
+    assert_eq!(
+        c[0]["exchanges"][1]["response"]["persistence"],
+        "keep-alive"
+    );
+    // tshark: FINs from both sides on both connections, no RST.
+    assert_eq!(v["summary"]["fins"]["client"], 2);
+    assert_eq!(v["summary"]["fins"]["server"], 2);
+    assert_eq!(v["summary"]["rsts"]["client"], 0);
     assert_eq!(c[0]["exchanges"][1]["persistent"], true);
     assert_eq!(close(&c[1]), ("idle", "client", "fin"));
     assert_eq!(v["summary"]["reused_connections"], 2);
@@ -154,6 +163,14 @@ fn http10_keepalive_is_reused_then_closed_by_a_plain_http10_request() {
         .collect();
     assert_eq!(persistent, [true, true, false]);
     assert!(anomaly_kinds(c).is_empty());
+    // What each message asked for: 1.0 + keep-alive twice, then plain 1.0.
+    let asked: Vec<_> = c["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["request"]["persistence"].as_str().unwrap())
+        .collect();
+    assert_eq!(asked, ["keep-alive", "keep-alive", "http10-default"]);
 }
 
 #[test]

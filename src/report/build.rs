@@ -8,7 +8,7 @@ use crate::report::*;
 use crate::tcp::Connection;
 use crate::tcp::connection::{Handshake, KeepaliveProbes, RoleSource, SideStats};
 use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, PerRole, Role};
-use crate::verdict::{Verdict, round_us, secs};
+use crate::verdict::{Persistence, Verdict, round_us, secs};
 
 fn framing_name(f: Framing) -> &'static str {
     match f {
@@ -32,9 +32,18 @@ fn head_fields(h: &HeadInfo) -> (Vec<String>, Option<KeepAliveReport>) {
     (h.connection.clone(), keep_alive(h.keep_alive))
 }
 
+fn persistence_name(v: crate::http::Version, h: &HeadInfo) -> &'static str {
+    match crate::verdict::message_persistence(v, h) {
+        Persistence::KeepAlive => "keep-alive",
+        Persistence::CloseToken => "close",
+        Persistence::Http10Default => "http10-default",
+    }
+}
+
 fn request_report(r: &Request) -> RequestReport {
     let (connection, keep_alive) = head_fields(&r.head);
     RequestReport {
+        persistence: persistence_name(r.version, &r.head),
         method: r.method.clone(),
         target: r.target.clone(),
         version: r.version.as_str(),
@@ -53,6 +62,7 @@ fn request_report(r: &Request) -> RequestReport {
 fn response_report(r: &Response) -> ResponseReport {
     let (connection, keep_alive) = head_fields(&r.head);
     ResponseReport {
+        persistence: persistence_name(r.version, &r.head),
         status: r.status,
         version: r.version.as_str(),
         reason: r.reason.clone(),
@@ -225,6 +235,7 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
             RoleSource::Port => "port",
         },
         start: round_us(conn.first.ts.as_secs_f64()),
+        end: round_us(conn.last.ts.as_secs_f64()),
         duration: secs(conn.last, conn.first),
         first_frame: conn.first.frame,
         last_frame: conn.last.frame,
@@ -355,6 +366,10 @@ pub fn summary(
             }
         }
         s.half_closed += c.half_closed_by.is_some() as u64;
+        s.fins.client += c.fin.client.is_some() as u64;
+        s.fins.server += c.fin.server.is_some() as u64;
+        s.rsts.client += c.rst.client.is_some() as u64;
+        s.rsts.server += c.rst.server.is_some() as u64;
         s.reused_connections += c.reused as u64;
         s.max_pipelined = s.max_pipelined.max(c.http.max_outstanding);
         s.upgrades += c.http.upgraded as u64;

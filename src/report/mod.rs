@@ -70,6 +70,9 @@ pub struct Summary {
     pub handshakes_not_captured: u64,
     /// First close of each connection, by side and kind.
     pub first_close: FirstCloseCounts,
+    /// Connections in which each side sent a FIN, and a RST.
+    pub fins: PerRole<u64>,
+    pub rsts: PerRole<u64>,
     /// Connections with neither FIN nor RST when the capture ended.
     pub still_open: u64,
     /// Connections where one side went on sending after the other's FIN.
@@ -149,6 +152,8 @@ pub struct ConnectionReport {
     pub roles_from: &'static str,
     /// Capture time of the first packet, seconds since the epoch.
     pub start: f64,
+    /// Capture time of the last packet, seconds since the epoch.
+    pub end: f64,
     /// Last packet minus first packet, seconds.
     pub duration: f64,
     pub first_frame: FrameNo,
@@ -299,6 +304,9 @@ pub struct RequestReport {
     pub frame: FrameNo,
     pub connection: Vec<String>,
     pub keep_alive: Option<KeepAliveReport>,
+    /// What this message asked for (RFC 9112 section 9.3): `keep-alive`,
+    /// `close` (a close token) or `http10-default` (1.0 without keep-alive).
+    pub persistence: &'static str,
     pub framing: &'static str,
     pub content_length: Option<u64>,
     pub transfer_encoding: Option<String>,
@@ -317,6 +325,8 @@ pub struct ResponseReport {
     pub frame: FrameNo,
     pub connection: Vec<String>,
     pub keep_alive: Option<KeepAliveReport>,
+    /// As for requests.
+    pub persistence: &'static str,
     pub framing: &'static str,
     pub content_length: Option<u64>,
     pub transfer_encoding: Option<String>,

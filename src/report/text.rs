@@ -302,6 +302,11 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
             closes.join(", ")
         },
     )?;
+    let teardown = format!(
+        "FIN from client {}, server {}; RST from client {}, server {}",
+        s.fins.client, s.fins.server, s.rsts.client, s.rsts.server
+    );
+    row(o, "teardowns", &teardown)?;
     row(o, "close reasons", &reasons_line(&s.close_reasons))?;
     if s.max_pipelined > 1 {
         row(
