@@ -99,6 +99,33 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Joins items with `sep` into lines of at most `width` characters,
+/// breaking between items (an item longer than a line is wrapped itself).
+fn wrap_items(items: &[String], sep: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for item in items {
+        let len = cur.chars().count();
+        if len > 0 && len + sep.chars().count() + item.chars().count() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if cur.is_empty() && item.chars().count() > width {
+            let mut parts = wrap(item, width);
+            cur = parts.pop().unwrap_or_default();
+            lines.extend(parts);
+            continue;
+        }
+        if !cur.is_empty() {
+            cur.push_str(sep);
+        }
+        cur.push_str(item);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
 /// Shortens to `max` characters (not bytes), marking the cut.
 fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -462,7 +489,7 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
             bytes(t.client.gap_bytes + t.server.gap_bytes)
         ));
     }
-    for l in wrap(&facts.join(" · "), 74) {
+    for l in wrap_items(&facts, " · ", 74) {
         let l = o.paint(Paint::Dim, &l);
         o.line(&format!("    {l}"))?;
     }
