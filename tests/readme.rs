@@ -1,0 +1,44 @@
+//! The examples in README.md are what the binary prints today.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_httpreuse"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The `text` code blocks of the README section "The report".
+fn examples() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("## The report").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .split("```text\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn readme_examples_match_the_binary() {
+    let ex = examples();
+    assert_eq!(ex.len(), 2);
+    assert_eq!(
+        ex[0],
+        run(&["fixtures/captures/keepalive-requests-rollover.pcap"])
+    );
+    let brief = run(&[
+        "--brief",
+        "fixtures/captures/stale-reuse.pcap",
+        "fixtures/captures/broken-promise.pcap",
+    ]);
+    let connections = &brief[brief.find("Connections").unwrap()..];
+    let shown = ex[1].split("...\n").nth(1).unwrap();
+    assert_eq!(shown, connections);
+}
