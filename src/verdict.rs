@@ -316,7 +316,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
         }
     }
 
-    let (srv_timeout, srv_max) = advertised(exchanges, Role::Server);
+    let (srv_timeout, _) = advertised(exchanges, Role::Server);
     let close = close_reason(conn, exchanges, &persist, last, srv_timeout);
 
     // A server that closed a connection it had promised to keep.
@@ -328,14 +328,14 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
             (Some(t), Some(idle_s)) => idle_s < t as f64 - 0.25,
             _ => false,
         };
-        let early_max = srv_max.is_some_and(|m| requests < m)
-            && exchanges.iter().all(|e| {
-                e.response
-                    .as_ref()
-                    .and_then(|r| r.head.keep_alive)
-                    .and_then(|k| k.max)
-                    .is_none_or(|m| m > 1)
-            });
+        // `max` is what may still come after the response that says it
+        // (Apache counts it down): the last one is the promise in force.
+        // Only meaningful when no timeout was advertised beside it.
+        let last_max = exchanges
+            .iter()
+            .rev()
+            .find_map(|e| e.response.as_ref()?.head.keep_alive?.max);
+        let early_max = last_max.is_some_and(|m| m >= 1);
         let mid = close.reason == "mid_message";
         if early_timeout || mid || (early_max && srv_timeout.is_none()) {
             let what = if mid {
@@ -348,8 +348,8 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
                 )
             } else {
                 format!(
-                    "after {requests} requests, before its advertised max={}",
-                    srv_max.unwrap_or(0)
+                    "after {requests} requests, though its last response allowed max={} more",
+                    last_max.unwrap_or(0)
                 )
             };
             anomalies.push(anomaly(
