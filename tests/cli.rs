@@ -235,3 +235,24 @@ fn text_report_fits_80_columns_in_brief_mode() {
         assert!(line.chars().count() <= 80, "too wide: {line:?}");
     }
 }
+
+#[test]
+fn max_buffer_reaches_the_reassembler() {
+    // lossy.pcap has out-of-order segments (tshark: 33 suspected
+    // out-of-order): with the default 4 MiB nothing overflows; with 1000
+    // bytes the buffer overflows and gaps are declared instead.
+    let f = fixture("captures/lossy.pcap");
+    let overflows = |v: &Value| -> u64 {
+        v["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| {
+                ["client", "server"].map(|s| c["tcp"][s]["buffer_overflows"].as_u64().unwrap())
+            })
+            .sum()
+    };
+    assert_eq!(overflows(&json(&[&f])), 0);
+    let small = json(&["--max-buffer", "1000", &f]);
+    assert!(overflows(&small) > 0);
+}

@@ -575,3 +575,32 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
 pub fn role_name(r: Role) -> &'static str {
     r.as_str()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_units_with_numbers_and_width() {
+        let lines = wrap("server closed after 2.0 s idle, before 10 s", 22);
+        assert_eq!(lines, ["server closed after", "2.0 s idle, before", "10 s"]);
+        assert!(wrap("", 10) == [""]);
+    }
+
+    #[test]
+    fn wrap_items_breaks_between_items() {
+        let items: Vec<String> = ["first close: server FIN", "history ShADadfF", "half-closed"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            wrap_items(&items, " · ", 44),
+            ["first close: server FIN · history ShADadfF", "half-closed"]
+        );
+    }
+
+    #[test]
+    fn clip_counts_characters_not_bytes() {
+        assert_eq!(clip("µµµµµ", 3), "µµ…");
+        assert_eq!(clip("abc", 3), "abc");
+    }
+}
