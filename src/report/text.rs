@@ -7,7 +7,6 @@ use std::io::{self, Write};
 
 use crate::report::*;
 use crate::tcp::connection::CloseKind;
-use crate::types::Role;
 
 pub struct TextOptions {
     pub color: bool,
@@ -571,10 +570,6 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
     Ok(())
 }
 
-/// The role as shown in sentences.
-pub fn role_name(r: Role) -> &'static str {
-    r.as_str()
-}
 
 #[cfg(test)]
 mod tests {
