@@ -127,16 +127,9 @@ fn handshake_report(h: &Handshake) -> HandshakeReport {
 }
 
 fn tcp_stream(s: &SideStats) -> TcpStreamReport {
-    let r = &s.reassembly;
     TcpStreamReport {
-        retransmitted_segments: r.retransmitted_segments,
-        retransmitted_bytes: r.retransmitted_bytes,
-        out_of_order_segments: r.out_of_order_segments,
-        conflicting_overlaps: r.conflicting_overlaps,
-        gaps: r.gaps,
-        gap_bytes: r.gap_bytes,
+        reassembly: s.reassembly,
         truncated_bytes: s.truncated_bytes,
-        buffer_overflows: r.buffer_overflows,
     }
 }
 

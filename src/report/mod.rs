@@ -199,16 +199,13 @@ pub struct HandshakeReport {
     pub rtt: Option<f64>,
 }
 
+/// One direction's reassembly counters (the reassembler's own, flattened
+/// into this object) and the payload bytes the snap length cut off.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct TcpStreamReport {
-    pub retransmitted_segments: u64,
-    pub retransmitted_bytes: u64,
-    pub out_of_order_segments: u64,
-    pub conflicting_overlaps: u64,
-    pub gaps: u64,
-    pub gap_bytes: u64,
+    #[serde(flatten)]
+    pub reassembly: crate::tcp::reassembly::ReassemblyStats,
     pub truncated_bytes: u64,
-    pub buffer_overflows: u64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]

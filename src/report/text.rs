@@ -473,8 +473,9 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
         facts.push(format!("TCP keep-alive probes {}/{}", ka.client, ka.server));
     }
     let t = &c.tcp;
-    let gaps = t.client.gaps + t.server.gaps;
-    let rexmit = t.client.retransmitted_segments + t.server.retransmitted_segments;
+    let (rc, rs) = (&t.client.reassembly, &t.server.reassembly);
+    let gaps = rc.gaps + rs.gaps;
+    let rexmit = rc.retransmitted_segments + rs.retransmitted_segments;
     if rexmit > 0 {
         facts.push(format!(
             "{} retransmitted",
@@ -485,7 +486,7 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
         facts.push(format!(
             "{} ({})",
             plural(gaps, "gap", "gaps"),
-            bytes(t.client.gap_bytes + t.server.gap_bytes)
+            bytes(rc.gap_bytes + rs.gap_bytes)
         ));
     }
     for l in wrap_items(&facts, " · ", 74) {
