@@ -28,8 +28,25 @@ fn keep_alive(p: Option<KeepAliveParams>) -> Option<KeepAliveReport> {
     })
 }
 
-fn head_fields(h: &HeadInfo) -> (Vec<String>, Option<KeepAliveReport>) {
-    (h.connection.clone(), keep_alive(h.keep_alive))
+fn message_report(
+    version: crate::http::Version,
+    head: &HeadInfo,
+    framing: Framing,
+    body_bytes: u64,
+    complete: bool,
+    start: At,
+) -> MessageReport {
+    MessageReport {
+        frame: start.frame,
+        connection: head.connection.clone(),
+        keep_alive: keep_alive(head.keep_alive),
+        persistence: persistence_name(version, head),
+        framing: framing_name(framing),
+        content_length: head.content_length,
+        transfer_encoding: head.transfer_encoding.clone(),
+        body_bytes,
+        complete,
+    }
 }
 
 fn persistence_name(v: crate::http::Version, h: &HeadInfo) -> &'static str {
@@ -41,39 +58,35 @@ fn persistence_name(v: crate::http::Version, h: &HeadInfo) -> &'static str {
 }
 
 fn request_report(r: &Request) -> RequestReport {
-    let (connection, keep_alive) = head_fields(&r.head);
     RequestReport {
-        persistence: persistence_name(r.version, &r.head),
         method: r.method.clone(),
         target: r.target.clone(),
         version: r.version.as_str(),
-        frame: r.timing.start.frame,
-        connection,
-        keep_alive,
-        framing: framing_name(r.framing),
-        content_length: r.head.content_length,
-        transfer_encoding: r.head.transfer_encoding.clone(),
+        message: message_report(
+            r.version,
+            &r.head,
+            r.framing,
+            r.body_bytes,
+            r.complete,
+            r.timing.start,
+        ),
         expect_continue: r.head.expect_continue,
-        body_bytes: r.body_bytes,
-        complete: r.complete,
     }
 }
 
 fn response_report(r: &Response) -> ResponseReport {
-    let (connection, keep_alive) = head_fields(&r.head);
     ResponseReport {
-        persistence: persistence_name(r.version, &r.head),
         status: r.status,
         version: r.version.as_str(),
         reason: r.reason.clone(),
-        frame: r.timing.start.frame,
-        connection,
-        keep_alive,
-        framing: framing_name(r.framing),
-        content_length: r.head.content_length,
-        transfer_encoding: r.head.transfer_encoding.clone(),
-        body_bytes: r.body_bytes,
-        complete: r.complete,
+        message: message_report(
+            r.version,
+            &r.head,
+            r.framing,
+            r.body_bytes,
+            r.complete,
+            r.timing.start,
+        ),
     }
 }
 

@@ -298,18 +298,9 @@ pub struct RequestReport {
     pub target: String,
     pub version: &'static str,
     // -- more --
-    pub frame: FrameNo,
-    pub connection: Vec<String>,
-    pub keep_alive: Option<KeepAliveReport>,
-    /// What this message asked for (RFC 9112 section 9.3): `keep-alive`,
-    /// `close` (a close token) or `http10-default` (1.0 without keep-alive).
-    pub persistence: &'static str,
-    pub framing: &'static str,
-    pub content_length: Option<u64>,
-    pub transfer_encoding: Option<String>,
+    #[serde(flatten)]
+    pub message: MessageReport,
     pub expect_continue: bool,
-    pub body_bytes: u64,
-    pub complete: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -319,15 +310,28 @@ pub struct ResponseReport {
     pub version: &'static str,
     // -- more --
     pub reason: String,
+    #[serde(flatten)]
+    pub message: MessageReport,
+}
+
+/// What requests and responses report alike (flattened into each).
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageReport {
+    /// Frame holding the first byte of the head.
     pub frame: FrameNo,
+    /// `Connection` tokens, lower-cased.
     pub connection: Vec<String>,
     pub keep_alive: Option<KeepAliveReport>,
-    /// As for requests.
+    /// What this message asked for (RFC 9112 section 9.3): `keep-alive`,
+    /// `close` (a close token) or `http10-default` (1.0 without keep-alive).
     pub persistence: &'static str,
+    /// `none`, `content_length`, `chunked`, `close_delimited`, `tunnel`, `unknown`.
     pub framing: &'static str,
     pub content_length: Option<u64>,
     pub transfer_encoding: Option<String>,
+    /// Body bytes seen on the wire (chunked: with chunk framing).
     pub body_bytes: u64,
+    /// The whole message was seen.
     pub complete: bool,
 }
 

@@ -547,7 +547,7 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
         extra.push(format!("{} first", i.status));
     }
     if let Some(r) = &ex.response {
-        let framing = match r.framing {
+        let framing = match r.message.framing {
             "content_length" => "",
             "chunked" => "chunked ",
             "close_delimited" => "to close ",
@@ -555,11 +555,11 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
             "none" => "no body ",
             _ => "? ",
         };
-        extra.push(format!("{framing}{}", bytes(r.body_bytes)));
-        if !r.complete {
+        extra.push(format!("{framing}{}", bytes(r.message.body_bytes)));
+        if !r.message.complete {
             extra.push("incomplete".into());
         }
-        if r.connection.iter().any(|t| t == "close") {
+        if r.message.connection.iter().any(|t| t == "close") {
             extra.push("close".into());
         }
     }

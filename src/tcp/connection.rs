@@ -444,20 +444,10 @@ impl Connection {
 
         // Teardown.
         if fin {
-            self.sides.get_mut(role).fin.get_or_insert(at);
-            self.first_close.get_or_insert(FirstClose {
-                by: role,
-                kind: CloseKind::Fin,
-                at,
-            });
+            self.note_close(role, CloseKind::Fin, at);
         }
         if rst {
-            self.sides.get_mut(role).rst.get_or_insert(at);
-            self.first_close.get_or_insert(FirstClose {
-                by: role,
-                kind: CloseKind::Rst,
-                at,
-            });
+            self.note_close(role, CloseKind::Rst, at);
             if !self.reset_seen {
                 self.reset_seen = true;
                 for r in [role, role.other()] {
@@ -469,6 +459,17 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// The first FIN or RST of `role` (and of the connection).
+    fn note_close(&mut self, role: Role, kind: CloseKind, at: At) {
+        let side = self.sides.get_mut(role);
+        match kind {
+            CloseKind::Fin => side.fin.get_or_insert(at),
+            CloseKind::Rst => side.rst.get_or_insert(at),
+        };
+        self.first_close
+            .get_or_insert(FirstClose { by: role, kind, at });
     }
 
     /// No more segments will come (capture ended or the connection is
