@@ -44,7 +44,7 @@ const GZIP_NOTE: &str = "decompressed data: ";
 /// Bytes needed to tell the container.
 const MAGIC_LEN: usize = 4;
 
-/// LINKTYPE_* values (https://www.tcpdump.org/linktypes.html) that decode/ knows.
+/// LINKTYPE_* values (<https://www.tcpdump.org/linktypes.html>) that decode/ knows.
 pub mod linktype {
     /// DLT_RAW as written by most systems; read as [`RAW`].
     pub const DLT_RAW_12: u32 = 12;
