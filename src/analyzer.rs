@@ -35,7 +35,7 @@ pub struct Analyzer {
     finished: Vec<ConnectionReport>,
     frames: u64,
     tcp_segments: u64,
-    skipped: BTreeMap<String, u64>,
+    skipped: rustc_hash::FxHashMap<crate::decode::Skip, u64>,
     inputs: Vec<InputReport>,
     first_ts: Option<Timestamp>,
     last: At,
@@ -48,7 +48,7 @@ impl Analyzer {
             finished: Vec::new(),
             frames: 0,
             tcp_segments: 0,
-            skipped: BTreeMap::new(),
+            skipped: Default::default(),
             inputs: Vec::new(),
             first_ts: None,
             last: At::default(),
@@ -108,16 +108,7 @@ impl Analyzer {
                 self.tcp_segments += 1;
                 self.segment(&seg, at);
             }
-            Err(skip) => {
-                let kind = skip.kind();
-                let kind: &str = kind.as_ref();
-                match self.skipped.get_mut(kind) {
-                    Some(n) => *n += 1,
-                    None => {
-                        self.skipped.insert(kind.to_string(), 1);
-                    }
-                }
-            }
+            Err(skip) => *self.skipped.entry(skip).or_insert(0) += 1,
         }
     }
 
@@ -139,9 +130,9 @@ impl Analyzer {
             &self.finished,
             self.frames,
             self.tcp_segments,
-            self.skipped,
+            self.skipped.into_iter().collect(),
             self.first_ts
-                .map_or(0.0, |f| verdict::round_us(self.last.ts.secs_since(f))),
+                .map_or(0.0, |f| crate::types::round_us(self.last.ts.secs_since(f))),
         );
         Report {
             format_version: report::FORMAT_VERSION,

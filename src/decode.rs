@@ -115,6 +115,26 @@ impl Skip {
     }
 }
 
+/// Reasons order by their report key, so the report's map of skipped
+/// frames lists them alphabetically.
+impl Ord for Skip {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.kind().cmp(&other.kind())
+    }
+}
+
+impl PartialOrd for Skip {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl serde::Serialize for Skip {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.kind())
+    }
+}
+
 /// Ethertype values start here; smaller values are 802.3 lengths.
 const ETHERTYPE_MIN: u16 = 0x0600;
 

@@ -15,6 +15,7 @@
 //! pure function of the capture. Only [`analyzer`] wires the stages together.
 
 pub mod analyzer;
+pub mod anomaly;
 pub mod capture;
 pub mod cli;
 pub mod decode;

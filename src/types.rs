@@ -152,7 +152,7 @@ impl<T> PerRole<T> {
 /// never as a log line. `kind` is a stable snake_case key.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Anomaly {
-    pub kind: &'static str,
+    pub kind: crate::anomaly::AnomalyKind,
     pub frame: FrameNo,
     #[serde(skip)]
     pub ts: Timestamp,
@@ -163,3 +163,85 @@ pub struct Anomaly {
 
 /// Most anomalies one connection keeps in detail; past this only counts grow.
 pub const MAX_ANOMALIES_PER_CONNECTION: usize = 64;
+
+/// Declares a closed vocabulary: a fieldless enum whose variants each have a
+/// stable name. The name is what the JSON report writes (serialised as a
+/// string), maps keyed by the enum order by that name (so JSON maps list
+/// keys alphabetically, as string keys did), and `ALL` lists every variant
+/// so renderers and the README can enumerate the vocabulary.
+#[macro_export]
+macro_rules! named_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant ),*
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The stable name (the JSON value).
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            /// The variant with this name.
+            pub fn from_name(s: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|v| v.name() == s)
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.name().cmp(other.name())
+            }
+        }
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+    };
+}
+
+/// Seconds between two instants, rounded to microseconds (0 if `later` is
+/// earlier).
+pub fn secs(later: At, earlier: At) -> f64 {
+    round_us(later.ts.secs_since(earlier.ts))
+}
+
+/// Rounds seconds to microseconds (what the JSON report writes).
+pub fn round_us(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// `2.0 s`, `12.3 ms`, `85 µs`: a duration as people read it.
+pub fn human_secs(x: f64) -> String {
+    if x >= 1.0 {
+        format!("{x:.1} s")
+    } else if x >= 0.001 {
+        format!("{:.1} ms", x * 1e3)
+    } else {
+        format!("{:.0} µs", x * 1e6)
+    }
+}

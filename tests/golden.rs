@@ -52,7 +52,9 @@ fn captures() -> Vec<PathBuf> {
 
 /// The golden files of one capture and what the analysis gives now.
 fn render(rel: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let golden = root().join("tests/golden").join(rel.strip_prefix("fixtures").unwrap());
+    let golden = root()
+        .join("tests/golden")
+        .join(rel.strip_prefix("fixtures").unwrap());
     let with = |ext: &str| {
         let mut p = golden.clone().into_os_string();
         p.push(ext);

@@ -1,5 +1,6 @@
 //! Body length rules of RFC 9112 section 6.3, decided by one ordered match.
 
+use crate::anomaly::AnomalyKind;
 use crate::http::Framing;
 
 /// What the `Content-Length` header(s) of a head said.
@@ -114,7 +115,7 @@ pub struct Decision {
     /// How the body ends. `Unknown` means the body cannot be framed.
     pub framing: Framing,
     /// Anomaly kinds, in the order found; empty almost always.
-    pub anomalies: Vec<&'static str>,
+    pub anomalies: Vec<AnomalyKind>,
 }
 
 /// RFC 9112 section 6.3, in order:
@@ -156,12 +157,12 @@ pub fn decide(kind: MessageKind, te: Option<&str>, cl: ContentLength) -> Decisio
         ) if (200..300).contains(&status) => Framing::Tunnel,
         (kind, Some(te), cl) => {
             if cl != ContentLength::Absent {
-                anomalies.push("content_length_with_chunked");
+                anomalies.push(AnomalyKind::ContentLengthWithChunked);
             }
             if chunked_is_final(te) {
                 Framing::Chunked
             } else if kind == MessageKind::Request {
-                anomalies.push("bad_transfer_encoding");
+                anomalies.push(AnomalyKind::BadTransferEncoding);
                 Framing::Unknown
             } else {
                 Framing::CloseDelimited
@@ -169,11 +170,11 @@ pub fn decide(kind: MessageKind, te: Option<&str>, cl: ContentLength) -> Decisio
         }
         (_, None, ContentLength::Valid(n)) => Framing::ContentLength(n),
         (_, None, ContentLength::Conflicting) => {
-            anomalies.push("conflicting_content_length");
+            anomalies.push(AnomalyKind::ConflictingContentLength);
             Framing::Unknown
         }
         (_, None, ContentLength::Invalid) => {
-            anomalies.push("bad_content_length");
+            anomalies.push(AnomalyKind::BadContentLength);
             Framing::Unknown
         }
         (MessageKind::Request, None, ContentLength::Absent) => Framing::NoBody,
@@ -303,7 +304,7 @@ mod tests {
         );
         let d = decide(MessageKind::Request, Some("gzip"), ContentLength::Absent);
         assert_eq!(d.framing, Framing::Unknown);
-        assert_eq!(d.anomalies, vec!["bad_transfer_encoding"]);
+        assert_eq!(d.anomalies, vec![AnomalyKind::BadTransferEncoding]);
     }
 
     #[test]
@@ -326,7 +327,7 @@ mod tests {
             ContentLength::Valid(7),
         );
         assert_eq!(d.framing, Framing::Chunked);
-        assert_eq!(d.anomalies, vec!["content_length_with_chunked"]);
+        assert_eq!(d.anomalies, vec![AnomalyKind::ContentLengthWithChunked]);
     }
 
     #[test]
@@ -335,7 +336,7 @@ mod tests {
         assert_eq!(cl, ContentLength::Conflicting);
         let d = decide(resp(200, RequestKind::Other), None, cl);
         assert_eq!(d.framing, Framing::Unknown);
-        assert_eq!(d.anomalies, vec!["conflicting_content_length"]);
+        assert_eq!(d.anomalies, vec![AnomalyKind::ConflictingContentLength]);
     }
 
     #[test]
@@ -366,7 +367,7 @@ mod tests {
             ContentLength::Invalid
         );
         let d = decide(MessageKind::Request, None, ContentLength::Invalid);
-        assert_eq!(d.anomalies, vec!["bad_content_length"]);
+        assert_eq!(d.anomalies, vec![AnomalyKind::BadContentLength]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! upgrades, and resynchronisation after gaps.
 
 pub mod framing;
+pub mod keepalive;
 pub mod parser;
 pub mod session;
 
@@ -52,6 +53,38 @@ pub enum Framing {
     Tunnel,
     /// The head was not seen whole (a gap), so the body cannot be framed.
     Unknown,
+}
+
+crate::named_enum! {
+    /// The kind of a [`Framing`], without its length: what reports write.
+    pub enum FramingKind {
+        /// [`Framing::NoBody`].
+        NoBody = "none",
+        /// [`Framing::ContentLength`].
+        ContentLength = "content_length",
+        /// [`Framing::Chunked`].
+        Chunked = "chunked",
+        /// [`Framing::CloseDelimited`].
+        CloseDelimited = "close_delimited",
+        /// [`Framing::Tunnel`].
+        Tunnel = "tunnel",
+        /// [`Framing::Unknown`].
+        Unknown = "unknown",
+    }
+}
+
+impl Framing {
+    /// The kind of this framing.
+    pub fn kind(self) -> FramingKind {
+        match self {
+            Framing::NoBody => FramingKind::NoBody,
+            Framing::ContentLength(_) => FramingKind::ContentLength,
+            Framing::Chunked => FramingKind::Chunked,
+            Framing::CloseDelimited => FramingKind::CloseDelimited,
+            Framing::Tunnel => FramingKind::Tunnel,
+            Framing::Unknown => FramingKind::Unknown,
+        }
+    }
 }
 
 /// `Keep-Alive: timeout=N, max=N` parameters.

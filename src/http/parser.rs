@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 
 use memchr::memchr_iter;
 
+use crate::anomaly::AnomalyKind;
 use crate::http::framing::{self, ContentLength, MessageKind, RequestKind};
 use crate::http::session::AnomalyLog;
 use crate::http::{Framing, HeadInfo, KeepAliveParams, Version};
@@ -498,7 +499,7 @@ impl DirParser {
                     if !self.after_close_reported {
                         self.after_close_reported = true;
                         log.push(
-                            "data_after_close",
+                            AnomalyKind::DataAfterClose,
                             at,
                             self.by(),
                             format!("{} bytes after the stream ended", input.len()),
@@ -528,7 +529,7 @@ impl DirParser {
         if !self.in_garbage {
             self.in_garbage = true;
             self.stats.non_http_runs = self.stats.non_http_runs.saturating_add(1);
-            log.push("non_http", at, self.by(), detail.to_string());
+            log.push(AnomalyKind::NonHttp, at, self.by(), detail.to_string());
         }
     }
 
@@ -587,7 +588,7 @@ impl DirParser {
             self.head_buf.extend_from_slice(a);
             *input = rest;
             log.push(
-                "head_too_large",
+                AnomalyKind::HeadTooLarge,
                 at,
                 self.by(),
                 format!("no end of head within {HEAD_CAP} bytes"),
@@ -630,7 +631,7 @@ impl DirParser {
             (Err(e), Dir::ToServer) => match lenient_request(head) {
                 Some(p) => {
                     log.push(
-                        "malformed_request_line",
+                        AnomalyKind::MalformedRequestLine,
                         start,
                         self.by(),
                         format!("{e}: {}", first_line_text(head)),
@@ -666,13 +667,15 @@ impl DirParser {
         let decision = framing::decide(kind, fields.info.transfer_encoding.as_deref(), fields.cl);
         for a in &decision.anomalies {
             let detail = match *a {
-                "content_length_with_chunked" | "bad_transfer_encoding" => format!(
-                    "Transfer-Encoding: {}",
-                    fields.info.transfer_encoding.as_deref().unwrap_or_default()
-                ),
+                AnomalyKind::ContentLengthWithChunked | AnomalyKind::BadTransferEncoding => {
+                    format!(
+                        "Transfer-Encoding: {}",
+                        fields.info.transfer_encoding.as_deref().unwrap_or_default()
+                    )
+                }
                 _ => format!("Content-Length: {:?}", fields.cl),
             };
-            log.push(a, at, self.by(), detail);
+            log.push(*a, at, self.by(), detail);
         }
         let mut info = fields.info;
         info.head_bytes = head.len() as u64;
@@ -769,7 +772,7 @@ impl DirParser {
                         self.state = State::Head;
                     }
                     ChunkOutcome::Bad(why) => {
-                        log.push("bad_chunk", at, self.by(), why.to_string());
+                        log.push(AnomalyKind::BadChunk, at, self.by(), why.to_string());
                         self.end_message(false, None);
                         self.enter_resync(false, true);
                     }
@@ -863,7 +866,7 @@ impl DirParser {
             State::Body(Body::Length(rem)) => {
                 if kind == EndKind::Fin {
                     log.push(
-                        "body_truncated_at_close",
+                        AnomalyKind::BodyTruncatedAtClose,
                         at,
                         self.by(),
                         format!(
@@ -878,7 +881,7 @@ impl DirParser {
             State::Body(Body::Chunked(_)) => {
                 if kind == EndKind::Fin {
                     log.push(
-                        "body_truncated_at_close",
+                        AnomalyKind::BodyTruncatedAtClose,
                         at,
                         self.by(),
                         format!("chunked body unfinished after {} bytes", self.body_bytes),
@@ -1036,7 +1039,7 @@ fn head_fields(headers: &[httparse::Header<'_>]) -> Fields {
             }
         } else if name.eq_ignore_ascii_case("keep-alive") {
             let ka = info.keep_alive.get_or_insert_with(KeepAliveParams::default);
-            parse_keep_alive(h.value, ka);
+            crate::http::keepalive::parse_keep_alive(h.value, ka);
         } else if name.eq_ignore_ascii_case("content-length") {
             cl = cl.add_value(h.value);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -1065,31 +1068,6 @@ fn head_fields(headers: &[httparse::Header<'_>]) -> Fields {
     }
     info.content_length = cl.value();
     Fields { info, cl }
-}
-
-/// Folds one `Keep-Alive` header value (`timeout=5, max=100`) into `ka`:
-/// names case-insensitive, spaces and quotes tolerated, unknown names and
-/// bad numbers ignored.
-pub fn parse_keep_alive(value: &[u8], ka: &mut KeepAliveParams) {
-    for param in value.split(|&b| b == b',' || b == b';') {
-        let mut kv = param.splitn(2, |&b| b == b'=');
-        let name = kv.next().unwrap_or_default().trim_ascii();
-        let Some(v) = kv.next() else { continue };
-        let v = v.trim_ascii();
-        let v = v.strip_prefix(b"\"").unwrap_or(v);
-        let v = v.strip_suffix(b"\"").unwrap_or(v).trim_ascii();
-        let Some(n) = std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        if name.eq_ignore_ascii_case(b"timeout") {
-            ka.timeout = Some(n);
-        } else if name.eq_ignore_ascii_case(b"max") {
-            ka.max = Some(n);
-        }
-    }
 }
 
 /// Parses the first line of a cut head by hand: a request line with a
@@ -1250,31 +1228,6 @@ mod tests {
         );
         // Unfinished.
         assert_eq!(run_chunks(&[b"5\r\nhel"]), (6, false, None));
-    }
-
-    #[test]
-    fn keep_alive_params() {
-        let mut ka = KeepAliveParams::default();
-        parse_keep_alive(b"timeout=5, max=100", &mut ka);
-        assert_eq!(
-            ka,
-            KeepAliveParams {
-                timeout: Some(5),
-                max: Some(100)
-            }
-        );
-        let mut ka = KeepAliveParams::default();
-        parse_keep_alive(b" Timeout = \"15\" ;MAX=3, foo=bar, junk", &mut ka);
-        assert_eq!(
-            ka,
-            KeepAliveParams {
-                timeout: Some(15),
-                max: Some(3)
-            }
-        );
-        let mut ka = KeepAliveParams::default();
-        parse_keep_alive(b"timeout=abc", &mut ka);
-        assert_eq!(ka, KeepAliveParams::default());
     }
 
     #[test]

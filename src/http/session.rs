@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 
+use crate::anomaly::AnomalyKind;
 use crate::http::framing::RequestKind;
 use crate::http::parser::{DirParser, EndKind, MessageEnd, ParseEvent, ParsedHead, StartLine};
 use crate::http::{Exchange, Framing, HttpStats, Interim, MessageTiming, Request, Response};
@@ -18,7 +19,7 @@ pub struct AnomalyLog {
 
 impl AnomalyLog {
     /// Records one anomaly (or counts it as dropped past the cap).
-    pub fn push(&mut self, kind: &'static str, at: At, by: Option<Role>, detail: String) {
+    pub fn push(&mut self, kind: AnomalyKind, at: At, by: Option<Role>, detail: String) {
         if self.list.len() < MAX_ANOMALIES_PER_CONNECTION {
             self.list.push(Anomaly {
                 kind,
@@ -248,7 +249,7 @@ impl HttpSession {
                             at: h.head_end,
                         }),
                         None => self.log.push(
-                            "interim_without_request",
+                            AnomalyKind::InterimWithoutRequest,
                             at,
                             Some(Role::Server),
                             format!("{status} with no request outstanding"),
@@ -279,7 +280,7 @@ impl HttpSession {
                     }
                     None => {
                         self.log.push(
-                            "response_without_request",
+                            AnomalyKind::ResponseWithoutRequest,
                             at,
                             Some(Role::Server),
                             format!("{status} with no request outstanding"),
@@ -330,7 +331,7 @@ impl HttpSession {
                         x.response_lost = true;
                     }
                     self.log.push(
-                        "response_lost_in_gap",
+                        AnomalyKind::ResponseLostInGap,
                         at,
                         Some(Role::Server),
                         format!(
@@ -358,7 +359,7 @@ impl HttpSession {
             if x.response.is_none() && x.request.as_ref().is_some_and(|r| r.timing.start <= gap) {
                 x.response_lost = true;
                 self.log.push(
-                    "response_lost_in_gap",
+                    AnomalyKind::ResponseLostInGap,
                     gap,
                     Some(Role::Server),
                     format!(
@@ -450,7 +451,7 @@ mod tests {
     }
 
     fn kinds(s: &HttpSession) -> Vec<&'static str> {
-        s.anomalies().iter().map(|a| a.kind).collect()
+        s.anomalies().iter().map(|a| a.kind.name()).collect()
     }
 
     fn req(x: &Exchange) -> &Request {

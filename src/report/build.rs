@@ -3,23 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::keepalive::{advertised, message_persistence};
 use crate::http::{Exchange, Framing, HeadInfo, HttpSession, KeepAliveParams, Request, Response};
 use crate::report::*;
 use crate::tcp::Connection;
-use crate::tcp::connection::{Handshake, KeepaliveProbes, RoleSource, SideStats};
-use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, PerRole, Role};
-use crate::verdict::{Persistence, Verdict, round_us, secs};
-
-fn framing_name(f: Framing) -> &'static str {
-    match f {
-        Framing::NoBody => "none",
-        Framing::ContentLength(_) => "content_length",
-        Framing::Chunked => "chunked",
-        Framing::CloseDelimited => "close_delimited",
-        Framing::Tunnel => "tunnel",
-        Framing::Unknown => "unknown",
-    }
-}
+use crate::tcp::connection::{Handshake, HandshakeState, KeepaliveProbes, SideStats};
+use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, PerRole, Role, round_us, secs};
+use crate::verdict::{Close, Idle, Verdict};
 
 fn keep_alive(p: Option<KeepAliveParams>) -> Option<KeepAliveReport> {
     p.map(|k| KeepAliveReport {
@@ -40,20 +30,12 @@ fn message_report(
         frame: start.frame,
         connection: head.connection.clone(),
         keep_alive: keep_alive(head.keep_alive),
-        persistence: persistence_name(version, head),
-        framing: framing_name(framing),
+        persistence: message_persistence(version, head),
+        framing: framing.kind(),
         content_length: head.content_length,
         transfer_encoding: head.transfer_encoding.clone(),
         body_bytes,
         complete,
-    }
-}
-
-fn persistence_name(v: crate::http::Version, h: &HeadInfo) -> &'static str {
-    match crate::verdict::message_persistence(v, h) {
-        Persistence::KeepAlive => "keep-alive",
-        Persistence::CloseToken => "close",
-        Persistence::Http10Default => "http10-default",
     }
 }
 
@@ -115,17 +97,7 @@ fn exchange_report(ex: &Exchange, origin: At, persistent: bool) -> ExchangeRepor
 }
 
 fn handshake_report(h: &Handshake) -> HandshakeReport {
-    let state = if h.refused {
-        "refused"
-    } else {
-        match (h.syn, h.syn_ack, h.ack) {
-            (Some(_), Some(_), Some(_)) => "complete",
-            (Some(_), Some(_), None) => "no_final_ack",
-            (Some(_), None, _) => "unanswered",
-            (None, Some(_), _) => "synack_only",
-            (None, None, _) => "not_captured",
-        }
-    };
+    let state = h.state();
     HandshakeReport {
         state,
         syn_frame: h.syn.map(|a| a.frame),
@@ -204,10 +176,12 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
     } else {
         None
     };
-    let (ct, cm) = crate::verdict::advertised(exchanges, Role::Client);
-    let (st, sm) = crate::verdict::advertised(exchanges, Role::Server);
-    let adv = |timeout: Option<u64>, max: Option<u64>| {
-        (timeout.is_some() || max.is_some()).then_some(KeepAliveReport { timeout, max })
+    let adv = |role: Role| {
+        let k = advertised(exchanges, role);
+        (k.timeout.is_some() || k.max.is_some()).then_some(KeepAliveReport {
+            timeout: k.timeout,
+            max: k.max,
+        })
     };
 
     ConnectionReport {
@@ -234,12 +208,7 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
             .collect(),
         responses,
         reused: requests > 1,
-        roles_from: match conn.role_source {
-            RoleSource::Syn => "syn",
-            RoleSource::SynAck => "syn_ack",
-            RoleSource::Payload => "payload",
-            RoleSource::Port => "port",
-        },
+        roles_from: conn.role_source,
         start: round_us(conn.first.ts.as_secs_f64()),
         end: round_us(conn.last.ts.as_secs_f64()),
         duration: secs(conn.last, conn.first),
@@ -267,14 +236,36 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
                 server: stats.resyncs[1],
             },
             keep_alive_advertised: PerRole {
-                client: adv(ct, cm),
-                server: adv(st, sm),
+                client: adv(Role::Client),
+                server: adv(Role::Server),
             },
         },
-        idle: verdict.idle,
-        close: verdict.close,
+        idle: idle_report(&verdict.idle),
+        close: close_report(&verdict.close),
         anomalies: all.iter().take(listed).map(|a| anomaly_report(a)).collect(),
         anomalies_not_listed,
+    }
+}
+
+fn idle_report(i: &Idle) -> IdleReport {
+    IdleReport {
+        between_requests_min: i.between_requests_min,
+        between_requests_max: i.between_requests_max,
+        before_close: i.before_close,
+    }
+}
+
+fn close_report(c: &Close) -> CloseReport {
+    CloseReport {
+        reason: c.reason,
+        by: c.by,
+        kind: c.kind,
+        said_by: c.said_by,
+        idle_seconds: c.idle_seconds,
+        advertised_timeout: c.advertised_timeout,
+        matches_timeout: c.matches_timeout,
+        request_outstanding: c.request_outstanding,
+        explanation: sentences::close_explanation(c),
     }
 }
 
@@ -307,8 +298,8 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
-fn count_reasons(conns: &[&ConnectionReport]) -> BTreeMap<&'static str, ReasonCount> {
-    let mut m: BTreeMap<&'static str, ReasonCount> = BTreeMap::new();
+fn count_reasons(conns: &[&ConnectionReport]) -> BTreeMap<CloseReason, ReasonCount> {
+    let mut m: BTreeMap<CloseReason, ReasonCount> = BTreeMap::new();
     for c in conns {
         let e = m.entry(c.close.reason).or_default();
         e.total += 1;
@@ -321,7 +312,7 @@ fn count_reasons(conns: &[&ConnectionReport]) -> BTreeMap<&'static str, ReasonCo
     m
 }
 
-fn count_anomalies(conns: &[&ConnectionReport]) -> BTreeMap<&'static str, u64> {
+fn count_anomalies(conns: &[&ConnectionReport]) -> BTreeMap<AnomalyKind, u64> {
     let mut m = BTreeMap::new();
     for c in conns {
         for a in &c.anomalies {
@@ -336,7 +327,7 @@ pub fn summary(
     conns: &[ConnectionReport],
     frames: u64,
     tcp_segments: u64,
-    frames_skipped: BTreeMap<String, u64>,
+    frames_skipped: BTreeMap<crate::decode::Skip, u64>,
     duration: f64,
 ) -> Summary {
     let all: Vec<&ConnectionReport> = conns.iter().collect();
@@ -353,10 +344,12 @@ pub fn summary(
         s.requests += c.requests;
         s.responses += c.responses;
         match c.handshake.state {
-            "refused" => s.handshakes_refused += 1,
-            "unanswered" => s.handshakes_unanswered += 1,
-            "not_captured" | "synack_only" => s.handshakes_not_captured += 1,
-            _ => {}
+            HandshakeState::Refused => s.handshakes_refused += 1,
+            HandshakeState::Unanswered => s.handshakes_unanswered += 1,
+            HandshakeState::NotCaptured | HandshakeState::SynackOnly => {
+                s.handshakes_not_captured += 1
+            }
+            HandshakeState::Complete | HandshakeState::NoFinalAck => {}
         }
         match &c.first_close {
             None => s.still_open += 1,

@@ -9,13 +9,19 @@
 
 pub mod build;
 pub mod json;
+pub mod sentences;
 pub mod text;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::anomaly::AnomalyKind;
+use crate::http::FramingKind;
+use crate::http::keepalive::Persistence;
+use crate::tcp::connection::{HandshakeState, RoleSource};
 use crate::types::{FrameNo, PerRole, Role};
+use crate::verdict::{CloseReason, SaidBy};
 
 /// Version of the JSON contract.
 pub const FORMAT_VERSION: u32 = 1;
@@ -60,7 +66,7 @@ pub struct Summary {
     /// Frames decoded as TCP segments and analysed.
     pub tcp_segments: u64,
     /// Frames not analysed, by reason (`udp`, `arp`, `unsupported_linktype_147`...).
-    pub frames_skipped: BTreeMap<String, u64>,
+    pub frames_skipped: BTreeMap<crate::decode::Skip, u64>,
     /// First packet to last packet, seconds.
     pub duration: f64,
     pub handshakes_refused: u64,
@@ -89,9 +95,9 @@ pub struct Summary {
     pub upgrades: u64,
     pub tcp_keepalive_probes: PerRole<u64>,
     /// `close.reason` -> count, and by the side that closed.
-    pub close_reasons: BTreeMap<&'static str, ReasonCount>,
+    pub close_reasons: BTreeMap<CloseReason, ReasonCount>,
     /// Anomaly kind -> count over all connections.
-    pub anomalies: BTreeMap<&'static str, u64>,
+    pub anomalies: BTreeMap<AnomalyKind, u64>,
     pub by_server: Vec<ServerSummary>,
 }
 
@@ -131,8 +137,8 @@ pub struct ServerSummary {
     pub reused_connections: u64,
     pub requests_per_handshake: f64,
     pub requests_per_connection: Distribution,
-    pub close_reasons: BTreeMap<&'static str, ReasonCount>,
-    pub anomalies: BTreeMap<&'static str, u64>,
+    pub close_reasons: BTreeMap<CloseReason, ReasonCount>,
+    pub anomalies: BTreeMap<AnomalyKind, u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -149,7 +155,7 @@ pub struct ConnectionReport {
     pub responses: u64,
     pub reused: bool,
     /// How client and server were told apart: `syn`, `syn_ack`, `payload`, `port`.
-    pub roles_from: &'static str,
+    pub roles_from: RoleSource,
     /// Capture time of the first packet, seconds since the epoch.
     pub start: f64,
     /// Capture time of the last packet, seconds since the epoch.
@@ -190,7 +196,7 @@ pub struct FirstCloseReport {
 pub struct HandshakeReport {
     /// `complete` (SYN, SYN-ACK, ACK), `no_final_ack`, `refused`,
     /// `unanswered` (SYN only), `synack_only`, `not_captured`.
-    pub state: &'static str,
+    pub state: HandshakeState,
     pub syn_frame: Option<FrameNo>,
     pub syn_ack_frame: Option<FrameNo>,
     pub ack_frame: Option<FrameNo>,
@@ -246,15 +252,14 @@ pub struct IdleReport {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CloseReport {
-    /// One of `refused`, `http10`, `connection_close`, `idle`, `reset`,
-    /// `mid_message`, `open`, `no_http`.
-    pub reason: &'static str,
+    /// Why the connection ended (see [`CloseReason`]).
+    pub reason: CloseReason,
     /// Who sent the first FIN or RST (`null` when `open`).
     pub by: Option<Role>,
     /// `fin` or `rst` (`null` when `open`).
     pub kind: Option<crate::tcp::connection::CloseKind>,
     /// For `connection_close`: `client`, `server` or `both`.
-    pub said_by: Option<&'static str>,
+    pub said_by: Option<SaidBy>,
     /// For `idle`: seconds from the last response's end to the close.
     pub idle_seconds: Option<f64>,
     /// For `idle`: the closer advertised `Keep-Alive: timeout=N`.
@@ -269,7 +274,7 @@ pub struct CloseReport {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct AnomalyReport {
-    pub kind: &'static str,
+    pub kind: AnomalyKind,
     pub frame: FrameNo,
     pub by: Option<Role>,
     pub detail: String,
@@ -324,9 +329,9 @@ pub struct MessageReport {
     pub keep_alive: Option<KeepAliveReport>,
     /// What this message asked for (RFC 9112 section 9.3): `keep-alive`,
     /// `close` (a close token) or `http10-default` (1.0 without keep-alive).
-    pub persistence: &'static str,
+    pub persistence: Persistence,
     /// `none`, `content_length`, `chunked`, `close_delimited`, `tunnel`, `unknown`.
-    pub framing: &'static str,
+    pub framing: FramingKind,
     pub content_length: Option<u64>,
     pub transfer_encoding: Option<String>,
     /// Body bytes seen on the wire (chunked: with chunk framing).

@@ -154,30 +154,28 @@ fn dur(s: f64) -> String {
     }
 }
 
-fn reason_word(r: &str) -> &'static str {
+fn reason_word(r: CloseReason) -> &'static str {
     match r {
-        "refused" => "refused",
-        "http10" => "HTTP/1.0",
-        "connection_close" => "connection close",
-        "idle" => "idle",
-        "reset" => "reset",
-        "mid_message" => "mid-message",
-        "open" => "open",
-        "no_http" => "no HTTP",
-        _ => "other",
+        CloseReason::Refused => "refused",
+        CloseReason::Http10 => "HTTP/1.0",
+        CloseReason::ConnectionClose => "connection close",
+        CloseReason::Idle => "idle",
+        CloseReason::Reset => "reset",
+        CloseReason::MidMessage => "mid-message",
+        CloseReason::Open => "open",
+        CloseReason::NoHttp => "no HTTP",
     }
 }
 
-fn reason_paint(r: &str) -> Paint {
+fn reason_paint(r: CloseReason) -> Paint {
     match r {
-        "idle" | "connection_close" | "http10" => Paint::Green,
-        "open" | "no_http" => Paint::Dim,
-        "reset" | "mid_message" | "refused" => Paint::Red,
-        _ => Paint::Yellow,
+        CloseReason::Idle | CloseReason::ConnectionClose | CloseReason::Http10 => Paint::Green,
+        CloseReason::Open | CloseReason::NoHttp => Paint::Dim,
+        CloseReason::Reset | CloseReason::MidMessage | CloseReason::Refused => Paint::Red,
     }
 }
 
-fn reasons_line(m: &BTreeMap<&'static str, ReasonCount>) -> String {
+fn reasons_line(m: &BTreeMap<CloseReason, ReasonCount>) -> String {
     if m.is_empty() {
         return "-".into();
     }
@@ -370,7 +368,7 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
         let why = s
             .frames_skipped
             .iter()
-            .map(|(k, n)| format!("{k} {n}"))
+            .map(|(k, n)| format!("{} {n}", k.kind()))
             .collect::<Vec<_>>()
             .join(", ");
         frames.push_str(&format!(", {skipped} skipped ({why})"));
@@ -419,8 +417,8 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
     let id = o.paint(Paint::Bold, &format!("#{}", c.id));
     let reqs = plural(c.requests, "request", "requests");
     let hs = match c.handshake.state {
-        "complete" => String::new(),
-        other => format!("  [handshake {}]", other.replace('_', " ")),
+        HandshakeState::Complete => String::new(),
+        other => format!("  [handshake {}]", other.name().replace('_', " ")),
     };
     o.line(&format!(
         "{id} {} -> {}  {}  {reqs}{hs}",
@@ -548,12 +546,12 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
     }
     if let Some(r) = &ex.response {
         let framing = match r.message.framing {
-            "content_length" => "",
-            "chunked" => "chunked ",
-            "close_delimited" => "to close ",
-            "tunnel" => "tunnel ",
-            "none" => "no body ",
-            _ => "? ",
+            FramingKind::ContentLength => "",
+            FramingKind::Chunked => "chunked ",
+            FramingKind::CloseDelimited => "to close ",
+            FramingKind::Tunnel => "tunnel ",
+            FramingKind::NoBody => "no body ",
+            FramingKind::Unknown => "? ",
         };
         extra.push(format!("{framing}{}", bytes(r.message.body_bytes)));
         if !r.message.complete {

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use crate::anomaly::AnomalyKind;
 use crate::decode::Segment;
 use crate::tcp::flow::{RoleHint, TcpConfig};
 use crate::tcp::reassembly::{Pushed, Reassembler, ReassemblyStats, StreamEvent};
@@ -36,6 +37,40 @@ pub struct Handshake {
     pub syn_retransmits: u32,
     /// The SYN was answered by a RST (connection refused).
     pub refused: bool,
+}
+
+crate::named_enum! {
+    /// The state of the three-way handshake as the capture shows it.
+    pub enum HandshakeState {
+        /// SYN, SYN-ACK and the client's ACK.
+        Complete = "complete",
+        /// SYN and SYN-ACK, no ACK of the SYN-ACK seen.
+        NoFinalAck = "no_final_ack",
+        /// The SYN was answered by a RST.
+        Refused = "refused",
+        /// A SYN only.
+        Unanswered = "unanswered",
+        /// A SYN-ACK without the SYN.
+        SynackOnly = "synack_only",
+        /// No handshake packet at all (the capture began mid-connection).
+        NotCaptured = "not_captured",
+    }
+}
+
+impl Handshake {
+    /// What the handshake packets seen add up to.
+    pub fn state(&self) -> HandshakeState {
+        if self.refused {
+            return HandshakeState::Refused;
+        }
+        match (self.syn, self.syn_ack, self.ack) {
+            (Some(_), Some(_), Some(_)) => HandshakeState::Complete,
+            (Some(_), Some(_), None) => HandshakeState::NoFinalAck,
+            (Some(_), None, _) => HandshakeState::Unanswered,
+            (None, Some(_), _) => HandshakeState::SynackOnly,
+            (None, None, _) => HandshakeState::NotCaptured,
+        }
+    }
 }
 
 /// How a side closed its end.
@@ -344,7 +379,7 @@ impl Connection {
                 Some(isn) => {
                     // A new attempt with a new ISN before anything happened
                     // (otherwise the flow table starts a new connection).
-                    self.anomaly("tcp_syn_isn_changed", at, Some(role), || {
+                    self.anomaly(AnomalyKind::TcpSynIsnChanged, at, Some(role), || {
                         format!("client SYN with ISN {} after ISN {}", seq, isn)
                     });
                     if !self.carried_data_before(len) {
@@ -511,7 +546,7 @@ impl Connection {
     fn note_pushed(&mut self, role: Role, p: &Pushed, seq: SeqNumber, at: At) {
         if p.conflicts > 0 {
             let off = p.conflict_offset.unwrap_or(0);
-            self.anomaly("tcp_overlap_conflict", at, Some(role), || {
+            self.anomaly(AnomalyKind::TcpOverlapConflict, at, Some(role), || {
                 format!(
                     "retransmitted bytes differ from the first copy at stream offset {off} \
                      (segment seq {seq}); first copy kept"
@@ -519,15 +554,15 @@ impl Connection {
             });
         }
         if p.out_of_window {
-            self.anomaly("tcp_seq_out_of_window", at, Some(role), || {
+            self.anomaly(AnomalyKind::TcpSeqOutOfWindow, at, Some(role), || {
                 format!("segment at seq {seq} lies far beyond the stream; ignored")
             });
         }
         if p.after_end > 0 {
             let (kind, what) = if self.reset_seen {
-                ("data_after_rst", "RST")
+                (AnomalyKind::DataAfterRst, "RST")
             } else {
-                ("data_after_fin", "FIN")
+                (AnomalyKind::DataAfterFin, "FIN")
             };
             let n = p.after_end;
             self.anomaly(kind, at, Some(role), || {
@@ -538,7 +573,7 @@ impl Connection {
 
     fn anomaly(
         &mut self,
-        kind: &'static str,
+        kind: AnomalyKind,
         at: At,
         by: Option<Role>,
         detail: impl FnOnce() -> String,

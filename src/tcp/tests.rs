@@ -241,7 +241,7 @@ fn rst_after_data_resets_both_and_late_data_is_anomaly() {
     assert!(c.is_closed());
     assert!(!c.handshake.refused);
     assert_eq!(c.first_close.unwrap().kind, CloseKind::Rst);
-    let kinds: Vec<&str> = c.anomalies.iter().map(|a| a.kind).collect();
+    let kinds: Vec<&str> = c.anomalies.iter().map(|a| a.kind.name()).collect();
     assert_eq!(kinds, vec!["data_after_rst"]);
     assert_eq!(h.evs(Dir::ToServer), vec![d("abc"), Ev::Reset]);
     assert_eq!(h.evs(Dir::ToClient), vec![d("xyz"), Ev::Reset]);
@@ -523,7 +523,7 @@ fn overlap_conflict_keeps_first() {
     let c = h.conn();
     assert_eq!(c.sides.client.reassembly.conflicting_overlaps, 1);
     assert_eq!(c.anomalies.len(), 1);
-    assert_eq!(c.anomalies[0].kind, "tcp_overlap_conflict");
+    assert_eq!(c.anomalies[0].kind.name(), "tcp_overlap_conflict");
     assert_eq!(c.anomalies[0].by, Some(Role::Client));
 }
 
@@ -796,7 +796,7 @@ fn no_syn_bare_fin_then_data_after_it_is_after_end() {
         h.conn()
             .anomalies
             .iter()
-            .any(|a| a.kind == "data_after_fin")
+            .any(|a| a.kind.name() == "data_after_fin")
     );
 }
 

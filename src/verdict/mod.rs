@@ -19,117 +19,101 @@
 //! 8. `idle`: otherwise: the last exchange was persistent and nothing was
 //!    outstanding when one side closed.
 
-use crate::http::{Exchange, Framing, HeadInfo, Version};
-use crate::report::{CloseReport, IdleReport};
+use crate::anomaly::AnomalyKind;
+use crate::http::keepalive::{ExchangePersistence, advertised, exchange_persistence};
+use crate::http::{Exchange, Framing};
+use crate::named_enum;
 use crate::tcp::Connection;
 use crate::tcp::connection::{CloseKind, FirstClose};
-use crate::types::{Anomaly, At, Role};
+use crate::types::{Anomaly, At, Role, human_secs, secs};
 
-/// Why a message does or does not keep the connection open (RFC 9112 9.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Persistence {
-    /// HTTP/1.1 without `close`, or HTTP/1.0 with `keep-alive`.
-    KeepAlive,
-    /// A `Connection: close` token.
-    CloseToken,
-    /// HTTP/1.0 without `keep-alive`: the protocol's default is to close.
-    Http10Default,
-}
-
-/// What one message asks for.
-pub fn message_persistence(version: Version, head: &HeadInfo) -> Persistence {
-    if head.has_token("close") {
-        Persistence::CloseToken
-    } else if version.minor >= 1 || head.has_token("keep-alive") {
-        Persistence::KeepAlive
-    } else {
-        Persistence::Http10Default
+named_enum! {
+    /// Why a connection ended: exactly one per connection (see the module
+    /// docs for the precedence).
+    pub enum CloseReason {
+        /// The SYN was answered by a RST.
+        Refused = "refused",
+        /// No FIN or RST in the capture.
+        Open = "open",
+        /// A RST ended the connection.
+        Reset = "reset",
+        /// The connection carried no HTTP.
+        NoHttp = "no_http",
+        /// A FIN came while a request was unanswered or a message unfinished.
+        MidMessage = "mid_message",
+        /// The last exchange was HTTP/1.0 without keep-alive.
+        Http10 = "http10",
+        /// The last exchange said `Connection: close` (or had no length).
+        ConnectionClose = "connection_close",
+        /// Closed while idle after a persistent exchange.
+        Idle = "idle",
     }
 }
 
-/// Why an exchange leaves the connection open or not. The server's answer
-/// decides, but a client that cannot keep the connection (1.0 without
-/// keep-alive, or `close`) ends it whatever the server says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExchangePersistence {
-    pub persistent: bool,
-    /// HTTP/1.0 default on either side ended it.
-    pub http10: bool,
-    /// `Connection: close` said by the client, the server.
-    pub close_by_client: bool,
-    pub close_by_server: bool,
-    /// The response had no length: only the close could end it.
+named_enum! {
+    /// Who said `Connection: close` in the last exchange.
+    pub enum SaidBy {
+        /// The client's request.
+        Client = "client",
+        /// The server's response.
+        Server = "server",
+        /// Both.
+        Both = "both",
+    }
+}
+
+/// How and why a connection ended: facts only; `report/` words them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Close {
+    /// The reason.
+    pub reason: CloseReason,
+    /// Who sent the first FIN or RST (`None` when open).
+    pub by: Option<Role>,
+    /// FIN or RST (`None` when open).
+    pub kind: Option<CloseKind>,
+    /// For `connection_close`: who said it (`None` when the response was
+    /// close-delimited without a close token).
+    pub said_by: Option<SaidBy>,
+    /// For `connection_close`: the response had no length, so only the
+    /// close could end it.
     pub close_delimited: bool,
-    /// The connection switched protocols.
-    pub tunnel: bool,
+    /// For `idle`: seconds from the last message's end to the close.
+    pub idle_seconds: Option<f64>,
+    /// For `idle`: the closer advertised `Keep-Alive: timeout=N`.
+    pub advertised_timeout: Option<u64>,
+    /// For `idle`: whether `idle_seconds` matches the advertised timeout.
+    pub matches_timeout: Option<bool>,
+    /// For `reset` and `mid_message`: a request had no final response yet.
+    pub request_outstanding: Option<bool>,
+    /// For `idle`: the last response was lost in a capture gap, so whether
+    /// it asked to close is not known.
+    pub last_response_lost: bool,
+    /// The connection carried at least one exchange.
+    pub had_exchanges: bool,
 }
 
-pub fn exchange_persistence(ex: &Exchange) -> ExchangePersistence {
-    let req = ex
-        .request
-        .as_ref()
-        .map(|r| message_persistence(r.version, &r.head));
-    let resp = ex
-        .response
-        .as_ref()
-        .map(|r| message_persistence(r.version, &r.head));
-    let close_delimited = ex
-        .response
-        .as_ref()
-        .is_some_and(|r| r.framing == Framing::CloseDelimited);
-    let tunnel = ex
-        .response
-        .as_ref()
-        .is_some_and(|r| r.framing == Framing::Tunnel);
-    // HTTP/1.0 without keep-alive ends the connection whatever else the
-    // message says (a `Connection: close` beside it does not change why).
-    let http10_default = |v: Version, h: &HeadInfo| v.minor == 0 && !h.has_token("keep-alive");
-    let http10 = ex
-        .request
-        .as_ref()
-        .is_some_and(|r| http10_default(r.version, &r.head))
-        || ex
-            .response
-            .as_ref()
-            .is_some_and(|r| http10_default(r.version, &r.head));
-    let close_by_client = req == Some(Persistence::CloseToken);
-    let close_by_server = resp == Some(Persistence::CloseToken);
-    ExchangePersistence {
-        persistent: !(http10 || close_by_client || close_by_server || close_delimited || tunnel),
-        http10,
-        close_by_client,
-        close_by_server,
-        close_delimited,
-        tunnel,
-    }
+/// Idle times of a connection, seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Idle {
+    /// Shortest time between the end of one response and the next request.
+    pub between_requests_min: Option<f64>,
+    /// Longest such time.
+    pub between_requests_max: Option<f64>,
+    /// From the end of the last message to the first FIN or RST.
+    pub before_close: Option<f64>,
 }
 
 /// Everything the verdict adds to a connection's report.
 #[derive(Clone, Debug)]
 pub struct Verdict {
-    pub close: CloseReport,
-    pub idle: IdleReport,
-    /// Per exchange, in order.
+    /// How and why the connection ended.
+    pub close: Close,
+    /// Idle times.
+    pub idle: Idle,
+    /// Per exchange, in order: may the connection carry another request.
     pub persistent: Vec<bool>,
+    /// Keep-alive anomalies (reuse races, broken promises...).
     pub anomalies: Vec<Anomaly>,
-}
-
-/// Keep-alive parameters advertised by `role` (the last `Keep-Alive` header
-/// it sent that carried the parameter).
-pub fn advertised(exchanges: &[Exchange], role: Role) -> (Option<u64>, Option<u64>) {
-    let mut timeout = None;
-    let mut max = None;
-    for ex in exchanges {
-        let head = match role {
-            Role::Client => ex.request.as_ref().map(|r| &r.head),
-            Role::Server => ex.response.as_ref().map(|r| &r.head),
-        };
-        if let Some(ka) = head.and_then(|h| h.keep_alive) {
-            timeout = ka.timeout.or(timeout);
-            max = ka.max.or(max);
-        }
-    }
-    (timeout, max)
 }
 
 /// The moment the last message of the connection ended (or its head, if it
@@ -152,26 +136,6 @@ fn last_activity(exchanges: &[Exchange], until: Option<At>) -> Option<At> {
         .flatten()
         .filter(|a| until.is_none_or(|u| *a <= u))
         .max()
-}
-
-/// Seconds between two instants, rounded to microseconds.
-pub fn secs(later: At, earlier: At) -> f64 {
-    round_us(later.ts.secs_since(earlier.ts))
-}
-
-/// `2.0 s`, `12.3 ms`, `85 µs`: a duration as people read it.
-pub fn human_secs(x: f64) -> String {
-    if x >= 1.0 {
-        format!("{x:.1} s")
-    } else if x >= 0.001 {
-        format!("{:.1} ms", x * 1e3)
-    } else {
-        format!("{:.0} µs", x * 1e6)
-    }
-}
-
-pub fn round_us(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
 }
 
 /// A FIN at `fc` found this exchange unfinished. A message whose head the
@@ -211,7 +175,7 @@ fn matches_timeout(idle: f64, timeout: u64) -> bool {
     idle >= t - 0.25 && idle <= t + (0.1 * t).max(1.0)
 }
 
-fn anomaly(kind: &'static str, at: At, by: Option<Role>, detail: String) -> Anomaly {
+fn anomaly(kind: AnomalyKind, at: At, by: Option<Role>, detail: String) -> Anomaly {
     Anomaly {
         kind,
         frame: at.frame,
@@ -227,7 +191,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
     let mut anomalies = Vec::new();
 
     // Idle times between a response's end and the next request's start.
-    let mut idle = IdleReport::default();
+    let mut idle = Idle::default();
     for pair in exchanges.windows(2) {
         let (Some(prev), Some(next)) = (
             pair[0].response.as_ref().and_then(|r| r.timing.end),
@@ -257,7 +221,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
             && req.timing.start > fin
         {
             anomalies.push(anomaly(
-                    "request_after_peer_fin",
+                    AnomalyKind::RequestAfterPeerFin,
                     req.timing.start,
                     Some(Role::Client),
                     format!(
@@ -285,7 +249,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
                 "a close-delimited response"
             };
             anomalies.push(anomaly(
-                "reuse_after_close",
+                AnomalyKind::ReuseAfterClose,
                 req.timing.start,
                 Some(Role::Client),
                 format!("request {} sent on the connection after {why}", i + 1),
@@ -304,7 +268,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
             && later_requests > max
         {
             anomalies.push(anomaly(
-                "more_requests_than_max",
+                AnomalyKind::MoreRequestsThanMax,
                 resp.timing.start,
                 Some(Role::Client),
                 format!(
@@ -316,7 +280,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
         }
     }
 
-    let (srv_timeout, _) = advertised(exchanges, Role::Server);
+    let srv_timeout = advertised(exchanges, Role::Server).timeout;
     let close = close_reason(conn, exchanges, &persist, last, srv_timeout);
 
     // A server that closed a connection it had promised to keep.
@@ -336,7 +300,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
             .rev()
             .find_map(|e| e.response.as_ref()?.head.keep_alive?.max);
         let early_max = last_max.is_some_and(|m| m >= 1);
-        let mid = close.reason == "mid_message";
+        let mid = close.reason == CloseReason::MidMessage;
         if early_timeout || mid || (early_max && srv_timeout.is_none()) {
             let what = if mid {
                 "while a request was unanswered".to_string()
@@ -353,7 +317,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
                 )
             };
             anomalies.push(anomaly(
-                "server_broke_keepalive",
+                AnomalyKind::ServerBrokeKeepalive,
                 fc.at,
                 Some(Role::Server),
                 format!(
@@ -385,31 +349,27 @@ fn close_reason(
     persist: &[ExchangePersistence],
     last: Option<At>,
     srv_timeout: Option<u64>,
-) -> CloseReport {
-    let mut c = CloseReport {
-        reason: "open",
+) -> Close {
+    let mut c = Close {
+        reason: CloseReason::Open,
         by: None,
         kind: None,
         said_by: None,
+        close_delimited: false,
         idle_seconds: None,
         advertised_timeout: None,
         matches_timeout: None,
         request_outstanding: None,
-        explanation: String::new(),
+        last_response_lost: false,
+        had_exchanges: !exchanges.is_empty(),
     };
     if conn.handshake.refused {
-        c.reason = "refused";
+        c.reason = CloseReason::Refused;
         c.by = Some(Role::Server);
         c.kind = Some(CloseKind::Rst);
-        c.explanation = "connection refused: the server answered the SYN with a RST".into();
         return c;
     }
     let Some(fc) = conn.first_close else {
-        c.explanation = if exchanges.is_empty() {
-            "still open when the capture ended".into()
-        } else {
-            "still open when the capture ended (no FIN or RST seen)".into()
-        };
         return c;
     };
     c.by = Some(fc.by);
@@ -428,103 +388,53 @@ fn close_reason(
     });
 
     if fc.kind == CloseKind::Rst {
-        c.reason = "reset";
+        c.reason = CloseReason::Reset;
         c.request_outstanding = Some(outstanding);
-        c.explanation = format!(
-            "{} reset the connection{}",
-            fc.by,
-            if outstanding {
-                " while a request or response was unfinished"
-            } else if exchanges.is_empty() {
-                ""
-            } else {
-                " with no request outstanding"
-            }
-        );
         return c;
     }
     if exchanges.is_empty() {
-        c.reason = "no_http";
-        c.explanation = format!("{} closed; no HTTP was seen on this connection", fc.by);
+        c.reason = CloseReason::NoHttp;
         return c;
     }
     if outstanding {
-        c.reason = "mid_message";
+        c.reason = CloseReason::MidMessage;
         c.request_outstanding = Some(true);
-        c.explanation = format!(
-            "{} closed (FIN) while a request or its response was unfinished",
-            fc.by
-        );
         return c;
     }
     let Some(p) = persist.last() else {
         return c;
     };
     if p.http10 {
-        c.reason = "http10";
-        c.explanation = format!(
-            "{} closed after an HTTP/1.0 exchange without keep-alive (the protocol's default)",
-            fc.by
-        );
+        c.reason = CloseReason::Http10;
         return c;
     }
     if p.close_by_client || p.close_by_server || p.close_delimited {
-        c.reason = "connection_close";
+        c.reason = CloseReason::ConnectionClose;
+        c.close_delimited = !(p.close_by_client || p.close_by_server);
         c.said_by = Some(match (p.close_by_client, p.close_by_server) {
-            (true, true) => "both",
-            (true, false) => "client",
-            _ => "server",
+            (true, true) => SaidBy::Both,
+            (true, false) => SaidBy::Client,
+            _ => SaidBy::Server,
         });
-        c.explanation = if p.close_by_client || p.close_by_server {
-            format!(
-                "{} closed after Connection: close from the {}",
-                fc.by,
-                match c.said_by {
-                    Some("both") => "client and the server",
-                    Some("client") => "client",
-                    _ => "server",
-                }
-            )
-        } else {
-            format!(
-                "{} closed to end a response that had no length (close-delimited)",
-                fc.by
-            )
-        };
         return c;
     }
     // Persistent last exchange, nothing outstanding: an idle close.
-    c.reason = "idle";
+    c.reason = CloseReason::Idle;
     if exchanges.last().is_some_and(|ex| ex.response_lost) {
         // Its answer was in bytes the capture lost: it may have said close.
-        c.explanation = format!(
-            "{} closed after the last request; its response was lost in a capture gap, so whether it asked to close is not known",
-            fc.by
-        );
+        c.last_response_lost = true;
         return c;
     }
     let idle = last.filter(|l| fc.at >= *l).map(|l| secs(fc.at, l));
     c.idle_seconds = idle;
     let timeout = match fc.by {
         Role::Server => srv_timeout,
-        Role::Client => advertised(exchanges, Role::Client).0,
+        Role::Client => advertised(exchanges, Role::Client).timeout,
     };
     c.advertised_timeout = timeout;
     c.matches_timeout = match (idle, timeout) {
         (Some(i), Some(t)) => Some(matches_timeout(i, t)),
         _ => None,
-    };
-    let idle_txt = idle.map_or("an unknown time".to_string(), human_secs);
-    c.explanation = match (timeout, c.matches_timeout) {
-        (Some(t), Some(true)) => format!(
-            "{} closed after {idle_txt} idle, as its Keep-Alive: timeout={t} said",
-            fc.by
-        ),
-        (Some(t), _) => format!(
-            "{} closed after {idle_txt} idle; its Keep-Alive said timeout={t}",
-            fc.by
-        ),
-        (None, _) => format!("{} closed after {idle_txt} idle", fc.by),
     };
     c
 }
@@ -532,37 +442,6 @@ fn close_reason(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn head(tokens: &[&str]) -> HeadInfo {
-        HeadInfo {
-            connection: tokens.iter().map(|t| t.to_string()).collect(),
-            ..HeadInfo::default()
-        }
-    }
-
-    #[test]
-    fn http11_persists_unless_close() {
-        assert_eq!(
-            message_persistence(Version::HTTP11, &head(&[])),
-            Persistence::KeepAlive
-        );
-        assert_eq!(
-            message_persistence(Version::HTTP11, &head(&["close"])),
-            Persistence::CloseToken
-        );
-    }
-
-    #[test]
-    fn http10_closes_unless_keep_alive() {
-        assert_eq!(
-            message_persistence(Version::HTTP10, &head(&[])),
-            Persistence::Http10Default
-        );
-        assert_eq!(
-            message_persistence(Version::HTTP10, &head(&["keep-alive"])),
-            Persistence::KeepAlive
-        );
-    }
 
     #[test]
     fn timeout_match_tolerates_timer_slack() {
