@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::capture::{CaptureError, CaptureReader, Input};
 use crate::decode::{self, Segment};
-use crate::http::HttpSession;
+use crate::app::AppSession;
 use crate::report::{self, ConnectionReport, InputReport, Report};
 use crate::tcp::{FlowTable, TcpConfig, Tracked};
 use crate::types::{At, Timestamp};
@@ -31,7 +31,7 @@ impl Default for Options {
 /// Reads captures frame by frame and builds the report. Memory follows the
 /// connections open at a time plus one small report per connection.
 pub struct Analyzer {
-    table: FlowTable<HttpSession>,
+    table: FlowTable<AppSession>,
     finished: Vec<ConnectionReport>,
     frames: u64,
     tcp_segments: u64,
@@ -114,8 +114,8 @@ impl Analyzer {
 
     fn segment(&mut self, seg: &Segment<'_>, at: At) {
         let finished = &mut self.finished;
-        let mut done = |t: Tracked<HttpSession>| finished.push(conclude(t));
-        let Tracked { conn, user } = self.table.lookup(seg, at, HttpSession::new, &mut done);
+        let mut done = |t: Tracked<AppSession>| finished.push(conclude(t));
+        let Tracked { conn, user } = self.table.lookup(seg, at, AppSession::new, &mut done);
         conn.segment(seg, at, &mut |dir, ev| user.on_event(dir, ev, at));
         self.table.expire(at.ts, &mut done);
     }
@@ -124,7 +124,7 @@ impl Analyzer {
     pub fn finish(mut self) -> Report {
         let finished = &mut self.finished;
         self.table
-            .drain(&mut |t: Tracked<HttpSession>| finished.push(conclude(t)));
+            .drain(&mut |t: Tracked<AppSession>| finished.push(conclude(t)));
         self.finished.sort_by_key(|c| c.id);
         let summary = report::build::summary(
             &self.finished,
@@ -149,13 +149,13 @@ impl Analyzer {
 
 /// A connection is over (closed and lingered, reused, or the capture ended):
 /// flush its streams into the HTTP session and judge it.
-fn conclude(t: Tracked<HttpSession>) -> ConnectionReport {
+fn conclude(t: Tracked<AppSession>) -> ConnectionReport {
     let Tracked { mut conn, mut user } = t;
     let end = conn.last;
     conn.flush(end, &mut |dir, ev| user.on_event(dir, ev, end));
     user.finish(end);
-    let verdict = verdict::judge(&conn, user.exchanges());
-    report::build::connection(&conn, &user, verdict)
+    let verdict = verdict::judge(&conn, user.http().exchanges());
+    report::build::connection(&conn, user.http(), verdict)
 }
 
 /// Analyses inputs in order as one capture.

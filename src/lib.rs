@@ -16,6 +16,7 @@
 
 pub mod analyzer;
 pub mod anomaly;
+pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod decode;

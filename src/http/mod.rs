@@ -2,10 +2,13 @@
 //! (RFC 9112 section 6), request/response pairing with pipelining, 1xx,
 //! upgrades, and resynchronisation after gaps.
 
+pub mod chunked;
 pub mod framing;
+pub mod head;
 pub mod keepalive;
 pub mod parser;
 pub mod session;
+pub mod start_line;
 
 #[cfg(test)]
 mod proptests;
@@ -231,5 +234,5 @@ pub struct HttpStats {
 /// a request line says client, a status line says server. Used by the TCP
 /// layer to assign roles when the handshake was not captured.
 pub fn role_hint(first_bytes: &[u8]) -> Option<crate::types::Role> {
-    parser::role_hint(first_bytes)
+    start_line::role_hint(first_bytes)
 }

@@ -1,0 +1,202 @@
+//! The application layer of one connection: decide what it speaks from its
+//! first bytes ([`sniff`]), then hand its stream events to that protocol's
+//! session.
+//!
+//! Until the protocol is known, events are held (bounded by
+//! [`MAX_HELD_BYTES`]) and replayed, with their own frames and times, into
+//! the session once it is. Today every protocol is analysed by the HTTP/1
+//! session (TLS and HTTP/2 bytes show there as `non_http`); the protocol
+//! decided is kept so that TLS and HTTP/2 sessions can take their
+//! connections without touching the layers around this one.
+
+pub mod sniff;
+
+use crate::http::HttpSession;
+use crate::tcp::StreamEvent;
+use crate::types::{At, Dir};
+use sniff::{Guess, Protocol};
+
+/// Most bytes held while the protocol is undecided (a TLS-looking first
+/// flight waiting for the server's first bytes). Past it the client's bytes
+/// decide alone.
+pub const MAX_HELD_BYTES: usize = 64 * 1024;
+
+/// Bytes of each direction's start kept for sniffing.
+const PROBE_LEN: usize = 32;
+
+/// A stream event held until the protocol is known.
+enum Held {
+    Data(Dir, At, Vec<u8>),
+    Gap(Dir, At, u64),
+    Fin(Dir, At),
+    Reset(Dir, At),
+}
+
+/// The first bytes of one direction.
+#[derive(Default)]
+struct Probe {
+    buf: [u8; PROBE_LEN],
+    len: usize,
+    /// The direction ended or lost bytes: no more will come for sniffing.
+    over: bool,
+}
+
+impl Probe {
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if self.over {
+            return;
+        }
+        let room = PROBE_LEN - self.len;
+        let n = room.min(data.len());
+        if let (Some(dst), Some(src)) = (self.buf.get_mut(self.len..self.len + n), data.get(..n)) {
+            dst.copy_from_slice(src);
+            self.len += n;
+        }
+    }
+}
+
+/// One connection's application-layer state.
+pub struct AppSession {
+    protocol: Option<Protocol>,
+    probes: [Probe; 2],
+    held: Vec<Held>,
+    held_bytes: usize,
+    http: HttpSession,
+}
+
+impl Default for AppSession {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AppSession {
+    /// A connection before any of its bytes.
+    pub fn new() -> Self {
+        AppSession {
+            protocol: None,
+            probes: [Probe::default(), Probe::default()],
+            held: Vec::new(),
+            held_bytes: 0,
+            http: HttpSession::new(),
+        }
+    }
+
+    /// What the connection speaks, once decided.
+    pub fn protocol(&self) -> Option<Protocol> {
+        self.protocol
+    }
+
+    /// The HTTP/1 session (every connection has one; see the module docs).
+    pub fn http(&self) -> &HttpSession {
+        &self.http
+    }
+
+    /// One stream event from the TCP layer; `at` is the frame that released it.
+    pub fn on_event(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At) {
+        if self.protocol.is_some() {
+            self.route(dir, ev, at);
+            return;
+        }
+        let i = dir.index();
+        match ev {
+            StreamEvent::Data(b) => {
+                if let Some(p) = self.probes.get_mut(i) {
+                    p.push(b);
+                }
+            }
+            StreamEvent::Gap(0) => return,
+            StreamEvent::Gap(_) | StreamEvent::Fin | StreamEvent::Reset => {
+                if let Some(p) = self.probes.get_mut(i) {
+                    p.over = true;
+                }
+            }
+        }
+        let ended = matches!(ev, StreamEvent::Fin | StreamEvent::Reset);
+        let full = self.held_bytes >= MAX_HELD_BYTES;
+        match self.decide(ended || full) {
+            Some(p) => {
+                self.set_protocol(p);
+                self.route(dir, ev, at);
+            }
+            None => self.hold(dir, ev, at),
+        }
+    }
+
+    /// No more events will come: decide with what was seen, then end the
+    /// session.
+    pub fn finish(&mut self, at: At) {
+        if self.protocol.is_none() {
+            let p = self.decide(true).unwrap_or(Protocol::Http1);
+            self.set_protocol(p);
+        }
+        self.http.finish(at);
+    }
+
+    /// The protocol, if the bytes so far decide it; with `now`, a guess is
+    /// forced from what there is.
+    fn decide(&self, now: bool) -> Option<Protocol> {
+        let [c, s] = &self.probes;
+        let client = c.bytes();
+        let server = s.bytes();
+        if !client.is_empty() {
+            return match sniff::client_first(client) {
+                Guess::Is(Protocol::Tls) => match sniff::server_first(server) {
+                    // A ClientHello sent to a plaintext HTTP port: the
+                    // server answers in HTTP/1.
+                    Guess::Is(Protocol::Http1) => Some(Protocol::Http1),
+                    Guess::Is(_) => Some(Protocol::Tls),
+                    Guess::NeedMore if now || s.over => Some(Protocol::Tls),
+                    Guess::NeedMore => None,
+                },
+                Guess::Is(p) => Some(p),
+                Guess::NeedMore if now || c.over => Some(Protocol::Http1),
+                Guess::NeedMore => None,
+            };
+        }
+        if !server.is_empty() {
+            return match sniff::server_first(server) {
+                Guess::Is(Protocol::Unknown) => Some(Protocol::Http1),
+                Guess::Is(p) => Some(p),
+                Guess::NeedMore if now || s.over => Some(Protocol::Http1),
+                Guess::NeedMore => None,
+            };
+        }
+        now.then_some(Protocol::Http1)
+    }
+
+    fn hold(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At) {
+        self.held.push(match ev {
+            StreamEvent::Data(b) => {
+                self.held_bytes = self.held_bytes.saturating_add(b.len());
+                Held::Data(dir, at, b.to_vec())
+            }
+            StreamEvent::Gap(n) => Held::Gap(dir, at, n),
+            StreamEvent::Fin => Held::Fin(dir, at),
+            StreamEvent::Reset => Held::Reset(dir, at),
+        });
+    }
+
+    /// Decides the protocol and replays what was held.
+    fn set_protocol(&mut self, p: Protocol) {
+        self.protocol = Some(p);
+        for h in std::mem::take(&mut self.held) {
+            match h {
+                Held::Data(d, at, b) => self.route(d, StreamEvent::Data(&b), at),
+                Held::Gap(d, at, n) => self.route(d, StreamEvent::Gap(n), at),
+                Held::Fin(d, at) => self.route(d, StreamEvent::Fin, at),
+                Held::Reset(d, at) => self.route(d, StreamEvent::Reset, at),
+            }
+        }
+        self.held_bytes = 0;
+    }
+
+    fn route(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At) {
+        // Every protocol goes to the HTTP/1 session for now (module docs).
+        self.http.on_event(dir, ev, at);
+    }
+}

@@ -1,0 +1,202 @@
+//! Message heads: finding a head's end in the stream, httparse glue, and
+//! the header facts the analysis needs (Connection and Proxy-Connection
+//! tokens, Keep-Alive, lengths, Transfer-Encoding, Expect, Upgrade).
+
+use memchr::memchr_iter;
+
+use crate::http::framing::ContentLength;
+use crate::http::start_line::StartLine;
+use crate::http::{HeadInfo, KeepAliveParams, Version};
+
+/// Most bytes one head may take; past this it is the anomaly
+/// `head_too_large` and the direction resynchronises.
+pub const HEAD_CAP: usize = 64 * 1024;
+
+/// Headers parsed without allocating; a head with more is retried once with
+/// [`MAX_HEADERS`].
+pub(crate) const INLINE_HEADERS: usize = 100;
+/// Most headers accepted in one head.
+const MAX_HEADERS: usize = 4096;
+
+/// 2 bytes matter); returns how many bytes of `input` complete the head.
+pub fn find_head_end(tail: &[u8], input: &[u8]) -> Option<usize> {
+    let tail = tail.get(tail.len().saturating_sub(2)..).unwrap_or_default();
+    let mut best: Option<usize> = None;
+    if !tail.is_empty() {
+        let mut w = [0u8; 4];
+        let nt = tail.len();
+        let ni = input.len().min(2);
+        let (wa, wb) = w.split_at_mut(nt);
+        wa.copy_from_slice(tail);
+        if let (Some(dst), Some(src)) = (wb.get_mut(..ni), input.get(..ni)) {
+            dst.copy_from_slice(src);
+        }
+        let window = w.get(..nt + ni).unwrap_or_default();
+        if let Some(end) = find_blank_line(window, nt) {
+            best = Some(end - nt);
+        }
+    }
+    if let Some(end) = find_blank_line(input, 0) {
+        best = Some(best.map_or(end, |b| b.min(end)));
+    }
+    best
+}
+
+/// The end (exclusive) of the first blank line whose first `\n` is at or
+/// after... any position, ending after `min_end`.
+pub(crate) fn find_blank_line(hay: &[u8], min_end: usize) -> Option<usize> {
+    for i in memchr_iter(b'\n', hay) {
+        let end = match (hay.get(i + 1), hay.get(i + 2)) {
+            (Some(b'\n'), _) => i + 2,
+            (Some(b'\r'), Some(b'\n')) => i + 3,
+            _ => continue,
+        };
+        if end > min_end {
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// First line of a message, as parsed.
+/// What a head's headers say, before framing.
+pub(crate) struct Fields {
+    pub(crate) info: HeadInfo,
+    pub(crate) cl: ContentLength,
+}
+
+pub(crate) type HeadParse = Result<(StartLine, Version, Fields), String>;
+
+pub(crate) fn config() -> httparse::ParserConfig {
+    let mut c = httparse::ParserConfig::default();
+    c.allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .ignore_invalid_headers_in_requests(true)
+        .ignore_invalid_headers_in_responses(true);
+    c
+}
+
+pub(crate) fn parse_request(head: &[u8]) -> HeadParse {
+    let mut headers = [httparse::EMPTY_HEADER; INLINE_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match config().parse_request(&mut req, head) {
+        Ok(httparse::Status::Complete(_)) => request_parts(&req),
+        Ok(httparse::Status::Partial) => Err("incomplete head".into()),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut big = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut big);
+            match config().parse_request(&mut req, head) {
+                Ok(httparse::Status::Complete(_)) => request_parts(&req),
+                Ok(httparse::Status::Partial) => Err("incomplete head".into()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub(crate) fn request_parts(req: &httparse::Request<'_, '_>) -> HeadParse {
+    let line = StartLine::Request {
+        method: req.method.unwrap_or_default().to_string(),
+        target: req.path.unwrap_or_default().to_string(),
+    };
+    let version = Version {
+        minor: req.version.unwrap_or(1),
+    };
+    Ok((line, version, head_fields(req.headers)))
+}
+
+pub(crate) fn parse_response(head: &[u8]) -> HeadParse {
+    let mut headers = [httparse::EMPTY_HEADER; INLINE_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    match config().parse_response(&mut resp, head) {
+        Ok(httparse::Status::Complete(_)) => response_parts(&resp),
+        Ok(httparse::Status::Partial) => Err("incomplete head".into()),
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut big = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut big);
+            match config().parse_response(&mut resp, head) {
+                Ok(httparse::Status::Complete(_)) => response_parts(&resp),
+                Ok(httparse::Status::Partial) => Err("incomplete head".into()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub(crate) fn response_parts(resp: &httparse::Response<'_, '_>) -> HeadParse {
+    let line = StartLine::Response {
+        status: resp.code.unwrap_or_default(),
+        reason: resp.reason.unwrap_or_default().to_string(),
+    };
+    let version = Version {
+        minor: resp.version.unwrap_or(1),
+    };
+    Ok((line, version, head_fields(resp.headers)))
+}
+
+pub(crate) fn head_fields(headers: &[httparse::Header<'_>]) -> Fields {
+    let mut info = HeadInfo::default();
+    let mut cl = ContentLength::Absent;
+    for h in headers {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("connection") {
+            for t in h.value.split(|&b| b == b',') {
+                let t = t.trim_ascii();
+                if !t.is_empty() {
+                    info.connection
+                        .push(String::from_utf8_lossy(t).to_ascii_lowercase());
+                }
+            }
+        } else if name.eq_ignore_ascii_case("keep-alive") {
+            let ka = info.keep_alive.get_or_insert_with(KeepAliveParams::default);
+            crate::http::keepalive::parse_keep_alive(h.value, ka);
+        } else if name.eq_ignore_ascii_case("content-length") {
+            cl = cl.add_value(h.value);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let v = String::from_utf8_lossy(h.value.trim_ascii()).to_ascii_lowercase();
+            match &mut info.transfer_encoding {
+                Some(te) => {
+                    te.push_str(", ");
+                    te.push_str(&v);
+                }
+                None => info.transfer_encoding = Some(v),
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            if h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                info.expect_continue = true;
+            }
+        } else if name.eq_ignore_ascii_case("upgrade") {
+            let v = String::from_utf8_lossy(h.value.trim_ascii());
+            match &mut info.upgrade {
+                Some(u) => {
+                    u.push_str(", ");
+                    u.push_str(&v);
+                }
+                None => info.upgrade = Some(v.into_owned()),
+            }
+        }
+    }
+    info.content_length = cl.value();
+    Fields { info, cl }
+}
+
+/// Parses the first line of a cut head by hand: a request line with a
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_end_across_boundary() {
+        assert_eq!(find_head_end(b"", b"GET / HTTP/1.1\r\n\r\nxx"), Some(18));
+        assert_eq!(find_head_end(b"a\r\n\r", b"\nxx"), Some(1));
+        assert_eq!(find_head_end(b"a\r\n", b"\r\nxx"), Some(2));
+        assert_eq!(find_head_end(b"a\r", b"\n\r\nxx"), Some(3));
+        assert_eq!(find_head_end(b"a\n", b"\nxx"), Some(1));
+        assert_eq!(find_head_end(b"a", b"\n\nxx"), Some(2));
+        assert_eq!(find_head_end(b"a\r\n", b"b\r\n"), None);
+    }
+}
