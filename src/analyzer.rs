@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::app::AppSession;
 use crate::capture::{CaptureError, CaptureReader, Input};
 use crate::decode::{self, Segment};
-use crate::app::AppSession;
 use crate::report::{self, ConnectionReport, InputReport, Report};
 use crate::tcp::{FlowTable, TcpConfig, Tracked};
 use crate::types::{At, Timestamp};
@@ -135,12 +135,14 @@ impl Analyzer {
                 .map_or(0.0, |f| crate::types::round_us(self.last.ts.secs_since(f))),
         );
         Report {
-            format_version: report::FORMAT_VERSION,
-            tool: report::Tool {
-                name: env!("CARGO_PKG_NAME"),
-                version: env!("CARGO_PKG_VERSION"),
+            header: report::Header {
+                format_version: report::FORMAT_VERSION,
+                tool: report::Tool {
+                    name: env!("CARGO_PKG_NAME"),
+                    version: env!("CARGO_PKG_VERSION"),
+                },
+                inputs: self.inputs,
             },
-            inputs: self.inputs,
             summary,
             connections: self.finished,
         }

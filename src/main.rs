@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for input in &report.inputs {
+    for input in &report.header.inputs {
         if let Some(err) = &input.error {
             eprintln!("httpreuse: warning: {err}; the report covers the frames before it");
         }

@@ -26,7 +26,7 @@ fn check(bytes: Vec<u8>) {
     let r = a.finish();
     let skipped: u64 = r.summary.frames_skipped.values().sum();
     assert_eq!(r.summary.frames, r.summary.tcp_segments + skipped);
-    assert_eq!(r.summary.frames, r.inputs[0].frames);
+    assert_eq!(r.summary.frames, r.header.inputs[0].frames);
     let requests: u64 = r.connections.iter().map(|c| c.requests).sum();
     assert_eq!(requests, r.summary.requests);
     // The reports must serialise (no NaN or infinite floats).

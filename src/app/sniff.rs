@@ -100,7 +100,10 @@ mod tests {
 
     #[test]
     fn client_prefixes() {
-        assert_eq!(client_first(b"GET / HTTP/1.1\r\n"), Guess::Is(Protocol::Http1));
+        assert_eq!(
+            client_first(b"GET / HTTP/1.1\r\n"),
+            Guess::Is(Protocol::Http1)
+        );
         assert_eq!(client_first(b"GE"), Guess::NeedMore);
         assert_eq!(client_first(b"PRI * HTTP/2"), Guess::NeedMore);
         assert_eq!(client_first(H2_PREFACE), Guess::Is(Protocol::Http2));
@@ -126,7 +129,10 @@ mod tests {
             client_first(b"\x16\x03\x03\xff\xff"),
             Guess::Is(Protocol::Unknown)
         );
-        assert_eq!(client_first(b"SSH-2.0-OpenSSH"), Guess::Is(Protocol::Unknown));
+        assert_eq!(
+            client_first(b"SSH-2.0-OpenSSH"),
+            Guess::Is(Protocol::Unknown)
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod json;
+pub mod render;
 pub mod sentences;
 pub mod text;
 
@@ -26,13 +27,28 @@ use crate::verdict::{CloseReason, SaidBy};
 /// Version of the JSON contract.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// A whole report in memory: header, summary, every connection.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
-    pub format_version: u32,
-    pub tool: Tool,
-    pub inputs: Vec<InputReport>,
+    /// Version, tool, inputs.
+    #[serde(flatten)]
+    pub header: Header,
+    /// Totals over `connections`.
     pub summary: Summary,
+    /// Every connection, in order of its first packet.
     pub connections: Vec<ConnectionReport>,
+}
+
+/// What a report says before its summary: the contract version, the tool,
+/// and the inputs read.
+#[derive(Clone, Debug, Serialize)]
+pub struct Header {
+    /// Version of the JSON contract ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The program that wrote the report.
+    pub tool: Tool,
+    /// Each input and what reading it gave.
+    pub inputs: Vec<InputReport>,
 }
 
 #[derive(Clone, Debug, Serialize)]

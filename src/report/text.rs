@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use crate::report::render::Render;
 use crate::report::*;
 use crate::tcp::connection::CloseKind;
 
@@ -202,27 +203,56 @@ fn reasons_line(m: &BTreeMap<CloseReason, ReasonCount>) -> String {
 
 /// Writes the text report.
 pub fn write(report: &Report, opts: &TextOptions, w: &mut dyn Write) -> io::Result<()> {
-    let mut o = Out {
-        w,
-        color: opts.color,
-    };
-    header(&mut o, report)?;
-    summary(&mut o, &report.summary)?;
-    if report.summary.by_server.len() > 1 {
-        servers(&mut o, &report.summary.by_server)?;
-    }
-    if !report.connections.is_empty() {
-        o.line("")?;
-        let t = o.paint(Paint::Bold, "Connections");
-        o.line(&t)?;
-        for c in &report.connections {
-            connection(&mut o, c, opts.exchanges)?;
-        }
-    }
-    Ok(())
+    crate::report::render::render(report, &mut TextRenderer::new(opts, w))
 }
 
-fn header(o: &mut Out<'_>, r: &Report) -> io::Result<()> {
+/// The text report as a [`Render`]er.
+pub struct TextRenderer<'w> {
+    o: Out<'w>,
+    exchanges: bool,
+    connections: u64,
+}
+
+impl<'w> TextRenderer<'w> {
+    /// A renderer writing to `w`.
+    pub fn new(opts: &TextOptions, w: &'w mut dyn Write) -> Self {
+        TextRenderer {
+            o: Out {
+                w,
+                color: opts.color,
+            },
+            exchanges: opts.exchanges,
+            connections: 0,
+        }
+    }
+}
+
+impl Render for TextRenderer<'_> {
+    fn begin(&mut self, h: &Header, s: &Summary) -> io::Result<()> {
+        header(&mut self.o, h)?;
+        summary(&mut self.o, s)?;
+        if s.by_server.len() > 1 {
+            servers(&mut self.o, &s.by_server)?;
+        }
+        Ok(())
+    }
+
+    fn connection(&mut self, c: &ConnectionReport) -> io::Result<()> {
+        if self.connections == 0 {
+            self.o.line("")?;
+            let t = self.o.paint(Paint::Bold, "Connections");
+            self.o.line(&t)?;
+        }
+        self.connections += 1;
+        connection(&mut self.o, c, self.exchanges)
+    }
+
+    fn end(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn header(o: &mut Out<'_>, r: &Header) -> io::Result<()> {
     let title = o.paint(Paint::Bold, &format!("httpreuse {} report", r.tool.version));
     o.line(&title)?;
     for i in &r.inputs {
