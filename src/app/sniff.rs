@@ -40,18 +40,15 @@ pub enum Guess {
 /// handshake, application_data), major version 3, minor 0-4, and a length
 /// no larger than a record may be (2^14 + 2048).
 fn tls_record(b: &[u8]) -> Guess {
-    let checks: [fn(&[u8]) -> Option<bool>; 4] = [
-        |b| b.first().map(|&t| (20..=23).contains(&t)),
-        |b| b.get(1).map(|&v| v == 3),
-        |b| b.get(2).map(|&v| v <= 4),
-        |b| {
-            let hi = *b.get(3)?;
-            let lo = *b.get(4)?;
-            Some(u16::from_be_bytes([hi, lo]) <= (1 << 14) + 2048)
-        },
+    let ok = [
+        b.first().map(|&t| (20..=23).contains(&t)),
+        b.get(1).map(|&v| v == 3),
+        b.get(2).map(|&v| v <= 4),
+        b.get(3..5)
+            .map(|l| u16::from_be_bytes([l[0], l[1]]) <= (1 << 14) + 2048),
     ];
-    for c in checks {
-        match c(b) {
+    for c in ok {
+        match c {
             None => return Guess::NeedMore,
             Some(false) => return Guess::Is(Protocol::Unknown),
             Some(true) => {}
