@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use crate::anomaly::AnomalyKind;
 use crate::app::AppSession;
 use crate::capture::{CaptureError, CaptureReader, Input};
-use crate::decode::{self, Segment};
+use crate::clock::{Clock, Jump};
+use crate::decode::{self, Decoded, Segment};
+use crate::defrag::Defrag;
 use crate::report::{self, ConnectionReport, InputReport, Report};
 use crate::tcp::{FlowTable, TcpConfig, Tracked};
-use crate::types::{At, Timestamp};
+use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, Timestamp, human_secs, round_us};
 use crate::verdict;
 
 /// Tunables of a run.
@@ -37,8 +40,12 @@ pub struct Analyzer {
     tcp_segments: u64,
     skipped: rustc_hash::FxHashMap<crate::decode::Skip, u64>,
     inputs: Vec<InputReport>,
-    first_ts: Option<Timestamp>,
-    last: At,
+    clock: Clock,
+    defrag: Defrag,
+    /// Capture-level anomalies (timestamp jumps), capped.
+    capture_anomalies: Vec<Anomaly>,
+    capture_anomalies_dropped: u64,
+    capture_anomaly_counts: BTreeMap<AnomalyKind, u64>,
 }
 
 impl Analyzer {
@@ -50,8 +57,11 @@ impl Analyzer {
             tcp_segments: 0,
             skipped: Default::default(),
             inputs: Vec::new(),
-            first_ts: None,
-            last: At::default(),
+            clock: Clock::new(),
+            defrag: Defrag::new(),
+            capture_anomalies: Vec::new(),
+            capture_anomalies_dropped: 0,
+            capture_anomaly_counts: BTreeMap::new(),
         }
     }
 
@@ -99,41 +109,113 @@ impl Analyzer {
             frame: self.frames,
             ts,
         };
-        if self.first_ts.is_none() {
-            self.first_ts = Some(ts);
+        let (now, jump) = self.clock.tick(at.frame, ts);
+        if let Some(j) = jump {
+            self.timestamp_jump(j);
         }
-        self.last = at;
         match decode::decode(linktype, data) {
-            Ok(seg) => {
+            Ok(Decoded::Segment(seg)) => {
                 self.tcp_segments += 1;
-                self.segment(&seg, at);
+                self.segment(&seg, at, now);
+            }
+            Ok(Decoded::Fragment(f)) => {
+                if let Some(datagram) = self.defrag.push(&f, at.frame, now) {
+                    match decode::reassembled(f.src, f.dst, &datagram) {
+                        Ok(seg) => self.segment(&seg, at, now),
+                        Err(_) => self.defrag.malformed(),
+                    }
+                }
+                self.defrag_dropped();
             }
             Err(skip) => *self.skipped.entry(skip).or_insert(0) += 1,
         }
     }
 
-    fn segment(&mut self, seg: &Segment<'_>, at: At) {
+    fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp) {
         let finished = &mut self.finished;
         let mut done = |t: Tracked<AppSession>| finished.push(conclude(t));
-        let Tracked { conn, user } = self.table.lookup(seg, at, AppSession::new, &mut done);
-        conn.segment(seg, at, &mut |dir, ev| user.on_event(dir, ev, at));
-        self.table.expire(at.ts, &mut done);
+        if let Some(Tracked { conn, user, .. }) =
+            self.table.lookup(seg, at, now, AppSession::new, &mut done)
+        {
+            conn.segment(seg, at, &mut |dir, ev| user.on_event(dir, ev, at));
+        }
+        self.table.expire(now, &mut done);
+    }
+
+    /// Fragmented datagrams that never completed become capture anomalies.
+    fn defrag_dropped(&mut self) {
+        for d in self.defrag.take_dropped() {
+            self.capture_anomaly(Anomaly {
+                kind: AnomalyKind::IpFragmentsIncomplete,
+                frame: d.frame,
+                ts: Timestamp::default(),
+                by: None,
+                detail: format!(
+                    "a fragmented IP datagram (first fragment seen here, {} in all) {}; not analysed",
+                    if d.fragments == 1 {
+                        "1 fragment".to_string()
+                    } else {
+                        format!("{} fragments", d.fragments)
+                    },
+                    d.why
+                ),
+            });
+        }
+    }
+
+    fn capture_anomaly(&mut self, a: Anomaly) {
+        *self.capture_anomaly_counts.entry(a.kind).or_insert(0) += 1;
+        if self.capture_anomalies.len() >= MAX_ANOMALIES_PER_CONNECTION {
+            self.capture_anomalies_dropped += 1;
+        } else {
+            self.capture_anomalies.push(a);
+        }
+    }
+
+    fn timestamp_jump(&mut self, j: Jump) {
+        let (dir, by) = if j.to < j.from {
+            ("back", j.from.nanos_since(j.to))
+        } else {
+            ("ahead", j.to.nanos_since(j.from))
+        };
+        self.capture_anomaly(Anomaly {
+            kind: AnomalyKind::TimestampJump,
+            frame: j.frame,
+            ts: j.to,
+            by: None,
+            detail: format!(
+                "timestamp {} jumps {dir} by {} from the frame before ({}); connection expiry goes on from the clock before the jump",
+                j.to,
+                human_secs(by as f64 / 1e9),
+                j.from
+            ),
+        });
     }
 
     /// Ends the run: every connection still in the table is concluded.
     pub fn finish(mut self) -> Report {
+        self.defrag.finish();
+        self.defrag_dropped();
         let finished = &mut self.finished;
         self.table
             .drain(&mut |t: Tracked<AppSession>| finished.push(conclude(t)));
         self.finished.sort_by_key(|c| c.id);
-        let summary = report::build::summary(
-            &self.finished,
-            self.frames,
-            self.tcp_segments,
-            self.skipped.into_iter().collect(),
-            self.first_ts
-                .map_or(0.0, |f| crate::types::round_us(self.last.ts.secs_since(f))),
-        );
+        let capture = report::build::CaptureFacts {
+            frames: self.frames,
+            tcp_segments: self.tcp_segments,
+            frames_skipped: self.skipped.into_iter().collect(),
+            duration: self
+                .clock
+                .span()
+                .map_or(0.0, |(first, last)| round_us(last.secs_since(first))),
+            late_segments: self.table.late_segments(),
+            ip_fragments: self.defrag.stats(),
+            frames_out_of_order: self.clock.out_of_order(),
+            anomalies: self.capture_anomalies,
+            anomalies_dropped: self.capture_anomalies_dropped,
+            anomaly_counts: self.capture_anomaly_counts,
+        };
+        let summary = report::build::summary(&self.finished, capture);
         Report {
             header: report::Header {
                 format_version: report::FORMAT_VERSION,
@@ -152,19 +234,54 @@ impl Analyzer {
 /// A connection is over (closed and lingered, reused, or the capture ended):
 /// flush its streams into the HTTP session and judge it.
 fn conclude(t: Tracked<AppSession>) -> ConnectionReport {
-    let Tracked { mut conn, mut user } = t;
+    let Tracked {
+        mut conn, mut user, ..
+    } = t;
     let end = conn.last;
     conn.flush(end, &mut |dir, ev| user.on_event(dir, ev, end));
     user.finish(end);
-    let verdict = verdict::judge(&conn, user.http().exchanges());
+    let t = user.http().stats().tunnel_bytes;
+    let tunnel = crate::types::PerRole {
+        client: t[0],
+        server: t[1],
+    };
+    let verdict = verdict::judge(&conn, user.http().exchanges(), tunnel);
     report::build::connection(&conn, user.http(), verdict)
 }
 
-/// Analyses inputs in order as one capture.
+/// Inputs kept open between checking them and reading them; past this
+/// many, files are checked, closed, and opened again when their turn comes
+/// (rotated capture sets can have thousands).
+const MAX_OPEN_INPUTS: usize = 64;
+
+/// Opens and sniffs every input before any is analysed, so that a missing
+/// or unreadable input fails the run at once, not after minutes of work on
+/// the ones before it. Returns the readers kept open (`None` for a file to
+/// reopen when read).
+pub fn open_inputs(inputs: &[Input]) -> Result<Vec<Option<CaptureReader>>, CaptureError> {
+    if inputs.iter().filter(|i| matches!(i, Input::Stdin)).count() > 1 {
+        return Err(CaptureError::StdinTwice);
+    }
+    let keep = inputs.len() <= MAX_OPEN_INPUTS;
+    inputs
+        .iter()
+        .map(|i| {
+            let r = CaptureReader::open(i)?;
+            Ok((keep || matches!(i, Input::Stdin)).then_some(r))
+        })
+        .collect()
+}
+
+/// Analyses inputs in order as one capture. Every input is opened and
+/// checked first (see [`open_inputs`]).
 pub fn analyze(inputs: &[Input], opts: Options) -> Result<Report, CaptureError> {
+    let readers = open_inputs(inputs)?;
     let mut a = Analyzer::new(opts);
-    for input in inputs {
-        a.read(input)?;
+    for (input, reader) in inputs.iter().zip(readers) {
+        match reader {
+            Some(r) => a.read_from(r, input.display_name()),
+            None => a.read(input)?,
+        }
     }
     Ok(a.finish())
 }

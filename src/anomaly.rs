@@ -69,7 +69,7 @@ macro_rules! catalogue {
 catalogue! {
     /// The capture's timestamps jump back, or far ahead.
     TimestampJump = "timestamp_jump", Capture,
-        "a frame's timestamp is earlier than the one before it, or implausibly far after it (clock step, corrupt record)";
+        "a frame's timestamp is more than 1 s earlier than the frame before it, or more than 24 h after it (a clock step, files out of order, a corrupt record); expiry goes on, unharmed";
     /// IP fragments that could not be put back together.
     IpFragmentsIncomplete = "ip_fragments_incomplete", Capture,
         "IP fragments of a TCP segment that never completed (lost, or held past the reassembly timeout); counted, not analysed";

@@ -58,6 +58,37 @@ pub struct Segment<'a> {
     /// Payload length according to the IP header (>= `payload.len()`;
     /// larger when the snap length cut the frame).
     pub payload_len: u32,
+    /// The window scale option (RFC 7323), read from SYN segments only.
+    pub wscale: Option<u8>,
+}
+
+/// One IP fragment of a TCP segment, borrowed from its frame, for
+/// reassembly (see [`crate::defrag`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Fragment<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// The datagram's identification (IPv4: 16 bits; IPv6: 32 bits).
+    pub id: u32,
+    /// Byte offset of this fragment in the datagram's payload.
+    pub offset: u32,
+    /// More fragments follow (the MF flag / M bit).
+    pub more: bool,
+    /// This fragment's part of the payload, as captured.
+    pub payload: &'a [u8],
+    /// Its length according to the IP header (>= `payload.len()`).
+    pub payload_len: u32,
+}
+
+/// What one frame holds: a TCP segment, or a fragment of one.
+#[derive(Clone, Copy, Debug)]
+pub enum Decoded<'a> {
+    /// A whole TCP segment.
+    Segment(Segment<'a>),
+    /// A fragment of an IP datagram carrying TCP.
+    Fragment(Fragment<'a>),
 }
 
 /// Why a frame was not analysed. `kind()` is the stable key in reports.
@@ -157,7 +188,7 @@ const SLL2_PROTOCOL_OFFSET: usize = 0;
 const IPV6_HEADER_LEN: usize = 40;
 
 /// Decodes one frame of the given LINKTYPE_*.
-pub fn decode(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
+pub fn decode(linktype: u32, data: &[u8]) -> Result<Decoded<'_>, Skip> {
     let packet = match linktype {
         linktype::ETHERNET => {
             let p = LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::Truncated)?;
@@ -195,6 +226,46 @@ pub fn decode(linktype: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
     segment(&packet)
 }
 
+/// A TCP segment from the payload of a reassembled IP datagram.
+pub fn reassembled(src: IpAddr, dst: IpAddr, tcp_bytes: &[u8]) -> Result<Segment<'_>, Skip> {
+    let tcp = TcpSlice::from_slice(tcp_bytes).map_err(|_| Skip::Malformed)?;
+    Ok(tcp_segment(src, dst, &tcp, tcp_bytes.len()))
+}
+
+/// A [`Segment`] from a sliced TCP header whose payload is `payload_len`
+/// bytes (per the IP header) past the start of the TCP header... see the
+/// callers: `tcp_len` is the TCP header plus payload length.
+fn tcp_segment<'a>(src: IpAddr, dst: IpAddr, tcp: &TcpSlice<'a>, tcp_len: usize) -> Segment<'a> {
+    let payload = tcp.payload();
+    let header_len = tcp.header_slice().len();
+    let payload_len = tcp_len.saturating_sub(header_len).max(payload.len());
+    let flags = TcpFlags(
+        tcp.header_slice()
+            .get(TCP_FLAGS_OFFSET)
+            .copied()
+            .unwrap_or(0),
+    );
+    let wscale = if flags.syn() {
+        tcp.options_iterator().find_map(|o| match o {
+            Ok(etherparse::TcpOptionElement::WindowScale(s)) => Some(s),
+            _ => None,
+        })
+    } else {
+        None
+    };
+    Segment {
+        src: SocketAddr::new(src, tcp.source_port()),
+        dst: SocketAddr::new(dst, tcp.destination_port()),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags,
+        window: tcp.window_size(),
+        payload,
+        payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
+        wscale,
+    }
+}
+
 /// A BSD/Linux address family (NULL, LOOP, NFLOG headers) as the
 /// ethertype of the IP packet that follows.
 fn family_ether_type(family: u32) -> Result<EtherType, Skip> {
@@ -204,6 +275,11 @@ fn family_ether_type(family: u32) -> Result<EtherType, Skip> {
         f => Err(Skip::NotIpFamily(f)),
     }
 }
+
+/// 802.1Q, 802.1ad (QinQ) and the old QinQ ethertypes: a 4-byte tag whose
+/// last two bytes are the ethertype of what follows.
+const ETHERTYPE_VLAN: [u16; 4] = [0x8100, 0x88a8, 0x9100, 0x9200];
+const VLAN_TAG_LEN: usize = 4;
 
 /// MPLS unicast and multicast label stacks.
 const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
@@ -224,6 +300,26 @@ fn encapsulated(
     ether_type: EtherType,
     payload: &[u8],
 ) -> Result<Option<LaxSlicedPacket<'_>>, Skip> {
+    if ETHERTYPE_VLAN.contains(&ether_type.0) {
+        // etherparse reads two tags; deeper stacks are walked here, to any
+        // depth the frame holds.
+        let mut t = ether_type.0;
+        let mut rest = payload;
+        while ETHERTYPE_VLAN.contains(&t) {
+            let (tag, after) = rest.split_at_checked(VLAN_TAG_LEN).ok_or(Skip::Truncated)?;
+            t = tag
+                .get(2..4)
+                .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                .map(u16::from_be_bytes)
+                .ok_or(Skip::Truncated)?;
+            rest = after;
+        }
+        let inner = EtherType(t);
+        return Ok(Some(match encapsulated(inner, rest)? {
+            Some(p) => p,
+            None => LaxSlicedPacket::from_ether_type(inner, rest),
+        }));
+    }
     if ETHERTYPE_MPLS.contains(&ether_type.0) {
         let mut rest = payload;
         for _ in 0..MPLS_MAX_LABELS {
@@ -347,7 +443,7 @@ fn ether_type(p: &LaxSlicedPacket<'_>) -> Option<EtherType> {
 }
 
 /// The TCP segment in a sliced packet, or why there is none.
-fn segment<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
+fn segment<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, Skip> {
     let net = match &p.net {
         Some(LaxNetSlice::Arp(_)) => return Err(Skip::Arp),
         Some(net) => net,
@@ -367,120 +463,114 @@ fn segment<'a>(p: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
     };
 
     // Addresses, the IP payload, where the IP packet starts and (per its
-    // header) ends, and whether this is a non-first fragment.
-    let (src, dst, ip_payload, ip_start, ip_len, later_fragment) = match net {
+    // header) ends, and the fragment this is (id, offset, more), if one.
+    let (src, dst, ip_payload, ip_start, ip_len, frag) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
+            let frag = (h.fragments_offset().value() != 0 || h.more_fragments()).then(|| {
+                (
+                    u32::from(h.identification()),
+                    u32::from(h.fragments_offset().byte_offset()),
+                    h.more_fragments(),
+                )
+            });
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
                 v4.payload(),
                 h.slice().as_ptr() as usize,
                 usize::from(h.total_len()),
-                h.fragments_offset().value() != 0,
+                frag,
             )
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
             let exts = v6.extensions();
-            let later_fragment =
-                v6.payload().fragmented && ipv6_later_fragment(exts.first_header(), exts.slice());
+            let frag = if v6.payload().fragmented {
+                ipv6_fragment(exts.first_header(), exts.slice())
+            } else {
+                None
+            };
             (
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
                 v6.payload(),
                 h.slice().as_ptr() as usize,
                 IPV6_HEADER_LEN + usize::from(h.payload_length()),
-                later_fragment,
+                frag,
             )
         }
         LaxNetSlice::Arp(_) => return Err(Skip::Arp),
     };
 
-    let tcp = if ip_payload.fragmented {
+    if ip_payload.fragmented || frag.is_some() {
         if ip_payload.ip_number != IpNumber::TCP {
             return Err(proto_skip(ip_payload.ip_number));
         }
-        if later_fragment {
+        let Some((id, offset, more)) = frag else {
             return Err(Skip::IpFragment);
+        };
+        let payload = ip_payload.payload;
+        let off = (payload.as_ptr() as usize).wrapping_sub(ip_start);
+        let payload_len = ip_len.saturating_sub(off).max(payload.len());
+        return Ok(Decoded::Fragment(Fragment {
+            src,
+            dst,
+            id,
+            offset,
+            more,
+            payload,
+            payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
+        }));
+    }
+    let tcp = match (&p.transport, &p.stop_err) {
+        (Some(TransportSlice::Tcp(tcp)), _) => tcp.clone(),
+        (_, Some((err, layer))) if is_ip_layer(*layer) || *layer == Layer::TcpHeader => {
+            return Err(error_skip(err));
         }
-        // The first fragment: usable if it holds the whole TCP header.
-        TcpSlice::from_slice(ip_payload.payload).map_err(|_| Skip::IpFragment)?
-    } else {
-        match (&p.transport, &p.stop_err) {
-            (Some(TransportSlice::Tcp(tcp)), _) => tcp.clone(),
-            (_, Some((err, layer))) if is_ip_layer(*layer) || *layer == Layer::TcpHeader => {
-                return Err(error_skip(err));
-            }
-            _ => return Err(proto_skip(ip_payload.ip_number)),
-        }
+        _ => return Err(proto_skip(ip_payload.ip_number)),
     };
-
-    let payload = tcp.payload();
-    // Bytes from the IP header to the TCP payload, then what the IP header
+    // Bytes from the IP header to the TCP header, then what the IP header
     // says is left. When the header's length is unusable (0 with TCP
     // segmentation offload, or jumbograms) the captured length stands.
-    let payload_offset = (payload.as_ptr() as usize).wrapping_sub(ip_start);
-    let payload_len = ip_len.saturating_sub(payload_offset).max(payload.len());
-    Ok(Segment {
-        src: SocketAddr::new(src, tcp.source_port()),
-        dst: SocketAddr::new(dst, tcp.destination_port()),
-        seq: tcp.sequence_number(),
-        ack: tcp.acknowledgment_number(),
-        flags: TcpFlags(
-            tcp.header_slice()
-                .get(TCP_FLAGS_OFFSET)
-                .copied()
-                .unwrap_or(0),
-        ),
-        window: tcp.window_size(),
-        payload,
-        payload_len: u32::try_from(payload_len).unwrap_or(u32::MAX),
-    })
+    let tcp_offset = (tcp.header_slice().as_ptr() as usize).wrapping_sub(ip_start);
+    let tcp_len = ip_len.saturating_sub(tcp_offset);
+    Ok(Decoded::Segment(tcp_segment(src, dst, &tcp, tcp_len)))
 }
 
-/// Whether IPv6 extension headers (`exts`, the first of type `first`) hold
-/// a fragment header with a non-zero offset.
+/// The fragment header among IPv6 extension headers (`exts`, the first of
+/// type `first`): identification, byte offset, more-fragments.
 ///
 /// Walked here with checked indexing: etherparse 0.21's
 /// `Ipv6ExtensionSliceIter` reads out of bounds (undefined behaviour) on a
 /// lax-parsed chain that stopped at a cut or bad header.
-fn ipv6_later_fragment(first: Option<IpNumber>, exts: &[u8]) -> bool {
-    let Some(mut next) = first else {
-        return false;
-    };
+fn ipv6_fragment(first: Option<IpNumber>, exts: &[u8]) -> Option<(u32, u32, bool)> {
+    let mut next = first?;
     let mut rest = exts;
     loop {
-        let (Some(&following), Some(&len_field)) = (rest.first(), rest.get(1)) else {
-            return false;
-        };
+        let (&following, &len_field) = (rest.first()?, rest.get(1)?);
         let len = match next {
             IpNumber::IPV6_HEADER_HOP_BY_HOP
             | IpNumber::IPV6_ROUTE_HEADER
             | IpNumber::IPV6_DESTINATION_OPTIONS => (usize::from(len_field) + 1) * 8,
             IpNumber::AUTHENTICATION_HEADER => (usize::from(len_field) + 2) * 4,
             IpNumber::IPV6_FRAGMENTATION_HEADER => {
-                // Next header (1), reserved (1), offset (13 bits) + flags (3).
-                let Some(&[hi, lo]) = rest.get(2..4) else {
-                    return false;
+                // Next header (1), reserved (1), offset (13 bits) + 2
+                // reserved bits + M (1 bit), identification (4).
+                let &[hi, lo] = rest.get(2..4)? else {
+                    return None;
                 };
-                if u16::from_be_bytes([hi, lo]) >> 3 != 0 {
-                    return true;
-                }
-                IPV6_FRAGMENT_HEADER_LEN
+                let id = rest.get(4..8)?;
+                let id = u32::from_be_bytes([*id.first()?, *id.get(1)?, *id.get(2)?, *id.get(3)?]);
+                let word = u16::from_be_bytes([hi, lo]);
+                return Some((id, u32::from(word >> 3) * 8, word & 1 != 0));
             }
-            _ => return false,
+            _ => return None,
         };
-        let Some(after) = rest.get(len..) else {
-            return false;
-        };
-        rest = after;
+        rest = rest.get(len..)?;
         next = IpNumber(following);
     }
 }
-
-/// Length of the IPv6 fragment extension header.
-const IPV6_FRAGMENT_HEADER_LEN: usize = 8;
 
 /// Offset of the flags byte (CWR ... FIN) in the TCP header.
 const TCP_FLAGS_OFFSET: usize = 13;
@@ -507,6 +597,14 @@ fn is_ip_layer(layer: Layer) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The segment of a frame that is not a fragment.
+    fn decode(lt: u32, data: &[u8]) -> Result<Segment<'_>, Skip> {
+        match super::decode(lt, data)? {
+            Decoded::Segment(s) => Ok(s),
+            Decoded::Fragment(_) => Err(Skip::IpFragment),
+        }
+    }
 
     const SRC4: [u8; 4] = [10, 0, 0, 1];
     const DST4: [u8; 4] = [10, 0, 0, 2];
@@ -834,46 +932,75 @@ mod tests {
         );
     }
 
+    fn fragment(lt: u32, data: &[u8]) -> Fragment<'_> {
+        match super::decode(lt, data) {
+            Ok(Decoded::Fragment(f)) => f,
+            other => panic!("not a fragment: {other:?}"),
+        }
+    }
+
     #[test]
     fn fragments() {
         const MF: u16 = 0x2000;
         let t = tcp(0x18, &[], b"GET / HTTP/1.1\r\n");
-        // First fragment holding the whole TCP header: decoded.
-        let first = ipv4(6, MF, &t[..24]);
-        let seg = decode(linktype::RAW, &first).unwrap();
-        assert_eq!((seg.payload, seg.payload_len), (&b"GET "[..], 4));
-        // First fragment with a partial TCP header.
+        // First fragment (whole TCP header or not): handed out for reassembly.
+        let p = ipv4(6, MF, &t[..24]);
+        let f = fragment(linktype::RAW, &p);
         assert_eq!(
-            decode(linktype::RAW, &ipv4(6, MF, &t[..16])).unwrap_err(),
-            Skip::IpFragment
+            (f.offset, f.more, f.payload, f.payload_len),
+            (0, true, &t[..24], 24)
         );
+        let p = ipv4(6, MF, &t[..16]);
+        let f = fragment(linktype::RAW, &p);
+        assert_eq!((f.offset, f.more, f.payload.len()), (0, true, 16));
         // Later fragments (offset 3 * 8 bytes), last or not.
-        assert_eq!(
-            decode(linktype::RAW, &ipv4(6, 3, &t[24..])).unwrap_err(),
-            Skip::IpFragment
-        );
-        assert_eq!(
-            decode(linktype::RAW, &ipv4(6, MF | 3, &t[24..])).unwrap_err(),
-            Skip::IpFragment
-        );
+        let p = ipv4(6, 3, &t[24..]);
+        let f = fragment(linktype::RAW, &p);
+        assert_eq!((f.offset, f.more), (24, false));
+        let p = ipv4(6, MF | 3, &t[24..]);
+        let f = fragment(linktype::RAW, &p);
+        assert_eq!((f.offset, f.more), (24, true));
         // Fragments of other protocols count as those.
         assert_eq!(
-            decode(linktype::RAW, &ipv4(17, 3, &[0; 16])).unwrap_err(),
+            super::decode(linktype::RAW, &ipv4(17, 3, &[0; 16])).unwrap_err(),
             Skip::Udp
         );
-        // IPv6 fragment header: next TCP, offset 3 (in 8-byte units), M = 0.
+        // IPv6 fragment header: next TCP, offset 3 (in 8-byte units), M = 0,
+        // identification 1.
         let mut p = vec![6, 0, 0, 3 << 3, 0, 0, 0, 1];
         p.extend(&t[24..]);
+        let pkt = ipv6(44, &p);
+        let f = fragment(linktype::RAW, &pkt);
         assert_eq!(
-            decode(linktype::RAW, &ipv6(44, &p)).unwrap_err(),
-            Skip::IpFragment
+            (f.id, f.offset, f.more, f.payload),
+            (1, 24, false, &t[24..])
         );
-        // First IPv6 fragment (offset 0, M = 1) with the whole header.
-        let mut p = vec![6, 0, 0, 1, 0, 0, 0, 1];
+        // First IPv6 fragment (offset 0, M = 1).
+        let mut p = vec![6, 0, 0, 1, 0, 0, 0, 7];
         p.extend(&t[..24]);
-        let first = ipv6(44, &p);
-        let seg = decode(linktype::RAW, &first).unwrap();
-        assert_eq!(seg.payload, b"GET ");
+        let pkt = ipv6(44, &p);
+        let f = fragment(linktype::RAW, &pkt);
+        assert_eq!((f.id, f.offset, f.more, f.payload), (7, 0, true, &t[..24]));
+        // Put back together, the datagram is the segment.
+        let seg =
+            reassembled("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), &t).unwrap();
+        assert_eq!(seg.payload, b"GET / HTTP/1.1\r\n");
+    }
+
+    #[test]
+    fn deep_vlan_stacks() {
+        let mut inner = Vec::new();
+        for _ in 0..5 {
+            inner.extend([0x00, 0x01, 0x81, 0x00]);
+        }
+        inner.extend([0x00, 0x01, 0x08, 0x00]);
+        inner.extend(tcp4());
+        check4(decode(linktype::ETHERNET, &eth(0x8100, &inner)).unwrap());
+        // A stack cut inside a tag.
+        assert_eq!(
+            super::decode(linktype::ETHERNET, &eth(0x8100, &inner[..6])).unwrap_err(),
+            Skip::Truncated
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ fn check(bytes: Vec<u8>) {
     a.read_from(reader, "mutated".into());
     let r = a.finish();
     let skipped: u64 = r.summary.frames_skipped.values().sum();
-    assert_eq!(r.summary.frames, r.summary.tcp_segments + skipped);
+    assert_eq!(
+        r.summary.frames,
+        r.summary.tcp_segments + skipped + r.summary.ip_fragments.fragments
+    );
     assert_eq!(r.summary.frames, r.header.inputs[0].frames);
     let requests: u64 = r.connections.iter().map(|c| c.requests).sum();
     assert_eq!(requests, r.summary.requests);

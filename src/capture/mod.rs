@@ -122,6 +122,8 @@ pub enum CaptureError {
         offset: u64,
         what: String,
     },
+    #[error("standard input given twice (`-` may appear once among the captures)")]
+    StdinTwice,
 }
 
 /// Reads frames from one input. See the module docs.

@@ -709,7 +709,8 @@ fn real_capture_if_given() {
         assert_eq!(f.index, n);
         assert!(f.ts.as_nanos() > 1_500_000_000_000_000_000);
         let tcp_len = match crate::decode::decode(f.linktype, f.data) {
-            Ok(seg) => seg.payload_len.to_string(),
+            Ok(crate::decode::Decoded::Segment(seg)) => seg.payload_len.to_string(),
+            Ok(crate::decode::Decoded::Fragment(f)) => format!("fragment {}", f.payload_len),
             Err(skip) => skip.kind().into_owned(),
         };
         lines += &format!("{} {} {tcp_len}\n", f.index, f.ts);

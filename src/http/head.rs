@@ -105,7 +105,7 @@ pub(crate) fn request_parts(req: &httparse::Request<'_, '_>) -> HeadParse {
     let version = Version {
         minor: req.version.unwrap_or(1),
     };
-    Ok((line, version, head_fields(req.headers)))
+    Ok((line, version, head_fields(req.headers, true)))
 }
 
 pub(crate) fn parse_response(head: &[u8]) -> HeadParse {
@@ -135,15 +135,21 @@ pub(crate) fn response_parts(resp: &httparse::Response<'_, '_>) -> HeadParse {
     let version = Version {
         minor: resp.version.unwrap_or(1),
     };
-    Ok((line, version, head_fields(resp.headers)))
+    Ok((line, version, head_fields(resp.headers, false)))
 }
 
-pub(crate) fn head_fields(headers: &[httparse::Header<'_>]) -> Fields {
+/// The facts of a head's header fields. In a request, `Proxy-Connection`
+/// tokens count as `Connection` tokens: HTTP/1.0 clients talking to a proxy
+/// send `Proxy-Connection: keep-alive`, and proxies (Squid among them)
+/// honour it.
+pub(crate) fn head_fields(headers: &[httparse::Header<'_>], request: bool) -> Fields {
     let mut info = HeadInfo::default();
     let mut cl = ContentLength::Absent;
     for h in headers {
         let name = h.name;
-        if name.eq_ignore_ascii_case("connection") {
+        if name.eq_ignore_ascii_case("connection")
+            || (request && name.eq_ignore_ascii_case("proxy-connection"))
+        {
             for t in h.value.split(|&b| b == b',') {
                 let t = t.trim_ascii();
                 if !t.is_empty() {

@@ -102,7 +102,8 @@ pub struct KeepAliveParams {
 /// Facts taken from one message head, the same for requests and responses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HeadInfo {
-    /// `Connection` header tokens, lower-cased, in order, all such headers.
+    /// `Connection` header tokens, lower-cased, in order, all such headers
+    /// (in requests, `Proxy-Connection` tokens too).
     pub connection: Vec<String>,
     /// Present only if a `Keep-Alive` header was sent.
     pub keep_alive: Option<KeepAliveParams>,
@@ -225,6 +226,8 @@ pub struct HttpStats {
     pub max_outstanding: u32,
     /// The stream switched to a tunnel (101 or CONNECT 2xx).
     pub upgraded: bool,
+    /// Bytes through the tunnel per direction (index: Dir::index()).
+    pub tunnel_bytes: [u64; 2],
     /// Anomalies not kept because the per-connection cap
     /// ([`crate::types::MAX_ANOMALIES_PER_CONNECTION`]) was reached.
     pub anomalies_dropped: u64,

@@ -85,6 +85,9 @@ pub struct DirStats {
     pub non_http_bytes: u64,
     /// Heads parsed after a resynchronisation.
     pub resyncs: u64,
+    /// Bytes after the switch to a tunnel (101 or 2xx to CONNECT),
+    /// including bytes the capture lost.
+    pub tunnel_bytes: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +118,8 @@ pub struct DirParser {
     state: State,
     head_buf: Vec<u8>,
     head_start: Option<At>,
+    /// The event that brought the last bytes of an unfinished head.
+    head_last: Option<At>,
     start_ok: bool,
     body_bytes: u64,
     gap_bytes: u64,
@@ -135,6 +140,7 @@ impl DirParser {
             state: State::Head,
             head_buf: Vec::new(),
             head_start: None,
+            head_last: None,
             start_ok: false,
             body_bytes: 0,
             gap_bytes: 0,
@@ -184,7 +190,11 @@ impl DirParser {
                 return None;
             }
             match self.state {
-                State::Opaque => *input = &[],
+                State::Opaque => {
+                    self.stats.tunnel_bytes =
+                        self.stats.tunnel_bytes.saturating_add(input.len() as u64);
+                    *input = &[];
+                }
                 State::Closed => {
                     if !self.after_close_reported {
                         self.after_close_reported = true;
@@ -289,6 +299,7 @@ impl DirParser {
         }
         let Some(end) = found else {
             self.head_buf.extend_from_slice(input);
+            self.head_last = Some(at);
             *input = &[];
             return;
         };
@@ -410,9 +421,30 @@ impl DirParser {
         }));
     }
 
+    /// The peer answered a head this direction has not finished (Apache's
+    /// mod_reqtimeout answers a request head still arriving with `408` and
+    /// closes): report that head now as cut short, so the answer pairs with
+    /// it, and resynchronise on whatever follows. `None` when no head with a
+    /// recognised first line is in progress.
+    pub fn cut_unfinished(&mut self) -> Option<ParseEvent> {
+        if self.state != State::Head || self.head_buf.is_empty() || !self.start_ok {
+            return None;
+        }
+        let at = self.head_last.or(self.head_start)?;
+        let queued = self.out.len();
+        self.cut_head(at);
+        self.enter_resync(false, false);
+        if self.out.len() > queued {
+            self.out.pop_back()
+        } else {
+            None
+        }
+    }
+
     /// A head in progress will not complete: report it if its first line
     /// was recognised, and forget it.
     fn cut_head(&mut self, at: At) {
+        self.head_last = None;
         let start = self.head_start.take();
         self.start_ok = false;
         if let (Some(start), Some((line, version))) =
@@ -498,7 +530,10 @@ impl DirParser {
     /// `n` bytes of this direction were never captured.
     pub fn on_gap(&mut self, n: u64, at: At) {
         match self.state {
-            State::Opaque | State::Closed => {}
+            State::Opaque => {
+                self.stats.tunnel_bytes = self.stats.tunnel_bytes.saturating_add(n);
+            }
+            State::Closed => {}
             State::Head => {
                 if self.head_start.is_some() || !self.head_buf.is_empty() {
                     self.cut_head(at);

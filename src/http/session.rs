@@ -258,6 +258,15 @@ impl HttpSession {
                     self.set_current(slot, Current::None);
                     return;
                 }
+                if self.unanswered.is_empty()
+                    && let Some(ev) = self
+                        .parsers
+                        .get_mut(Dir::ToServer.index())
+                        .and_then(DirParser::cut_unfinished)
+                {
+                    // A final response to a request head still arriving.
+                    self.apply(Dir::ToServer, ev, at);
+                }
                 let tunnel = h.framing == Framing::Tunnel;
                 let resp = Response {
                     status,
@@ -414,14 +423,16 @@ impl HttpSession {
     fn sync_stats(&mut self) {
         for (i, p) in self.parsers.iter().enumerate() {
             let s = p.stats();
-            if let (Some(r), Some(b), Some(y)) = (
+            if let (Some(r), Some(b), Some(y), Some(t)) = (
                 self.stats.non_http_runs.get_mut(i),
                 self.stats.non_http_bytes.get_mut(i),
                 self.stats.resyncs.get_mut(i),
+                self.stats.tunnel_bytes.get_mut(i),
             ) {
                 *r = s.non_http_runs;
                 *b = s.non_http_bytes;
                 *y = s.resyncs;
+                *t = s.tunnel_bytes;
             }
         }
         self.stats.anomalies_dropped = self.log.dropped();
@@ -577,6 +588,28 @@ mod tests {
         );
         assert_eq!(s.stats().max_outstanding, 1);
         assert!(s.anomalies().is_empty());
+    }
+
+    /// Issue 7, item 1: a final response while a request head is still
+    /// arriving (Apache's 408 from mod_reqtimeout) answers that head.
+    #[test]
+    fn response_to_an_unfinished_request_head() {
+        let s = run(&[
+            (C, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
+            (S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            (C, b"GET /b HTTP/1.1\r\nHost: x\r\n"),
+            (
+                S,
+                b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            ),
+        ]);
+        let xs = s.exchanges();
+        assert_eq!(xs.len(), 2);
+        assert_eq!(req(&xs[1]).target, "/b");
+        assert!(!req(&xs[1]).complete);
+        assert_eq!(req(&xs[1]).timing.start, at(3));
+        assert_eq!(resp(&xs[1]).status, 408);
+        assert!(s.anomalies().is_empty(), "{:?}", kinds(&s));
     }
 
     #[test]

@@ -195,8 +195,8 @@ pub(crate) fn lenient_request(head: &[u8]) -> Option<(StartLine, Version, Fields
     let rest = head.get(end + 1..).unwrap_or_default();
     let mut headers = [httparse::EMPTY_HEADER; INLINE_HEADERS];
     let fields = match httparse::parse_headers(rest, &mut headers) {
-        Ok(httparse::Status::Complete((_, h))) => head_fields(h),
-        _ => head_fields(&[]),
+        Ok(httparse::Status::Complete((_, h))) => head_fields(h, true),
+        _ => head_fields(&[], true),
     };
     Some((
         StartLine::Request {

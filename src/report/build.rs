@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::anomaly::AnomalyKind;
 use crate::http::keepalive::{advertised, message_persistence};
 use crate::http::{Exchange, Framing, HeadInfo, HttpSession, KeepAliveParams, Request, Response};
 use crate::report::*;
@@ -224,6 +225,7 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
         tcp: per(tcp_stream, &conn.sides),
         tcp_keepalive_probes: per(|s| s.keepalive.probes, &conn.sides),
         tcp_keepalive: per(|s| probes(&s.keepalive), &conn.sides),
+        tcp_zero_window_probes: per(|s| s.zero_window_probes, &conn.sides),
         http: HttpReport {
             max_outstanding: stats.max_outstanding,
             upgraded: stats.upgraded,
@@ -264,7 +266,10 @@ fn close_report(c: &Close) -> CloseReport {
         idle_seconds: c.idle_seconds,
         advertised_timeout: c.advertised_timeout,
         matches_timeout: c.matches_timeout,
+        timeout_delta: c.timeout_delta,
         request_outstanding: c.request_outstanding,
+        protocol: c.protocol.clone(),
+        tunnel_bytes: c.tunnel_bytes,
         explanation: sentences::close_explanation(c),
     }
 }
@@ -323,20 +328,45 @@ fn count_anomalies(conns: &[&ConnectionReport]) -> BTreeMap<AnomalyKind, u64> {
 }
 
 /// Totals over all connections.
-pub fn summary(
-    conns: &[ConnectionReport],
-    frames: u64,
-    tcp_segments: u64,
-    frames_skipped: BTreeMap<crate::decode::Skip, u64>,
-    duration: f64,
-) -> Summary {
+/// What the capture as a whole showed, beside its connections.
+#[derive(Clone, Debug, Default)]
+pub struct CaptureFacts {
+    /// Frames read.
+    pub frames: u64,
+    /// Frames decoded as TCP segments.
+    pub tcp_segments: u64,
+    /// Frames not analysed, by reason.
+    pub frames_skipped: BTreeMap<crate::decode::Skip, u64>,
+    /// First to last plausible timestamp, seconds.
+    pub duration: f64,
+    /// Segments that came after their closed connection was concluded.
+    pub late_segments: u64,
+    /// IP fragment reassembly.
+    pub ip_fragments: crate::defrag::DefragStats,
+    /// Frames a little earlier than the frame before them.
+    pub frames_out_of_order: u64,
+    /// Capture-level anomalies (timestamp jumps), capped.
+    pub anomalies: Vec<Anomaly>,
+    /// Capture-level anomalies past the cap.
+    pub anomalies_dropped: u64,
+    /// Capture-level anomalies by kind, listed or not.
+    pub anomaly_counts: BTreeMap<AnomalyKind, u64>,
+}
+
+/// Totals over all connections and what the capture showed.
+pub fn summary(conns: &[ConnectionReport], capture: CaptureFacts) -> Summary {
     let all: Vec<&ConnectionReport> = conns.iter().collect();
     let mut s = Summary {
         connections: conns.len() as u64,
-        frames,
-        tcp_segments,
-        frames_skipped,
-        duration,
+        frames: capture.frames,
+        tcp_segments: capture.tcp_segments,
+        frames_skipped: capture.frames_skipped,
+        duration: capture.duration,
+        late_segments: capture.late_segments,
+        ip_fragments: capture.ip_fragments,
+        frames_out_of_order: capture.frames_out_of_order,
+        capture_anomalies: capture.anomalies.iter().map(anomaly_report).collect(),
+        capture_anomalies_not_listed: capture.anomalies_dropped,
         ..Summary::default()
     };
     for c in conns {
@@ -374,6 +404,8 @@ pub fn summary(
         s.upgrades += c.http.upgraded as u64;
         s.tcp_keepalive_probes.client += c.tcp_keepalive_probes.client;
         s.tcp_keepalive_probes.server += c.tcp_keepalive_probes.server;
+        s.tcp_zero_window_probes.client += c.tcp_zero_window_probes.client;
+        s.tcp_zero_window_probes.server += c.tcp_zero_window_probes.server;
     }
     let with_requests = conns.iter().filter(|c| c.requests > 0).count() as u64;
     s.reused_share = ratio(s.reused_connections, with_requests);
@@ -381,6 +413,9 @@ pub fn summary(
     s.requests_per_connection = distribution(conns.iter().map(|c| c.requests));
     s.close_reasons = count_reasons(&all);
     s.anomalies = count_anomalies(&all);
+    for (k, n) in &capture.anomaly_counts {
+        *s.anomalies.entry(*k).or_insert(0) += n;
+    }
 
     let mut servers: BTreeMap<&str, Vec<&ConnectionReport>> = BTreeMap::new();
     for c in conns {

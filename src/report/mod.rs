@@ -83,8 +83,25 @@ pub struct Summary {
     pub tcp_segments: u64,
     /// Frames not analysed, by reason (`udp`, `arp`, `unsupported_linktype_147`...).
     pub frames_skipped: BTreeMap<crate::decode::Skip, u64>,
-    /// First packet to last packet, seconds.
+    /// Earliest to latest timestamp, seconds (a timestamp reported as an
+    /// implausible jump ahead does not count).
     pub duration: f64,
+    /// TCP segments that came after their closed connection was concluded
+    /// (a last ACK, a retransmitted FIN): counted, never a new connection.
+    pub late_segments: u64,
+    /// IP fragments of TCP segments: fragment frames taken in, datagrams
+    /// reassembled (each analysed as one segment, not counted in
+    /// `tcp_segments`), and datagrams that never completed. Every frame is
+    /// counted once: `frames = tcp_segments + frames_skipped +
+    /// ip_fragments.fragments`.
+    pub ip_fragments: crate::defrag::DefragStats,
+    /// Frames stamped a little (under a second) earlier than the frame
+    /// before them.
+    pub frames_out_of_order: u64,
+    /// Anomalies of the capture as a whole (timestamp jumps), in frame order.
+    pub capture_anomalies: Vec<AnomalyReport>,
+    /// Capture anomalies beyond the cap (counted, not listed).
+    pub capture_anomalies_not_listed: u64,
     pub handshakes_refused: u64,
     /// A SYN was seen but not the SYN-ACK, and no RST refused it.
     pub handshakes_unanswered: u64,
@@ -110,6 +127,8 @@ pub struct Summary {
     pub max_pipelined: u32,
     pub upgrades: u64,
     pub tcp_keepalive_probes: PerRole<u64>,
+    /// Zero-window probes sent by clients and by servers.
+    pub tcp_zero_window_probes: PerRole<u64>,
     /// `close.reason` -> count, and by the side that closed.
     pub close_reasons: BTreeMap<CloseReason, ReasonCount>,
     /// Anomaly kind -> count over all connections.
@@ -193,6 +212,9 @@ pub struct ConnectionReport {
     pub tcp: PerRole<TcpStreamReport>,
     pub tcp_keepalive_probes: PerRole<u64>,
     pub tcp_keepalive: PerRole<Option<KeepaliveProbeReport>>,
+    /// Zero-window probes each side sent (probe-shaped segments while the
+    /// peer's window was closed; not keep-alive probes).
+    pub tcp_zero_window_probes: PerRole<u64>,
     pub http: HttpReport,
     pub idle: IdleReport,
     pub close: CloseReport,
@@ -280,10 +302,19 @@ pub struct CloseReport {
     pub idle_seconds: Option<f64>,
     /// For `idle`: the closer advertised `Keep-Alive: timeout=N`.
     pub advertised_timeout: Option<u64>,
-    /// For `idle`: whether `idle_seconds` matches the advertised timeout.
+    /// For `idle`: whether `idle_seconds` matches the advertised timeout:
+    /// `T - max(0.25 s, 2% of T) <= idle <= T + max(2.5 s, 10% of T)`.
     pub matches_timeout: Option<bool>,
+    /// For `idle` with an advertised timeout: `idle_seconds` minus the
+    /// timeout, seconds (positive: the close came later than advertised).
+    pub timeout_delta: Option<f64>,
     /// For `reset` and `mid_message`: a request had no final response yet.
     pub request_outstanding: Option<bool>,
+    /// For `upgraded`: what the connection switched to (`websocket`,
+    /// `h2c`..., or `connect` for a CONNECT tunnel).
+    pub protocol: Option<String>,
+    /// For `upgraded`: payload bytes each side sent through the tunnel.
+    pub tunnel_bytes: Option<PerRole<u64>>,
     /// A sentence for people.
     pub explanation: String,
 }

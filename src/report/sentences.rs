@@ -3,7 +3,34 @@
 //! them, so every renderer says the same thing.
 
 use crate::types::{Role, human_secs};
-use crate::verdict::{Close, CloseReason, SaidBy};
+
+/// `4032 B`, `12.5 kB`, `3.1 MB`.
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        0..=9_999 => format!("{n} B"),
+        10_000..=9_999_999 => format!("{:.1} kB", n as f64 / 1e3),
+        _ => format!("{:.1} MB", n as f64 / 1e6),
+    }
+}
+use crate::verdict::{Close, CloseReason, Outstanding, SaidBy, Unfinished};
+
+/// `while request 2 was unanswered`, and the like.
+fn unfinished(o: Option<Outstanding>) -> String {
+    let Some(o) = o else {
+        return "while a request or its response was unfinished".into();
+    };
+    let req = o
+        .request
+        .map_or("a request".to_string(), |n| format!("request {n}"));
+    match o.what {
+        Unfinished::Unanswered => format!("while {req} was unanswered"),
+        Unfinished::Request => format!("while {req} was still being sent"),
+        Unfinished::Response => match o.request {
+            Some(n) => format!("while the response to request {n} was still arriving"),
+            None => "while a response was still arriving".into(),
+        },
+    }
+}
 
 /// The sentence explaining why a connection ended.
 pub fn close_explanation(c: &Close) -> String {
@@ -20,16 +47,16 @@ pub fn close_explanation(c: &Close) -> String {
         CloseReason::Reset => format!(
             "{by} reset the connection{}",
             if c.request_outstanding == Some(true) {
-                " while a request or response was unfinished"
+                format!(" {}", unfinished(c.outstanding))
             } else if !c.had_exchanges {
-                ""
+                String::new()
             } else {
-                " with no request outstanding"
+                " with no request outstanding".into()
             }
         ),
         CloseReason::NoHttp => format!("{by} closed; no HTTP was seen on this connection"),
         CloseReason::MidMessage => {
-            format!("{by} closed (FIN) while a request or its response was unfinished")
+            format!("{by} closed (FIN) {}", unfinished(c.outstanding))
         }
         CloseReason::Http10 => format!(
             "{by} closed after an HTTP/1.0 exchange without keep-alive (the protocol's default)"
@@ -46,6 +73,31 @@ pub fn close_explanation(c: &Close) -> String {
                 format!("{by} closed after Connection: close from the {who}")
             }
         }
+        CloseReason::Upgraded => {
+            let proto = c.protocol.as_deref().unwrap_or("unknown");
+            let what = if proto == "connect" {
+                "became a CONNECT tunnel".to_string()
+            } else {
+                format!("switched to {proto}")
+            };
+            let bytes = c.tunnel_bytes.map_or(String::new(), |t| {
+                format!(
+                    "; the client sent {} and the server {} through it",
+                    human_bytes(t.client),
+                    human_bytes(t.server)
+                )
+            });
+            let end = match (c.by, c.kind) {
+                (Some(by), Some(crate::tcp::connection::CloseKind::Fin)) => {
+                    format!("; {by} closed (FIN)")
+                }
+                (Some(by), Some(crate::tcp::connection::CloseKind::Rst)) => {
+                    format!("; {by} reset it")
+                }
+                _ => "; still open when the capture ended".to_string(),
+            };
+            format!("the connection {what}{bytes}{end}")
+        }
         CloseReason::Idle => {
             if c.last_response_lost {
                 return format!(
@@ -57,8 +109,13 @@ pub fn close_explanation(c: &Close) -> String {
                 .map_or("an unknown time".to_string(), human_secs);
             match (c.advertised_timeout, c.matches_timeout) {
                 (Some(t), Some(true)) => {
+                    let off = match c.timeout_delta {
+                        Some(d) if d >= 0.5 => format!(" ({} late)", human_secs(d)),
+                        Some(d) if d <= -0.5 => format!(" ({} early)", human_secs(-d)),
+                        _ => String::new(),
+                    };
                     format!(
-                        "{by} closed after {idle_txt} idle, as its Keep-Alive: timeout={t} said"
+                        "{by} closed after {idle_txt} idle, as its Keep-Alive: timeout={t} said{off}"
                     )
                 }
                 (Some(t), _) => {

@@ -51,6 +51,11 @@ impl Out<'_> {
     }
 }
 
+/// `client 5, server 0`.
+fn per_side(client: u64, server: u64) -> String {
+    format!("client {client}, server {server}")
+}
+
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -126,23 +131,8 @@ fn wrap_items(items: &[String], sep: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Shortens to `max` characters (not bytes), marking the cut.
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
 fn bytes(n: u64) -> String {
-    match n {
-        0..=9_999 => format!("{n} B"),
-        10_000..=9_999_999 => format!("{:.1} kB", n as f64 / 1e3),
-        _ => format!("{:.1} MB", n as f64 / 1e6),
-    }
+    super::sentences::human_bytes(n)
 }
 
 fn dur(s: f64) -> String {
@@ -165,12 +155,16 @@ fn reason_word(r: CloseReason) -> &'static str {
         CloseReason::MidMessage => "mid-message",
         CloseReason::Open => "open",
         CloseReason::NoHttp => "no HTTP",
+        CloseReason::Upgraded => "upgraded",
     }
 }
 
 fn reason_paint(r: CloseReason) -> Paint {
     match r {
-        CloseReason::Idle | CloseReason::ConnectionClose | CloseReason::Http10 => Paint::Green,
+        CloseReason::Idle
+        | CloseReason::ConnectionClose
+        | CloseReason::Http10
+        | CloseReason::Upgraded => Paint::Green,
         CloseReason::Open | CloseReason::NoHttp => Paint::Dim,
         CloseReason::Reset | CloseReason::MidMessage | CloseReason::Refused => Paint::Red,
     }
@@ -275,9 +269,19 @@ fn header(o: &mut Out<'_>, r: &Header) -> io::Result<()> {
     Ok(())
 }
 
+/// A summary row: label, then the value wrapped to 80 columns (values
+/// already painted are written as they are).
 fn row(o: &mut Out<'_>, label: &str, value: &str) -> io::Result<()> {
     let l = o.paint(Paint::Dim, &format!("  {label:<17}"));
-    o.line(&format!("{l}{value}"))
+    if value.contains('\x1b') {
+        return o.line(&format!("{l}{value}"));
+    }
+    let mut lines = wrap(value, 80 - 19).into_iter();
+    o.line(&format!("{l}{}", lines.next().unwrap_or_default()))?;
+    for rest in lines {
+        o.line(&format!("{:19}{rest}", ""))?;
+    }
+    Ok(())
 }
 
 fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
@@ -380,6 +384,17 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
             ),
         )?;
     }
+    let zw = s.tcp_zero_window_probes;
+    if zw.client + zw.server > 0 {
+        row(
+            o,
+            "zero window",
+            &format!(
+                "{} probes from clients, {} from servers",
+                zw.client, zw.server
+            ),
+        )?;
+    }
     let anomalies = if s.anomalies.is_empty() {
         o.paint(Paint::Green, "none")
     } else {
@@ -394,6 +409,21 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
     row(o, "anomalies", &anomalies)?;
     let skipped: u64 = s.frames_skipped.values().sum();
     let mut frames = format!("{} TCP analysed", s.tcp_segments);
+    let fr = &s.ip_fragments;
+    if fr.fragments > 0 {
+        frames.push_str(&format!(
+            ", {} IP fragments ({} reassembled, {} incomplete)",
+            fr.fragments,
+            plural(fr.reassembled, "datagram", "datagrams"),
+            fr.incomplete
+        ));
+    }
+    if s.late_segments > 0 {
+        frames.push_str(&format!(
+            ", {} after their connection ended",
+            plural(s.late_segments, "segment", "segments")
+        ));
+    }
     if skipped > 0 {
         let why = s
             .frames_skipped
@@ -406,12 +436,47 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
     row(o, "frames", &frames)
 }
 
+/// Most rows of the requests-per-connection histogram before its values
+/// are bucketed by powers of two.
+const HISTOGRAM_ROWS: usize = 12;
+
+/// The histogram's rows: one per value, or with many distinct values one
+/// per power-of-two bucket (`0`, `1`, `2-3`, `4-7`, ...).
+fn histogram_rows(h: &BTreeMap<u64, u64>) -> Vec<(String, u64)> {
+    if h.len() <= HISTOGRAM_ROWS {
+        return h.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+    }
+    let mut buckets: BTreeMap<u32, u64> = BTreeMap::new();
+    for (&k, &n) in h {
+        // Bucket b holds [2^(b-1), 2^b - 1]; bucket 0 holds 0.
+        let b = 64 - k.leading_zeros();
+        *buckets.entry(b).or_insert(0) += n;
+    }
+    buckets
+        .into_iter()
+        .map(|(b, n)| {
+            let label = match b {
+                0 => "0".to_string(),
+                1 => "1".to_string(),
+                b => {
+                    let lo = 1u64 << (b - 1);
+                    let hi = lo.saturating_mul(2).saturating_sub(1);
+                    format!("{lo}-{hi}")
+                }
+            };
+            (label, n)
+        })
+        .collect()
+}
+
 fn histogram(o: &mut Out<'_>, h: &BTreeMap<u64, u64>) -> io::Result<()> {
-    let max = h.values().copied().max().unwrap_or(0).max(1);
-    for (&reqs, &n) in h {
-        let width = ((n as f64 / max as f64) * 30.0).ceil() as usize;
-        let bar = o.paint(Paint::Cyan, &"█".repeat(width.max(1)));
-        o.line(&format!("{:19}{:>4} req {bar} {n}", "", reqs))?;
+    let rows = histogram_rows(h);
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(4);
+    for (label, n) in rows {
+        let bar_len = ((n as f64 / max as f64) * 30.0).ceil() as usize;
+        let bar = o.paint(Paint::Cyan, &"█".repeat(bar_len.max(1)));
+        o.line(&format!("{:19}{label:>width$} req {bar} {n}", ""))?;
     }
     Ok(())
 }
@@ -429,12 +494,13 @@ fn servers(o: &mut Out<'_>, servers: &[ServerSummary]) -> io::Result<()> {
     for s in servers {
         let name = o.paint(Paint::Bold, &format!("{:<width$}", s.server));
         o.line(&format!(
-            "  {name}  {} {} {:.2} req/hs, reused {}/{}",
-            plural(s.connections, "conn,", "conns,"),
-            plural(s.requests, "req,", "reqs,"),
-            s.requests_per_handshake,
-            s.reused_connections,
-            s.connections
+            "  {name}  {}, {}",
+            plural(s.connections, "connection", "connections"),
+            plural(s.requests, "request", "requests"),
+        ))?;
+        o.line(&format!(
+            "  {:width$}  {:.2} requests per handshake, {} of {} reused",
+            "", s.requests_per_handshake, s.reused_connections, s.connections
         ))?;
         for l in wrap(&reasons_line(&s.close_reasons), 76 - width) {
             o.line(&format!("  {:width$}  {l}", ""))?;
@@ -445,7 +511,18 @@ fn servers(o: &mut Out<'_>, servers: &[ServerSummary]) -> io::Result<()> {
 
 fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Result<()> {
     let id = o.paint(Paint::Bold, &format!("#{}", c.id));
-    let reqs = plural(c.requests, "request", "requests");
+    let mut reqs = plural(c.requests, "request", "requests");
+    let unmatched = c.exchanges.len() as u64 - c.requests.min(c.exchanges.len() as u64);
+    if unmatched > 0 {
+        reqs.push_str(&format!(
+            " + {}",
+            plural(
+                unmatched,
+                "response without request",
+                "responses without request"
+            )
+        ));
+    }
     let hs = match c.handshake.state {
         HandshakeState::Complete => String::new(),
         other => format!("  [handshake {}]", other.name().replace('_', " ")),
@@ -487,10 +564,11 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
         format!("history {}", c.history),
     ];
     if let (Some(lo), Some(hi)) = (c.idle.between_requests_min, c.idle.between_requests_max) {
+        let (lo, hi) = (dur(lo), dur(hi));
         facts.push(if lo == hi {
-            format!("idle between requests {}", dur(lo))
+            format!("idle between requests {lo}")
         } else {
-            format!("idle between requests {} to {}", dur(lo), dur(hi))
+            format!("idle between requests {lo} to {hi}")
         });
     }
     if let Some(r) = c.half_closed_by {
@@ -498,7 +576,17 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
     }
     let ka = c.tcp_keepalive_probes;
     if ka.client + ka.server > 0 {
-        facts.push(format!("TCP keep-alive probes {}/{}", ka.client, ka.server));
+        facts.push(format!(
+            "TCP keep-alive probes: {}",
+            per_side(ka.client, ka.server)
+        ));
+    }
+    let zw = c.tcp_zero_window_probes;
+    if zw.client + zw.server > 0 {
+        facts.push(format!(
+            "zero-window probes: {}",
+            per_side(zw.client, zw.server)
+        ));
     }
     let t = &c.tcp;
     let (rc, rs) = (&t.client.reassembly, &t.server.reassembly);
@@ -545,6 +633,27 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
     Ok(())
 }
 
+/// Width of the request column of an exchange line.
+const REQUEST_COLUMN: usize = 36;
+/// Longest request text shown on a line of its own.
+const REQUEST_LINE_MAX: usize = 72;
+
+/// Shortens to `max` characters by cutting the middle, so the start (the
+/// method, a proxy request's scheme and host) and the end (the file part of
+/// the path) both show.
+fn clip_middle(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let head = max / 2;
+    let tail = max.saturating_sub(head + 1);
+    let mut t: String = s.chars().take(head).collect();
+    t.push('…');
+    t.extend(s.chars().skip(n - tail));
+    t
+}
+
 fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
     let req = match &ex.request {
         Some(r) => {
@@ -553,9 +662,23 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
             } else {
                 format!(" {}", r.version)
             };
-            format!("{} {}{v}", r.method, clip(&r.target, 28))
+            format!("{} {}{v}", r.method, r.target)
         }
         None => "(request not seen)".into(),
+    };
+    // A request too long for its column (an absolute-form proxy target, a
+    // long path, a version suffix) gets a line of its own, cut in the
+    // middle if it must be, and the answer goes on the next line.
+    let req = if req.chars().count() > REQUEST_COLUMN {
+        o.line(&format!("{n:>5} {}", clip_middle(&req, REQUEST_LINE_MAX)))?;
+        String::new()
+    } else {
+        req
+    };
+    let n = if req.is_empty() {
+        String::new()
+    } else {
+        n.to_string()
     };
     let resp = match &ex.response {
         Some(r) => {
@@ -579,11 +702,16 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
             FramingKind::ContentLength => "",
             FramingKind::Chunked => "chunked ",
             FramingKind::CloseDelimited => "to close ",
-            FramingKind::Tunnel => "tunnel ",
+            FramingKind::Tunnel => "",
             FramingKind::NoBody => "no body ",
             FramingKind::Unknown => "? ",
         };
-        extra.push(format!("{framing}{}", bytes(r.message.body_bytes)));
+        if r.message.framing == FramingKind::Tunnel {
+            // The tunnel's bytes are in the verdict line.
+            extra.push("then a tunnel".into());
+        } else {
+            extra.push(format!("{framing}{}", bytes(r.message.body_bytes)));
+        }
         if !r.message.complete {
             extra.push("incomplete".into());
         }
@@ -594,7 +722,12 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
     if let (Some(s), Some(e)) = (ex.timing.request_start, ex.timing.response_end) {
         extra.push(dur((e - s).max(0.0)));
     }
-    let line = format!("{:>5} {:<36} -> {resp}  {}", n, req, extra.join(", "));
+    let line = format!(
+        "{:>5} {:<REQUEST_COLUMN$} -> {resp}  {}",
+        n,
+        req,
+        extra.join(", ")
+    );
     o.line(&line)?;
     Ok(())
 }
@@ -622,8 +755,27 @@ mod tests {
     }
 
     #[test]
-    fn clip_counts_characters_not_bytes() {
-        assert_eq!(clip("µµµµµ", 3), "µµ…");
-        assert_eq!(clip("abc", 3), "abc");
+    fn histogram_buckets_many_values_by_powers_of_two() {
+        let few: BTreeMap<u64, u64> = [(1, 3), (5, 1)].into_iter().collect();
+        assert_eq!(
+            histogram_rows(&few),
+            [("1".to_string(), 3), ("5".to_string(), 1)]
+        );
+        let many: BTreeMap<u64, u64> = (0..40).map(|k| (k, 1)).collect();
+        let rows = histogram_rows(&many);
+        let labels: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(labels, ["0", "1", "2-3", "4-7", "8-15", "16-31", "32-63"]);
+        let counts: Vec<u64> = rows.iter().map(|r| r.1).collect();
+        assert_eq!(counts, [1, 1, 2, 4, 8, 16, 8]);
+    }
+
+    #[test]
+    fn clip_middle_keeps_both_ends_and_counts_characters() {
+        assert_eq!(clip_middle("µµµµµ", 3), "µ…µ");
+        assert_eq!(clip_middle("abc", 3), "abc");
+        assert_eq!(
+            clip_middle("GET http://example.com/a/b/c/file.txt", 20),
+            "GET http:/…/file.txt"
+        );
     }
 }

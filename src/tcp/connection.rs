@@ -126,6 +126,13 @@ pub struct SideStats {
     pub bytes_after_peer_fin: u64,
     /// Keep-alive probes this side sent.
     pub keepalive: KeepaliveProbes,
+    /// Zero-window probes this side sent: segments shaped like keep-alive
+    /// probes (one below the next sequence number) sent while the peer
+    /// advertised a zero window.
+    pub zero_window_probes: u64,
+    /// RSTs this side sent (or that claim to be from it) whose sequence
+    /// number lies outside the receiver's window: ignored (RFC 5961).
+    pub rst_out_of_window: u64,
     /// Reassembly counters of the stream this side sends.
     pub reassembly: ReassemblyStats,
 }
@@ -196,6 +203,10 @@ pub struct Connection {
     isn: [Option<SeqNumber>; 2],
     /// The role's last segment was a keep-alive probe not answered yet.
     probe_pending: [bool; 2],
+    /// The window each role advertised last (raw, unscaled), by role index.
+    window: [Option<u16>; 2],
+    /// The window scale each role's SYN / SYN-ACK offered.
+    wscale: [Option<u8>; 2],
     /// A RST was seen (both streams reset).
     reset_seen: bool,
     /// Queued by the flow table for expiry.
@@ -233,6 +244,8 @@ impl Connection {
             hist_seen: [0; 2],
             isn: [None; 2],
             probe_pending: [false; 2],
+            window: [None; 2],
+            wscale: [None; 2],
             reset_seen: false,
             close_queued: false,
         };
@@ -318,8 +331,12 @@ impl Connection {
             };
             self.roles_final = true;
         }
-        let probe =
-            !syn && !fin && !rst && self.reasm[ri(self.role_of(seg.src))].is_keepalive(seq, len);
+        let sender = ri(self.role_of(seg.src));
+        let probe_shaped = !syn && !fin && !rst && self.reasm[sender].is_keepalive(seq, len);
+        // The same shape while the peer's window is closed is a zero-window
+        // probe (Linux sends both at one below the next sequence number).
+        let zero_window_probe = probe_shaped && self.window[1 - sender] == Some(0);
+        let probe = probe_shaped && !zero_window_probe;
         // Roles from the first payload.
         if !self.roles_final && len > 0 && !probe && !rst {
             let sender = self.role_of(seg.src);
@@ -339,6 +356,29 @@ impl Connection {
         let me = ri(role);
         let peer = 1 - me;
         let dir = role.sends();
+
+        if rst && !self.rst_in_window(me, seq, ack) {
+            // RFC 5961 3.2: a RST outside the receiver's window does not
+            // end the connection (the receiver answers it with a challenge
+            // ACK, or ignores it); most likely spoofed or stale.
+            let side = self.sides.get_mut(role);
+            side.packets += 1;
+            side.rst_out_of_window += 1;
+            let expected = self.reasm[me].expected_seq();
+            self.anomaly(AnomalyKind::TcpRstOutOfWindow, at, Some(role), || {
+                format!(
+                    "RST with seq {seq} (next expected {}) is outside the receiver's window; ignored",
+                    expected.map_or("unknown".to_string(), |e| e.0.to_string())
+                )
+            });
+            return;
+        }
+        if syn {
+            self.wscale[me] = seg.wscale;
+        }
+        if !rst {
+            self.window[me] = Some(seg.window);
+        }
 
         {
             let side = self.sides.get_mut(role);
@@ -443,6 +483,10 @@ impl Connection {
             self.reasm[peer].release_acked(&mut |ev| out(peer_dir, ev));
             self.after_reassembly(peer_role, before, at);
         }
+        if zero_window_probe {
+            self.sides.get_mut(role).zero_window_probes += 1;
+            return;
+        }
         if probe {
             let ka = &mut self.sides.get_mut(role).keepalive;
             ka.probes += 1;
@@ -494,6 +538,34 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Whether a RST sent by the role with index `me` at `seq` lies in the
+    /// receiver's window (RFC 5961 3.2), with tolerance for what the
+    /// capture may have missed: from a little before the sender's next
+    /// sequence number seen (64 KiB) to the receiver's window past it plus
+    /// 1 MiB. With nothing known of the sender's sequence space, or a RST
+    /// refusing a SYN (it acknowledges the SYN), it is accepted.
+    fn rst_in_window(&self, me: usize, seq: SeqNumber, ack: bool) -> bool {
+        const BEHIND: i64 = 64 * 1024;
+        const AHEAD: i64 = 1 << 20;
+        let peer = 1 - me;
+        if ack && self.isn[me].is_none() && self.reasm[me].expected_seq().is_none() {
+            return true;
+        }
+        let Some(next) = self.reasm[me].expected_seq() else {
+            return true;
+        };
+        // Window scaling applies only when both SYNs offered it.
+        let shift = match (self.wscale[0], self.wscale[1]) {
+            (Some(_), Some(_)) => self.wscale[peer].unwrap_or(0).min(14),
+            (None, None) if self.handshake.syn.is_none() => 7,
+            _ => 0,
+        };
+        let window = i64::from(self.window[peer].unwrap_or(u16::MAX)) << shift;
+        let d = i64::from(seq - next);
+        // A FIN takes one sequence number the data offsets do not count.
+        (-BEHIND..=window + AHEAD + 1).contains(&d)
     }
 
     /// The first FIN or RST of `role` (and of the connection).
@@ -624,6 +696,8 @@ impl Connection {
         self.hist_seen.swap(0, 1);
         self.isn.swap(0, 1);
         self.probe_pending.swap(0, 1);
+        self.window.swap(0, 1);
+        self.wscale.swap(0, 1);
         if let Some(fc) = &mut self.first_close {
             fc.by = fc.by.other();
         }

@@ -37,6 +37,10 @@ struct H {
     /// Events by connection id.
     events: Vec<(u64, Dir, Ev)>,
     done: Vec<Connection>,
+    /// Segments the table called late (after their connection concluded).
+    late: u64,
+    /// The window the next segments advertise.
+    win: u16,
     c: SocketAddr,
     s: SocketAddr,
 }
@@ -52,6 +56,8 @@ impl H {
             frame: 0,
             events: Vec::new(),
             done: Vec::new(),
+            late: 0,
+            win: 1000,
             c: addr("10.0.0.1:50000"),
             s: addr("10.0.0.2:80"),
         }
@@ -83,14 +89,21 @@ impl H {
             seq,
             ack,
             flags: TcpFlags(flags),
-            window: 1000,
+            window: self.win,
             payload,
             payload_len,
+            wscale: None,
         };
         let done = &mut self.done;
-        let t = self
+        let Some(t) = self
             .table
-            .lookup(&seg, at, || (), &mut |old: Tracked<()>| done.push(old.conn));
+            .lookup(&seg, at, at.ts, || (), &mut |old: Tracked<()>| {
+                done.push(old.conn)
+            })
+        else {
+            self.late += 1;
+            return;
+        };
         let id = t.conn.id;
         let events = &mut self.events;
         t.conn.segment(&seg, at, &mut |dir, ev| {
@@ -133,9 +146,14 @@ impl H {
             window: 1,
             payload: &[],
             payload_len: 0,
+            wscale: None,
         };
         let at = self.at();
-        &self.table.lookup(&seg, at, || (), &mut |_| {}).conn
+        &self
+            .table
+            .lookup(&seg, at, at.ts, || (), &mut |_| {})
+            .unwrap()
+            .conn
     }
 
     fn flush(&mut self) {
@@ -341,6 +359,55 @@ fn keepalive_probe_is_not_retransmission() {
     assert_eq!(c.sides.client.reassembly.gaps, 0);
     assert!(!c.history.contains('T'));
     assert_eq!(h.evs(Dir::ToServer), vec![d("0123456789")]);
+}
+
+/// Issue 7, item 7: a probe-shaped segment (one below the next sequence
+/// number) while the peer's window is zero is a zero-window probe, not a
+/// keep-alive probe.
+#[test]
+fn zero_window_probes_are_not_keepalive_probes() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "GET");
+    h.sc(501, 104, ACK, "0123456789");
+    // The client's window closes; the server probes twice.
+    h.win = 0;
+    h.cs(104, 511, ACK, "");
+    h.win = 1000;
+    h.sc(510, 104, ACK, "");
+    h.win = 0;
+    h.cs(104, 511, ACK, "");
+    h.win = 1000;
+    h.sc(510, 104, ACK, "");
+    // The window opens: the same shape is a keep-alive probe again.
+    h.cs(104, 511, ACK, "");
+    h.sc(510, 104, ACK, "");
+    let c = h.conn();
+    assert_eq!(c.sides.server.zero_window_probes, 2);
+    assert_eq!(c.sides.server.keepalive.probes, 1);
+    assert_eq!(c.sides.server.reassembly.retransmitted_segments, 0);
+}
+
+/// Issue 7, item 6: a RST far outside the receiver's window (RFC 5961) is
+/// an anomaly and does not end the connection; one at the next sequence
+/// number does.
+#[test]
+fn rst_outside_the_window_is_ignored() {
+    let mut h = H::new();
+    h.handshake();
+    h.cs(101, 501, ACK, "GET");
+    h.sc(0x7000_0000, 0, RST, "");
+    let c = h.conn();
+    assert!(!c.is_closed());
+    assert!(c.first_close.is_none());
+    assert_eq!(c.sides.server.rst_out_of_window, 1);
+    assert_eq!(c.anomalies[0].kind.name(), "tcp_rst_out_of_window");
+    h.sc(501, 104, ACK, "OK");
+    assert_eq!(h.evs(Dir::ToClient), vec![d("OK")]);
+    h.sc(503, 0, RST, "");
+    let c = h.conn();
+    assert!(c.is_closed());
+    assert_eq!(c.first_close.map(|f| f.kind), Some(CloseKind::Rst));
 }
 
 #[test]
@@ -632,11 +699,36 @@ fn zero_window_is_history_w() {
         window: 0,
         payload: &[],
         payload_len: 0,
+        wscale: None,
     };
     let at = h.at();
-    let t = h.table.lookup(&seg, at, || (), &mut |_| {});
+    let t = h.table.lookup(&seg, at, at.ts, || (), &mut |_| {}).unwrap();
     t.conn.segment(&seg, at, &mut |_, _| {});
     assert_eq!(h.conn().history, "ShAaw");
+}
+
+/// Regression (issue 7, item 8): with no close linger, the final ACK after
+/// both FINs came after the connection was concluded and started a phantom
+/// connection. It is a late segment of the closed one; a new SYN on the
+/// same five-tuple still starts a new connection.
+#[test]
+fn trailing_ack_after_conclusion_is_late_not_a_new_connection() {
+    let mut h = H::with(TcpConfig {
+        close_linger_ns: 0,
+        ..TcpConfig::default()
+    });
+    h.handshake();
+    h.cs(101, 501, ACK | FIN, "");
+    h.sc(501, 102, ACK | FIN, "");
+    h.cs(102, 502, ACK, "");
+    h.cs(102, 502, ACK | FIN, ""); // a retransmitted FIN, later still
+    assert_eq!(h.done.len(), 1);
+    assert_eq!(h.late, 2);
+    assert!(h.table.is_empty());
+    assert_eq!(h.table.late_segments(), 2);
+    h.handshake();
+    assert_eq!(h.table.len(), 1);
+    assert_eq!(h.late, 2);
 }
 
 #[test]

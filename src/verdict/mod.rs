@@ -25,7 +25,7 @@ use crate::http::{Exchange, Framing};
 use crate::named_enum;
 use crate::tcp::Connection;
 use crate::tcp::connection::{CloseKind, FirstClose};
-use crate::types::{Anomaly, At, Role, human_secs, secs};
+use crate::types::{Anomaly, At, PerRole, Role, human_secs, secs};
 
 named_enum! {
     /// Why a connection ended: exactly one per connection (see the module
@@ -47,7 +47,30 @@ named_enum! {
         ConnectionClose = "connection_close",
         /// Closed while idle after a persistent exchange.
         Idle = "idle",
+        /// The connection became a tunnel (101 Switching Protocols, or 2xx
+        /// to CONNECT): HTTP ended there, whatever closed it later.
+        Upgraded = "upgraded",
     }
+}
+
+/// What was unfinished when the connection closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unfinished {
+    /// A request had been sent and no answer had begun.
+    Unanswered,
+    /// A request was still being sent.
+    Request,
+    /// A response was still arriving.
+    Response,
+}
+
+/// The first unfinished exchange at the close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outstanding {
+    /// What was unfinished.
+    pub what: Unfinished,
+    /// The request's number on the connection (1-based), if it was seen.
+    pub request: Option<u64>,
 }
 
 named_enum! {
@@ -81,15 +104,27 @@ pub struct Close {
     pub idle_seconds: Option<f64>,
     /// For `idle`: the closer advertised `Keep-Alive: timeout=N`.
     pub advertised_timeout: Option<u64>,
-    /// For `idle`: whether `idle_seconds` matches the advertised timeout.
+    /// For `idle`: whether `idle_seconds` matches the advertised timeout
+    /// (see [`matches_timeout`]).
     pub matches_timeout: Option<bool>,
+    /// For `idle` with an advertised timeout: `idle_seconds` minus it
+    /// (positive: closed later than advertised).
+    pub timeout_delta: Option<f64>,
     /// For `reset` and `mid_message`: a request had no final response yet.
     pub request_outstanding: Option<bool>,
+    /// For `reset` and `mid_message`: what was unfinished.
+    pub outstanding: Option<Outstanding>,
     /// For `idle`: the last response was lost in a capture gap, so whether
     /// it asked to close is not known.
     pub last_response_lost: bool,
     /// The connection carried at least one exchange.
     pub had_exchanges: bool,
+    /// For `upgraded`: what the connection switched to (`websocket`,
+    /// `h2c`, ... from the Upgrade header, or `connect` for a CONNECT
+    /// tunnel).
+    pub protocol: Option<String>,
+    /// For `upgraded`: bytes each side sent through the tunnel.
+    pub tunnel_bytes: Option<PerRole<u64>>,
 }
 
 /// Idle times of a connection, seconds.
@@ -138,10 +173,10 @@ fn last_activity(exchanges: &[Exchange], until: Option<At>) -> Option<At> {
         .max()
 }
 
-/// A FIN at `fc` found this exchange unfinished. A message whose head the
+/// What a FIN or RST at `fc` found unfinished in this exchange, if anything. A message whose head the
 /// capture cut (framing unknown: snap length, loss) is no evidence either
 /// way; only a request with no answer begun before the FIN counts then.
-fn unfinished_at(ex: &Exchange, fc: &FirstClose) -> bool {
+fn unfinished_at(ex: &Exchange, fc: &FirstClose) -> Option<Unfinished> {
     let cut = |start: At, end: Option<At>, framing: Framing| {
         framing != Framing::Unknown && start <= fc.at && end.is_none_or(|e| e > fc.at)
     };
@@ -149,12 +184,12 @@ fn unfinished_at(ex: &Exchange, fc: &FirstClose) -> bool {
         && req.timing.start <= fc.at
     {
         if cut(req.timing.start, req.timing.end, req.framing) {
-            return true;
+            return Some(Unfinished::Request);
         }
         match &ex.response {
             // The request was sent before the FIN and no answer had started.
-            None => return true,
-            Some(resp) if resp.timing.start > fc.at => return true,
+            None => return Some(Unfinished::Unanswered),
+            Some(resp) if resp.timing.start > fc.at => return Some(Unfinished::Unanswered),
             _ => {}
         }
     }
@@ -162,17 +197,31 @@ fn unfinished_at(ex: &Exchange, fc: &FirstClose) -> bool {
         let ended_by_this_fin =
             resp.framing == Framing::CloseDelimited && fc.by == Role::Server && resp.complete;
         if !ended_by_this_fin && cut(resp.timing.start, resp.timing.end, resp.framing) {
-            return true;
+            return Some(Unfinished::Response);
         }
     }
-    false
+    None
 }
 
-/// Tolerance when comparing an idle close with an advertised timeout: the
-/// close may come a little early (timer granularity) or somewhat late.
-fn matches_timeout(idle: f64, timeout: u64) -> bool {
+/// How much earlier than its advertised `timeout=T` a server may close
+/// and still keep its word: timer granularity and scheduling jitter,
+/// `max(0.25 s, 2% of T)`.
+pub fn timeout_early_slack(t: f64) -> f64 {
+    (0.02 * t).max(0.25)
+}
+
+/// How much later: real servers close after their timeout, not at it
+/// (Node adds 1 s to its `keepAliveTimeout`; nginx and Apache check their
+/// timers in passes), `max(2.5 s, 10% of T)`.
+pub fn timeout_late_slack(t: f64) -> f64 {
+    (0.1 * t).max(2.5)
+}
+
+/// Whether an idle close after `idle` seconds matches an advertised
+/// `timeout=T`: `T - early slack <= idle <= T + late slack`.
+pub fn matches_timeout(idle: f64, timeout: u64) -> bool {
     let t = timeout as f64;
-    idle >= t - 0.25 && idle <= t + (0.1 * t).max(1.0)
+    idle >= t - timeout_early_slack(t) && idle <= t + timeout_late_slack(t)
 }
 
 fn anomaly(kind: AnomalyKind, at: At, by: Option<Role>, detail: String) -> Anomaly {
@@ -186,7 +235,9 @@ fn anomaly(kind: AnomalyKind, at: At, by: Option<Role>, detail: String) -> Anoma
 }
 
 /// The verdict for one finished connection.
-pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
+/// `tunnel_bytes`: bytes each side sent after a switch to a tunnel (the
+/// HTTP session counts them).
+pub fn judge(conn: &Connection, exchanges: &[Exchange], tunnel_bytes: PerRole<u64>) -> Verdict {
     let persist: Vec<ExchangePersistence> = exchanges.iter().map(exchange_persistence).collect();
     let mut anomalies = Vec::new();
 
@@ -215,8 +266,33 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
 
     // Connection-level anomalies.
     let server_fin = conn.sides.server.fin;
+    let client_fin = conn.sides.client.fin;
+    let client_rst = conn.sides.client.rst;
     for (i, ex) in exchanges.iter().enumerate() {
         let Some(req) = &ex.request else { continue };
+        // A client that half-closes on purpose (shutdown(SHUT_WR)) reads
+        // the answer; one that gave up has closed its socket, and its
+        // kernel answers the late response with a RST.
+        if let (Some(fin), Some(resp), Some(rst)) = (client_fin, &ex.response, client_rst)
+            && req.timing.start < fin
+            && resp.timing.start > fin
+            && rst >= resp.timing.start
+        {
+            anomalies.push(anomaly(
+                AnomalyKind::ResponseAfterClientClose,
+                resp.timing.start,
+                Some(Role::Server),
+                format!(
+                    "the {} answering request {} ({} {}) started {} after the client's FIN (frame {}): the client had given up on it",
+                    resp.status,
+                    i + 1,
+                    req.method,
+                    req.target,
+                    human_secs(secs(resp.timing.start, fin)),
+                    fin.frame
+                ),
+            ));
+        }
         if let Some(fin) = server_fin
             && req.timing.start > fin
         {
@@ -281,7 +357,12 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
     }
 
     let srv_timeout = advertised(exchanges, Role::Server).timeout;
-    let close = close_reason(conn, exchanges, &persist, last, srv_timeout);
+    let mut close = close_reason(conn, exchanges, &persist, last, srv_timeout);
+    if close.reason == CloseReason::Upgraded {
+        close.tunnel_bytes = Some(tunnel_bytes);
+        // Idle time after a switch is the tunnel's, not HTTP's.
+        idle.before_close = None;
+    }
 
     // A server that closed a connection it had promised to keep.
     if let (Some(fc), Some(last_p)) = (conn.first_close, persist.last())
@@ -289,7 +370,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange]) -> Verdict {
         && last_p.persistent
     {
         let early_timeout = match (srv_timeout, close.idle_seconds) {
-            (Some(t), Some(idle_s)) => idle_s < t as f64 - 0.25,
+            (Some(t), Some(idle_s)) => idle_s < t as f64 - timeout_early_slack(t as f64),
             _ => false,
         };
         // `max` is what may still come after the response that says it
@@ -343,6 +424,25 @@ fn kind_word(k: CloseKind) -> &'static str {
     }
 }
 
+/// What a tunnel exchange switched to: `connect` for CONNECT, else the
+/// first token of the response's (or the request's) Upgrade header,
+/// lower-cased.
+fn tunnel_protocol(ex: &Exchange) -> String {
+    if let Some(r) = &ex.request
+        && r.method.eq_ignore_ascii_case("CONNECT")
+    {
+        return "connect".into();
+    }
+    let upgrade = ex
+        .response
+        .as_ref()
+        .and_then(|r| r.head.upgrade.as_deref())
+        .or_else(|| ex.request.as_ref().and_then(|r| r.head.upgrade.as_deref()));
+    upgrade
+        .and_then(|u| u.split(',').map(str::trim).find(|t| !t.is_empty()))
+        .map_or_else(|| "unknown".into(), str::to_ascii_lowercase)
+}
+
 fn close_reason(
     conn: &Connection,
     exchanges: &[Exchange],
@@ -359,9 +459,13 @@ fn close_reason(
         idle_seconds: None,
         advertised_timeout: None,
         matches_timeout: None,
+        timeout_delta: None,
         request_outstanding: None,
+        outstanding: None,
         last_response_lost: false,
         had_exchanges: !exchanges.is_empty(),
+        protocol: None,
+        tunnel_bytes: None,
     };
     if conn.handshake.refused {
         c.reason = CloseReason::Refused;
@@ -369,11 +473,21 @@ fn close_reason(
         c.kind = Some(CloseKind::Rst);
         return c;
     }
+    c.by = conn.first_close.map(|fc| fc.by);
+    c.kind = conn.first_close.map(|fc| fc.kind);
+    if let Some(ex) = exchanges.iter().rev().find(|e| {
+        e.response
+            .as_ref()
+            .is_some_and(|r| r.framing == Framing::Tunnel)
+    }) {
+        c.reason = CloseReason::Upgraded;
+        c.protocol = Some(tunnel_protocol(ex));
+        return c;
+    }
     let Some(fc) = conn.first_close else {
+        c.reason = CloseReason::Open;
         return c;
     };
-    c.by = Some(fc.by);
-    c.kind = Some(fc.kind);
     // A request with no response before a later answered one was answered
     // too (responses come in order); the capture missed that answer.
     let last_answered = exchanges.iter().rposition(|ex| {
@@ -381,11 +495,23 @@ fn close_reason(
             .as_ref()
             .is_some_and(|r| r.timing.start <= fc.at)
     });
-    let outstanding = exchanges.iter().enumerate().any(|(i, ex)| {
+    let unfinished = exchanges.iter().enumerate().find_map(|(i, ex)| {
         let answer_lost =
             ex.response.is_none() && (ex.response_lost || last_answered.is_some_and(|l| i < l));
-        !answer_lost && unfinished_at(ex, &fc)
+        if answer_lost {
+            return None;
+        }
+        let request = ex.request.as_ref().map(|_| {
+            exchanges
+                .iter()
+                .take(i + 1)
+                .filter(|e| e.request.is_some())
+                .count() as u64
+        });
+        unfinished_at(ex, &fc).map(|what| Outstanding { what, request })
     });
+    let outstanding = unfinished.is_some();
+    c.outstanding = unfinished;
 
     if fc.kind == CloseKind::Rst {
         c.reason = CloseReason::Reset;
@@ -436,6 +562,10 @@ fn close_reason(
         (Some(i), Some(t)) => Some(matches_timeout(i, t)),
         _ => None,
     };
+    c.timeout_delta = match (idle, timeout) {
+        (Some(i), Some(t)) => Some(crate::types::round_us(i - t as f64)),
+        _ => None,
+    };
     c
 }
 
@@ -449,6 +579,15 @@ mod tests {
         assert!(matches_timeout(15.9, 15));
         assert!(!matches_timeout(2.0, 10));
         assert!(!matches_timeout(40.0, 15));
+        // Node advertises timeout=5 and closes about 6.0 s later: stable
+        // on both sides of 6.0.
+        assert!(matches_timeout(5.99, 5));
+        assert!(matches_timeout(6.01, 5));
+        assert!(matches_timeout(4.8, 5));
+        assert!(!matches_timeout(4.7, 5));
+        assert!(!matches_timeout(7.6, 5));
+        // Long timeouts scale: 75 s (nginx's default) closed at 80 s.
+        assert!(matches_timeout(80.0, 75));
     }
 
     #[test]
