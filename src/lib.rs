@@ -21,5 +21,6 @@ pub mod decode;
 pub mod http;
 pub mod report;
 pub mod tcp;
+pub mod tls;
 pub mod types;
 pub mod verdict;
