@@ -58,15 +58,19 @@
 //! ServerHello in records of type 23, so the engine classifies them by
 //! place and size:
 //!
-//! * server records before the client's first protected record: the
-//!   server's handshake flight;
+//! * server records after the ServerHello: its handshake flight, which
+//!   ends with a record of exactly the Finished size (4 + hash length + 1
+//!   + 16 bytes) after at least one other, or at the client's Finished;
+//!   server records between the two are 0.5-RTT data (answers to 0-RTT
+//!   requests sent before the client's Finished);
 //! * the client's first protected record after the ServerHello: its
 //!   Finished (handshake complete). Client certificates would add records
 //!   there; they are not told apart. With 0-RTT offered, a 21-byte record
 //!   first is EndOfEarlyData (so the server accepted 0-RTT);
 //! * a 19-byte record (2-byte alert + type + 16-byte tag, unpadded): an
 //!   alert: during the handshake a failure (`description: "encrypted"`),
-//!   after it a close_notify (`close_notify.estimated: true`);
+//!   after it a close_notify (`close_notify.estimated: true`); a 22-byte
+//!   record after the handshake: a KeyUpdate (not application data);
 //! * server records after the handshake but before the client's first
 //!   application record: NewSessionTicket messages, not a turn (an HTTP
 //!   server never speaks first).

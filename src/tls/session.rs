@@ -50,6 +50,8 @@ const CT_HEARTBEAT: u8 = 24;
 const TLS13_ALERT_LEN: usize = 19;
 /// TLS 1.3 ciphertext length of an unpadded EndOfEarlyData: 4 + 1 + 16.
 const TLS13_EOED_LEN: usize = 21;
+/// TLS 1.3 ciphertext length of an unpadded KeyUpdate: 4 + 1 + 1 + 16.
+const TLS13_KEY_UPDATE_LEN: usize = 22;
 
 /// Decrypted application data, in stream order per direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,6 +250,7 @@ pub struct TlsSession {
     sh_seen: bool,
     tls13: bool,
     suite: Option<Suite>,
+    cipher_id: u16,
     secrets: Option<Secrets>,
     server_full_handshake: bool,
     early: Early,
@@ -280,6 +283,7 @@ impl TlsSession {
             sh_seen: false,
             tls13: false,
             suite: None,
+            cipher_id: 0,
             secrets: None,
             server_full_handshake: false,
             early: Early::None,
@@ -959,11 +963,10 @@ impl TlsSession {
                 return;
             }
             match ty {
-                CT_HANDSHAKE
-                    if !self.sides[i].finished => {
-                        self.sides[i].finished = true;
-                        self.check_complete();
-                    }
+                CT_HANDSHAKE if !self.sides[i].finished => {
+                    self.sides[i].finished = true;
+                    self.check_complete();
+                }
                 CT_ALERT => {
                     if self.handshake_done() {
                         self.note_close_notify(role, true);
@@ -994,6 +997,12 @@ impl TlsSession {
                         self.facts.early_data.accepted = Some(true);
                     } else {
                         self.sides[i].finished = true;
+                        let server = &mut self.sides[Dir::ToClient.index()];
+                        if server.flight_records > 0 {
+                            // The server's flight was over, whatever its
+                            // records' sizes.
+                            server.finished = true;
+                        }
                         if self.facts.early_data.offered && self.facts.early_data.accepted.is_none()
                         {
                             self.facts.early_data.accepted = Some(false);
@@ -1002,22 +1011,30 @@ impl TlsSession {
                     }
                 } else if len == TLS13_ALERT_LEN {
                     self.note_close_notify(role, true);
+                } else if len == TLS13_KEY_UPDATE_LEN {
+                    // KeyUpdate, most likely: no application data.
                 } else {
                     self.app_record(role, len, start, end);
                 }
             }
             Role::Server => {
                 let client_finished = self.sides[Dir::ToServer.index()].finished;
-                if !client_finished {
+                if !client_finished && !self.sides[i].finished {
+                    // The server's flight: EncryptedExtensions ...
+                    // Finished, one record each with OpenSSL and most
+                    // stacks. A record of exactly the Finished size after
+                    // at least one other ends it; what follows before the
+                    // client's Finished is 0.5-RTT data (answers to 0-RTT).
                     self.sides[i].flight_records += 1;
-                    if len == TLS13_ALERT_LEN && self.sides[i].flight_records == 1 {
+                    let n = self.sides[i].flight_records;
+                    if len == TLS13_ALERT_LEN && n == 1 {
                         self.handshake_failed_encrypted(role);
-                    } else if !self.sides[i].finished {
+                    } else if n >= 2 && len == self.finished_record_len() {
                         self.sides[i].finished = true;
                     }
                 } else if len == TLS13_ALERT_LEN {
                     self.note_close_notify(role, true);
-                } else if self.turns.count == 0 {
+                } else if len == TLS13_KEY_UPDATE_LEN || self.turns.count == 0 {
                     // NewSessionTicket (or another post-handshake message)
                     // before the first request: not a turn.
                 } else {
@@ -1025,6 +1042,13 @@ impl TlsSession {
                 }
             }
         }
+    }
+
+    /// TLS 1.3: ciphertext length of an unpadded Finished record
+    /// (4-byte header + verify_data of the hash length + type + tag).
+    fn finished_record_len(&self) -> usize {
+        let hash = if self.cipher_id == 0x1302 { 48 } else { 32 };
+        4 + hash + 1 + crypto::TAG_LEN
     }
 
     fn handshake_failed_encrypted(&mut self, by: Role) {
@@ -1263,10 +1287,9 @@ impl TlsSession {
                     offered = protos.iter().take(MAX_ALPN).map(|p| name(p)).collect();
                 }
                 TlsExtension::EarlyData(_) => early = true,
-                TlsExtension::SessionTicket(t)
-                    if !t.is_empty() => {
-                        self.ch_ticket = true;
-                    }
+                TlsExtension::SessionTicket(t) if !t.is_empty() => {
+                    self.ch_ticket = true;
+                }
                 _ => {}
             }
         }
@@ -1346,6 +1369,7 @@ impl TlsSession {
         self.tls13 = version == 0x0304;
         self.facts.version = Some(version_name(version));
         let id = sh.cipher.0;
+        self.cipher_id = id;
         self.facts.cipher = Some(
             tls_parser::TlsCipherSuite::from_id(id)
                 .map(|c| c.name)
