@@ -59,10 +59,11 @@
 //! place and size:
 //!
 //! * server records after the ServerHello: its handshake flight, which
-//!   ends with a record of exactly the Finished size (4 + hash length + 1
-//!   + 16 bytes) after at least one other, or at the client's Finished;
-//!   server records between the two are 0.5-RTT data (answers to 0-RTT
-//!   requests sent before the client's Finished);
+//!   ends with a record of exactly the Finished size (header, hash-sized
+//!   verify_data, type and tag: 53 or 69 bytes) after at least one other,
+//!   or at the client's Finished; server records between the two are
+//!   0.5-RTT data (answers to 0-RTT requests sent before the client's
+//!   Finished);
 //! * the client's first protected record after the ServerHello: its
 //!   Finished (handshake complete). Client certificates would add records
 //!   there; they are not told apart. With 0-RTT offered, a 21-byte record
