@@ -542,25 +542,3 @@ fn keys_from_a_decryption_secrets_block() {
     assert!(conns[0].facts.decrypted);
     assert_eq!(http1_starts(&conns[0].plain[0]).0, 3);
 }
-
-#[test]
-#[ignore]
-fn debug_dump() {
-    let name = std::env::var("F").unwrap();
-    let keys = std::env::var("K").is_ok();
-    for c in run(&name, keys) {
-        println!("{}", serde_json::to_string(&c.facts).unwrap());
-        println!(
-            "anoms {:?} gaps {:?} ends {:?}",
-            c.anomalies, c.gaps, c.ends
-        );
-        println!(
-            "c2s {:?}",
-            String::from_utf8_lossy(&c.plain[0][..c.plain[0].len().min(200)])
-        );
-        println!(
-            "s2c {:?}",
-            String::from_utf8_lossy(&c.plain[1][..c.plain[1].len().min(100)])
-        );
-    }
-}
