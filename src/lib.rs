@@ -25,5 +25,6 @@ pub mod defrag;
 pub mod http;
 pub mod report;
 pub mod tcp;
+pub mod tls;
 pub mod types;
 pub mod verdict;
