@@ -19,6 +19,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod http;
+pub mod http2;
 pub mod report;
 pub mod tcp;
 pub mod types;
