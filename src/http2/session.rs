@@ -188,7 +188,7 @@ impl H2Stream {
 }
 
 fn initiator(stream_id: u32) -> Role {
-    if stream_id % 2 == 1 {
+    if !stream_id.is_multiple_of(2) {
         Role::Client
     } else {
         Role::Server
@@ -537,6 +537,19 @@ impl H2Session {
     /// Streams open now.
     pub fn open_streams(&self) -> usize {
         self.streams.len()
+    }
+
+    /// Bytes the session holds in buffers now (frame payloads being kept,
+    /// header blocks, realignment windows): for tests of the bounds.
+    pub fn buffered_bytes(&self) -> usize {
+        self.dirs
+            .iter()
+            .map(|d| {
+                d.buf.capacity()
+                    + d.block.as_ref().map_or(0, |b| b.buf.capacity())
+                    + d.resync.as_ref().map_or(0, Vec::capacity)
+            })
+            .sum()
     }
 
     fn anomaly(&mut self, kind: &'static str, at: At, by: Option<Role>, detail: String) {
@@ -902,6 +915,7 @@ impl H2Session {
                     self.header_fragment_skipped(dir, &h, at);
                     return;
                 }
+                FrameType::Unknown(kind) => Ok(Frame::Unknown { kind }),
                 _ => Err(FrameError::BadLength {
                     kind: h.kind,
                     length: h.length,
@@ -1490,7 +1504,7 @@ impl H2Session {
             }
             return;
         }
-        if sid % 2 == 0 {
+        if sid.is_multiple_of(2) {
             self.anomaly(
                 "h2_frame_error",
                 at,
@@ -1579,7 +1593,7 @@ impl H2Session {
     }
 
     fn push_promise(&mut self, on: u32, promised: u32, f: Option<BlockFacts>, at: At) {
-        if promised == 0 || promised % 2 == 1 || promised <= self.max_id.server {
+        if promised == 0 || !promised.is_multiple_of(2) || promised <= self.max_id.server {
             self.anomaly(
                 "h2_frame_error",
                 at,
@@ -1736,6 +1750,31 @@ fn base64url(s: &str) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-pub(crate) fn base64url_for_tests(s: &str) -> Option<Vec<u8>> {
-    base64url(s)
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_decodes_http2_settings() {
+        // SETTINGS_MAX_CONCURRENT_STREAMS 100, SETTINGS_INITIAL_WINDOW_SIZE
+        // 33554432, SETTINGS_ENABLE_PUSH 0: what curl sends
+        assert_eq!(
+            base64url("AAMAAABkAAQCAAAAAAIAAAAA"),
+            Some(vec![0, 3, 0, 0, 0, 100, 0, 4, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0])
+        );
+        assert_eq!(base64url("AAMAAABk="), Some(vec![0, 3, 0, 0, 0, 100]));
+        assert_eq!(base64url("not base64!"), None);
+        assert_eq!(base64url(""), Some(vec![]));
+    }
+
+    #[test]
+    fn alignment_needs_two_plausible_headers() {
+        let settings = [0u8, 0, 0, 4, 1, 0, 0, 0, 0];
+        let ping = [0u8, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+        let mut w = vec![0xff, 0x13, 0x37];
+        w.extend_from_slice(&settings);
+        w.extend_from_slice(&ping);
+        assert_eq!(find_alignment(&w, 16_384), Some(3));
+        assert_eq!(find_alignment(&w[..12], 16_384), None);
+        assert_eq!(find_alignment(&[0xff; 100], 16_384), None);
+    }
 }
