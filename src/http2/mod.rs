@@ -1,7 +1,7 @@
 //! HTTP/2 (RFC 9113) over a reassembled TCP connection: frames, HPACK,
 //! streams, SETTINGS, GOAWAY, RST_STREAM, server push. A self-contained
 //! engine: it is handed the two byte streams of one connection as
-//! [`StreamEvent`]s and hands back finished streams and connection facts.
+//! [`StreamEvent`](crate::tcp::StreamEvent)s and hands back finished streams and connection facts.
 //! It knows nothing of the report; the integration (sniffing, the h2c
 //! hand-off from the HTTP/1 session, ALPN on decrypted TLS, streams as
 //! `exchanges`, verdicts) sits outside.
@@ -39,7 +39,7 @@
 //!   the preface). The upgrading request is stream 1, half-closed on the
 //!   client side; its `HTTP2-Settings` header, if passed, counts as the
 //!   client's first SETTINGS.
-//! - Events come in stream order per direction ([`Dir::ToServer`] is
+//! - Events come in stream order per direction ([`Dir::ToServer`](crate::types::Dir::ToServer) is
 //!   client to server), interleaved as the capture has them; `at` is the
 //!   frame that released the bytes, and what a frame does is dated by the
 //!   event that completed it.

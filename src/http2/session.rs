@@ -21,6 +21,9 @@ const MAX_INTERIM: usize = 8;
 const MAX_SETTINGS_PARAMS: usize = 64;
 /// Bytes buffered while looking for frame alignment after a gap.
 const RESYNC_WINDOW: usize = 64 * 1024;
+/// Reset streams kept for the peer's frames already in flight (a response
+/// to a request the client cancelled); the oldest is handed out past it.
+const MAX_CLOSING: usize = 64;
 
 /// A point in the capture, serialised as `{"frame": N, "ts": seconds}`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -408,6 +411,9 @@ impl DirState {
 pub struct H2Session {
     dirs: [DirState; 2],
     streams: BTreeMap<u32, H2Stream>,
+    /// Streams reset by one side whose other side had not ended: what the
+    /// other side had in flight still lands here until it ends its side.
+    closing: BTreeMap<u32, H2Stream>,
     finished: Vec<H2Stream>,
     facts: H2Facts,
     anomalies: Vec<Anomaly>,
@@ -433,6 +439,7 @@ impl H2Session {
         let mut s = H2Session {
             dirs: [DirState::new(true), DirState::new(false)],
             streams: BTreeMap::new(),
+            closing: BTreeMap::new(),
             finished: Vec::new(),
             facts: H2Facts::new(start.kind()),
             anomalies: Vec::new(),
@@ -511,6 +518,9 @@ impl H2Session {
             st.closed = Some(at);
             self.finished.push(st);
         }
+        // reset streams are finished; they only waited for late frames
+        let closing = std::mem::take(&mut self.closing);
+        self.finished.extend(closing.into_values());
         self.active = 0;
     }
 
@@ -549,7 +559,7 @@ impl H2Session {
                     + d.block.as_ref().map_or(0, |b| b.buf.capacity())
                     + d.resync.as_ref().map_or(0, Vec::capacity)
             })
-            .sum()
+            .sum::<usize>()
     }
 
     fn anomaly(&mut self, kind: &'static str, at: At, by: Option<Role>, detail: String) {
@@ -1064,7 +1074,7 @@ impl H2Session {
             }
         };
         let sid = h.stream_id;
-        let Some(st) = self.streams.get_mut(&sid) else {
+        let Some(st) = self.stream_mut(sid) else {
             if sid > *self.max_id.get(initiator(sid)) {
                 self.anomaly(
                     "h2_frame_error",
@@ -1327,6 +1337,11 @@ impl H2Session {
                 format!("stream {sid} refused by the {role}: not processed, safe to retry"),
             );
         }
+        if self.closing.contains_key(&sid) {
+            // the other side answers the reset (or resets too): done
+            self.close(sid, true, at);
+            return;
+        }
         let Some(st) = self.streams.get_mut(&sid) else {
             return;
         };
@@ -1336,6 +1351,8 @@ impl H2Session {
             code,
             at,
         });
+        st.closed = Some(at);
+        let peer_done = st.half(role.other()).end_stream.is_some();
         if role == Role::Client && st.response.headers.is_none() {
             self.early_resets += 1;
             if self.early_resets >= RAPID_RESET && !self.noted_rapid_reset {
@@ -1348,7 +1365,11 @@ impl H2Session {
                 );
             }
         }
-        self.close(sid, true, at);
+        if peer_done {
+            self.close(sid, true, at);
+        } else {
+            self.move_to_closing(sid, at);
+        }
     }
 
     // ----- header blocks ----------------------------------------------------
@@ -1469,7 +1490,7 @@ impl H2Session {
         // an interrupted block: the stream learns nothing, but counts
         self.facts.header_blocks_unknown += 1;
         self.note_state_lost(dir, sid, at);
-        if let Some(st) = self.streams.get_mut(&sid) {
+        if let Some(st) = self.stream_mut(sid) {
             st.headers_unknown = true;
         }
     }
@@ -1483,7 +1504,7 @@ impl H2Session {
                     Role::Client => self.client_headers(sid, f, at),
                     Role::Server => self.server_headers(sid, f, at),
                 }
-                if end_stream && self.streams.contains_key(&sid) {
+                if end_stream {
                     self.end_stream(sid, role, at);
                 }
             }
@@ -1491,7 +1512,7 @@ impl H2Session {
     }
 
     fn client_headers(&mut self, sid: u32, f: Option<BlockFacts>, at: At) {
-        if let Some(st) = self.streams.get_mut(&sid) {
+        if let Some(st) = self.stream_mut(sid) {
             // trailers of the request (or a second block)
             st.request.header_blocks = st.request.header_blocks.saturating_add(1);
             if st.request.headers.is_some() {
@@ -1543,7 +1564,7 @@ impl H2Session {
     }
 
     fn server_headers(&mut self, sid: u32, f: Option<BlockFacts>, at: At) {
-        let Some(st) = self.streams.get_mut(&sid) else {
+        let Some(st) = self.stream_mut(sid) else {
             if !self.was_seen(sid) {
                 self.anomaly(
                     "h2_frame_error",
@@ -1649,26 +1670,63 @@ impl H2Session {
         self.facts.peak_concurrent_streams = self.facts.peak_concurrent_streams.max(self.active);
     }
 
+    /// An open stream, or a reset one still taking late frames.
+    fn stream_mut(&mut self, sid: u32) -> Option<&mut H2Stream> {
+        if self.streams.contains_key(&sid) {
+            self.streams.get_mut(&sid)
+        } else {
+            self.closing.get_mut(&sid)
+        }
+    }
+
     fn end_stream(&mut self, sid: u32, role: Role, at: At) {
-        let Some(st) = self.streams.get_mut(&sid) else {
+        let closing = self.closing.contains_key(&sid);
+        let Some(st) = self.stream_mut(sid) else {
             return;
         };
         st.half_mut(role).end_stream.get_or_insert(at);
-        if st.request.end_stream.is_some() && st.response.end_stream.is_some() {
+        if closing || (st.request.end_stream.is_some() && st.response.end_stream.is_some()) {
             self.close(sid, true, at);
         }
     }
 
+    fn was_active(st: &H2Stream) -> bool {
+        st.promised_on.is_none() || st.response.headers.is_some()
+    }
+
+    /// A reset stream waits in `closing` for the other side's late frames.
+    fn move_to_closing(&mut self, sid: u32, at: At) {
+        let Some(st) = self.streams.remove(&sid) else {
+            return;
+        };
+        if Self::was_active(&st) {
+            self.active = self.active.saturating_sub(1);
+        }
+        if self.closing.len() >= MAX_CLOSING
+            && let Some((_, mut old)) = self.closing.pop_first()
+        {
+            old.closed.get_or_insert(at);
+            self.finished.push(old);
+        }
+        let mut st = st;
+        st.finished = true;
+        self.closing.insert(sid, st);
+    }
+
     fn close(&mut self, sid: u32, finished: bool, at: At) {
+        if let Some(mut st) = self.closing.remove(&sid) {
+            st.closed.get_or_insert(at);
+            self.finished.push(st);
+            return;
+        }
         let Some(mut st) = self.streams.remove(&sid) else {
             return;
         };
-        let was_active = st.promised_on.is_none() || st.response.headers.is_some();
-        if was_active {
+        if Self::was_active(&st) {
             self.active = self.active.saturating_sub(1);
         }
         st.finished = finished;
-        st.closed = Some(at);
+        st.closed.get_or_insert(at);
         self.finished.push(st);
     }
 }
