@@ -315,6 +315,15 @@ fn nginx_rollover_goaway_leaves_streams_unprocessed() {
         kinds(c),
         vec!["h2_stream_after_goaway", "h2_stream_after_goaway"]
     );
+    // the facts as JSON: snake_case, RFC names, null for SETTINGS never sent
+    let j = serde_json::to_value(f).expect("facts serialise");
+    assert_eq!(j["start"], "prior_knowledge");
+    assert_eq!(j["goaway"][0]["error"], "NO_ERROR");
+    assert_eq!(j["goaway"][0]["by"], "server");
+    assert_eq!(j["max_concurrent_streams"]["server"], 128);
+    assert_eq!(j["max_concurrent_streams"]["client"], 100);
+    assert_eq!(j["streams_opened"]["client"], 5);
+    assert!(j["goaway"][0]["at"]["frame"].is_u64());
 }
 
 #[test]

@@ -46,7 +46,12 @@
 //! - Finished streams are handed out as they complete
 //!   ([`H2Session::take_finished`]), so memory follows the streams open at
 //!   once, not the connection; the caller drains them (the session keeps
-//!   what is not taken).
+//!   what is not taken). A stream reset by one side is handed out when the
+//!   other side ends its side or resets too (or at the end), so that what
+//!   the other side had in flight (the response to a cancelled request) is
+//!   still recorded; at most 64 reset streams wait like this.
+//! - Every header block is decoded whatever the state of its stream, so the
+//!   HPACK tables stay in step with the peers'.
 //!
 //! # Bounds
 //!

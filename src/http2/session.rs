@@ -753,7 +753,10 @@ impl H2Session {
         }
         if let Some(win) = d.resync.as_mut() {
             // still realigning: the window restarts after the new hole
-            d.resync_skipped = d.resync_skipped.saturating_add(win.len() as u64 + n);
+            d.resync_skipped = d
+                .resync_skipped
+                .saturating_add(win.len() as u64)
+                .saturating_add(n);
             win.clear();
             return;
         }

@@ -319,6 +319,19 @@ fn gap_over_a_header_loses_hpack_and_realigns() {
     assert!(t.s.facts().hpack_state_lost.server);
 }
 
+/// Found by the h2_session fuzz target: a second huge gap while realigning
+/// overflowed the skipped-bytes counter.
+#[test]
+fn huge_gaps_while_realigning() {
+    let mut t = T::new();
+    t.ev(Dir::ToClient, StreamEvent::Gap(u64::MAX - 3));
+    t.sv(&[1, 2, 3]);
+    t.ev(Dir::ToClient, StreamEvent::Gap(u64::MAX));
+    t.ev(Dir::ToClient, StreamEvent::Gap(u64::MAX));
+    exchange(&mut t, 1, "/after", 1);
+    assert_eq!(t.s.facts().streams_opened.client, 1);
+}
+
 #[test]
 fn bad_preface_stops_reading_the_direction() {
     let mut s = H2Session::new(H2Start::PriorKnowledge);
