@@ -238,7 +238,7 @@ fn expected(name: &str) -> Value {
 /// by connection; returns the connections for further checks.
 fn agrees(name: &str, mode: Mode) -> Vec<(u16, Conn)> {
     let exp = expected(name);
-    let path = exp["capture"].as_str().expect("capture path");
+    let path = exp["pcap"].as_str().expect("capture path");
     let conns = run(path, mode);
     let got = ours(&conns);
     let want: Vec<Value> = exp["connections"]
