@@ -21,6 +21,10 @@ pub enum Layer {
     Http,
     /// Keep-alive semantics across the exchanges of a connection.
     KeepAlive,
+    /// TLS records, handshakes and decryption.
+    Tls,
+    /// HTTP/2 frames, HPACK and streams.
+    Http2,
 }
 
 impl Layer {
@@ -31,6 +35,8 @@ impl Layer {
             Layer::Tcp => "TCP",
             Layer::Http => "HTTP",
             Layer::KeepAlive => "keep-alive",
+            Layer::Tls => "TLS",
+            Layer::Http2 => "HTTP/2",
         }
     }
 }
@@ -145,6 +151,90 @@ catalogue! {
     /// The response came after the client had closed.
     ResponseAfterClientClose = "response_after_client_close", KeepAlive,
         "the response started after the client's FIN: the client gave up waiting (a client timeout) and the answer was wasted";
+    /// a record header declares more than 2^14+2048 bytes.
+    TlsRecordTooLarge = "tls_record_too_large", Tls,
+        "a record header declares more than 2^14+2048 bytes: not TLS, or the stream lost sync; that direction is no longer parsed";
+    /// a record header with an unknown content type or version.
+    TlsBadRecord = "tls_bad_record", Tls,
+        "a record header with an unknown content type or version: not TLS, or the stream lost sync; that direction is no longer parsed";
+    /// bytes missing from the capture inside the TLS stream.
+    TlsGap = "tls_gap", Tls,
+        "bytes missing from the capture inside the TLS stream; a gap inside a record loses that record, one across records loses the direction's framing";
+    /// a handshake message longer than the buffer cap.
+    TlsHandshakeTooLarge = "tls_handshake_too_large", Tls,
+        "a handshake message longer than the buffer cap; it is skipped unparsed";
+    /// a ClientHello, ServerHello or EncryptedExtensions that does not parse.
+    TlsMalformedHandshake = "tls_malformed_handshake", Tls,
+        "a ClientHello, ServerHello or EncryptedExtensions that does not parse";
+    /// a handshake message from the wrong side or in the wrong state (a second ClientHello withou.
+    TlsUnexpectedMessage = "tls_unexpected_message", Tls,
+        "a handshake message from the wrong side or in the wrong state (a second ClientHello without HelloRetryRequest, a ServerHello from the client...)";
+    /// a record that should have opened with the logged keys did not (authentication tag failure).
+    TlsDecryptFailed = "tls_decrypt_failed", Tls,
+        "a record that should have opened with the logged keys did not (authentication tag failure); decryption stops for that direction";
+    /// the client sent 0-RTT data the server did not accept.
+    TlsEarlyDataRejected = "tls_early_data_rejected", Tls,
+        "the client sent 0-RTT data the server did not accept; those records are skipped (trial decryption with the handshake key fails on them)";
+    /// a second handshake on an established TLS 1.2 connection.
+    TlsRenegotiation = "tls_renegotiation", Tls,
+        "a second handshake on an established TLS 1.2 connection; what follows is analysed without decryption";
+    /// records after that side's close_notify.
+    TlsDataAfterClose = "tls_data_after_close", Tls,
+        "records after that side's close_notify";
+    /// the stream ended inside a record.
+    TlsTruncated = "tls_truncated", Tls,
+        "the stream ended inside a record";
+    /// the client did not start with the 24-byte preface.
+    H2BadPreface = "h2_bad_preface", Http2,
+        "the client did not start with the 24-byte preface (the direction is not read further), or a side's first frame was not SETTINGS";
+    /// a frame longer than the receiver's SETTINGS_MAX_FRAME_SIZE.
+    H2FrameTooLarge = "h2_frame_too_large", Http2,
+        "a frame longer than the receiver's SETTINGS_MAX_FRAME_SIZE (FRAME_SIZE_ERROR); skipped by its length";
+    /// a frame malformed for its type.
+    H2FrameError = "h2_frame_error", Http2,
+        "a frame malformed for its type (length, padding, stream id, zero WINDOW_UPDATE, DATA on an idle stream, PUSH_PROMISE from a client...)";
+    /// a header block interrupted by another frame.
+    H2ContinuationExpected = "h2_continuation_expected", Http2,
+        "a header block interrupted by another frame (PROTOCOL_ERROR); the block is lost";
+    /// a header block past MAX_HEADER_BLOCK bytes or MAX_CONTINUATION_FRAMES frames.
+    H2ContinuationFlood = "h2_continuation_flood", Http2,
+        "a header block past MAX_HEADER_BLOCK bytes or MAX_CONTINUATION_FRAMES frames; the block is skipped";
+    /// a header block the HPACK decoder rejected.
+    H2HpackError = "h2_hpack_error", Http2,
+        "a header block the HPACK decoder rejected (COMPRESSION_ERROR)";
+    /// a header block could not be decoded because the direction's HPACK state was lost earlier.
+    H2HpackStateLost = "h2_hpack_state_lost", Http2,
+        "a header block could not be decoded because the direction's HPACK state was lost earlier (gap, skipped block, error); streams are still counted, headers unknown";
+    /// a decoded header list over MAX_HEADER_LIST_SIZE.
+    H2HeaderListTooLarge = "h2_header_list_too_large", Http2,
+        "a decoded header list over MAX_HEADER_LIST_SIZE";
+    /// after a gap the frame reader realigned on two plausible frame headers, skipping bytes.
+    H2Resync = "h2_resync", Http2,
+        "after a gap the frame reader realigned on two plausible frame headers, skipping bytes";
+    /// more than SETTINGS_STORM SETTINGS frames from one side.
+    H2SettingsStorm = "h2_settings_storm", Http2,
+        "more than SETTINGS_STORM SETTINGS frames from one side";
+    /// more than PING_FLOOD PINGs from one side.
+    H2PingFlood = "h2_ping_flood", Http2,
+        "more than PING_FLOOD PINGs from one side";
+    /// the client reset RAPID_RESET streams before any response.
+    H2RapidReset = "h2_rapid_reset", Http2,
+        "the client reset RAPID_RESET streams before any response (CVE-2023-44487 pattern)";
+    /// RST_STREAM REFUSED_STREAM: the stream was not processed, safe to retry.
+    H2RefusedStream = "h2_refused_stream", Http2,
+        "RST_STREAM REFUSED_STREAM: the stream was not processed, safe to retry";
+    /// a stream opened by the peer of a GOAWAY sender above its last_stream_id.
+    H2StreamAfterGoaway = "h2_stream_after_goaway", Http2,
+        "a stream opened by the peer of a GOAWAY sender above its last_stream_id (before or after the GOAWAY in capture order, the detail says which): not processed, must be retried";
+    /// a GOAWAY with an error code other than NO_ERROR.
+    H2ProtocolErrorGoaway = "h2_protocol_error_goaway", Http2,
+        "a GOAWAY with an error code other than NO_ERROR (a connection error)";
+    /// more than MAX_OPEN_STREAMS streams open at once.
+    H2TooManyOpenStreams = "h2_too_many_open_streams", Http2,
+        "more than MAX_OPEN_STREAMS streams open at once; the oldest was handed out unfinished";
+    /// a direction ended.
+    H2TruncatedFrame = "h2_truncated_frame", Http2,
+        "a direction ended (FIN, RST, end of capture) inside a frame or a header block";
 }
 
 impl AnomalyKind {

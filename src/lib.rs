@@ -23,6 +23,7 @@ pub mod clock;
 pub mod decode;
 pub mod defrag;
 pub mod http;
+pub mod http2;
 pub mod report;
 pub mod tcp;
 pub mod tls;

@@ -67,7 +67,9 @@ struct Conn {
 }
 
 fn conclude(t: Tracked<User>) -> Conn {
-    let Tracked { mut conn, mut user } = t;
+    let Tracked {
+        mut conn, mut user, ..
+    } = t;
     let end = conn.last;
     let User {
         tls,
@@ -83,7 +85,7 @@ fn conclude(t: Tracked<User>) -> Conn {
     Conn {
         client_port: conn.client.port(),
         facts: tls.facts().clone(),
-        anomalies: tls.anomalies().iter().map(|a| a.kind).collect(),
+        anomalies: tls.anomalies().iter().map(|a| a.kind.name()).collect(),
         plain: std::mem::take(plain),
         gaps: *gaps,
         ends: *ends,
@@ -103,13 +105,13 @@ fn analyse(pcap: &Path, keys: Option<Arc<KeyLog>>) -> Vec<Conn> {
             frame: frames,
             ts: frame.ts,
         };
-        let Ok(seg) = decode::decode(frame.linktype, frame.data) else {
+        let Ok(decode::Decoded::Segment(seg)) = decode::decode(frame.linktype, frame.data) else {
             continue;
         };
         let mut fin = |t: Tracked<User>| done.push(conclude(t));
+        if let Some(Tracked { conn, user, .. }) =
+            table.lookup(&seg, at, at.ts, || User::new(keys.clone()), &mut fin)
         {
-            let Tracked { conn, user } =
-                table.lookup(&seg, at, || User::new(keys.clone()), &mut fin);
             let User {
                 tls,
                 plain,

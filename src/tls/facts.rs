@@ -136,8 +136,8 @@ pub struct CloseNotify {
 /// Something unexpected in a TLS stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Anomaly {
-    /// One of [`ANOMALY_KINDS`].
-    pub kind: &'static str,
+    /// Its kind (TLS kinds of the catalogue in [`crate::anomaly`]).
+    pub kind: crate::anomaly::AnomalyKind,
     /// Where it was seen.
     pub at: At,
     /// The sender of the offending bytes, when it is one side's.
@@ -148,51 +148,6 @@ pub struct Anomaly {
 
 /// Anomalies kept per session (all are counted).
 pub const MAX_ANOMALIES: usize = 32;
-
-/// Every anomaly kind with its meaning.
-pub const ANOMALY_KINDS: &[(&str, &str)] = &[
-    (
-        "tls_record_too_large",
-        "a record header declares more than 2^14+2048 bytes: not TLS, or the stream lost sync; that direction is no longer parsed",
-    ),
-    (
-        "tls_bad_record",
-        "a record header with an unknown content type or version: not TLS, or the stream lost sync; that direction is no longer parsed",
-    ),
-    (
-        "tls_gap",
-        "bytes missing from the capture inside the TLS stream; a gap inside a record loses that record, one across records loses the direction's framing",
-    ),
-    (
-        "tls_handshake_too_large",
-        "a handshake message longer than the buffer cap; it is skipped unparsed",
-    ),
-    (
-        "tls_malformed_handshake",
-        "a ClientHello, ServerHello or EncryptedExtensions that does not parse",
-    ),
-    (
-        "tls_unexpected_message",
-        "a handshake message from the wrong side or in the wrong state (a second ClientHello without HelloRetryRequest, a ServerHello from the client...)",
-    ),
-    (
-        "tls_decrypt_failed",
-        "a record that should have opened with the logged keys did not (authentication tag failure); decryption stops for that direction",
-    ),
-    (
-        "tls_early_data_rejected",
-        "the client sent 0-RTT data the server did not accept; those records are skipped (trial decryption with the handshake key fails on them)",
-    ),
-    (
-        "tls_renegotiation",
-        "a second handshake on an established TLS 1.2 connection; what follows is analysed without decryption",
-    ),
-    (
-        "tls_data_after_close",
-        "records after that side's close_notify",
-    ),
-    ("tls_truncated", "the stream ended inside a record"),
-];
 
 impl TlsFacts {
     pub(crate) fn new() -> TlsFacts {

@@ -101,7 +101,7 @@
 //!
 //! # Anomalies
 //!
-//! [`ANOMALY_KINDS`] lists every kind with its meaning; at most
+//! The anomaly catalogue ([`crate::anomaly`]) lists every kind with its meaning; at most
 //! [`MAX_ANOMALIES`] are kept per session, all are counted.
 
 pub mod crypto;
@@ -110,8 +110,7 @@ pub mod keylog;
 pub mod session;
 
 pub use facts::{
-    ANOMALY_KINDS, AlertFact, Anomaly, CloseNotify, EarlyData, LastTurn, MAX_ANOMALIES, MinMax,
-    TlsFacts,
+    AlertFact, Anomaly, CloseNotify, EarlyData, LastTurn, MAX_ANOMALIES, MinMax, TlsFacts,
 };
 pub use keylog::{DsbError, KeyLog, Malformed, Secrets};
 pub use session::{PlainEvent, PlainSink, TlsSession};

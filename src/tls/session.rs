@@ -339,7 +339,7 @@ impl TlsSession {
             if (side.framer.hdr_len > 0 || side.framer.in_body) && !side.framer.dead {
                 let by = Some(dir.sender());
                 self.anomaly(
-                    "tls_truncated",
+                    crate::anomaly::AnomalyKind::TlsTruncated,
                     at,
                     by,
                     "stream ended inside a record".into(),
@@ -379,7 +379,13 @@ impl TlsSession {
         }
     }
 
-    fn anomaly(&mut self, kind: &'static str, at: At, by: Option<Role>, detail: String) {
+    fn anomaly(
+        &mut self,
+        kind: crate::anomaly::AnomalyKind,
+        at: At,
+        by: Option<Role>,
+        detail: String,
+    ) {
         self.anomaly_count += 1;
         if self.anomalies.len() < MAX_ANOMALIES {
             self.anomalies.push(Anomaly {
@@ -419,7 +425,7 @@ impl TlsSession {
                 if !(CT_CCS..=CT_HEARTBEAT).contains(&ty) || hdr[1] != 3 || hdr[2] > 4 {
                     f.dead = true;
                     self.anomaly(
-                        "tls_bad_record",
+                        crate::anomaly::AnomalyKind::TlsBadRecord,
                         at,
                         Some(dir.sender()),
                         format!("record header {:02x} {:02x} {:02x}", hdr[0], hdr[1], hdr[2]),
@@ -430,7 +436,7 @@ impl TlsSession {
                 if len > MAX_RECORD_LEN {
                     f.dead = true;
                     self.anomaly(
-                        "tls_record_too_large",
+                        crate::anomaly::AnomalyKind::TlsRecordTooLarge,
                         at,
                         Some(dir.sender()),
                         format!("record of {len} bytes, type {ty}"),
@@ -477,14 +483,19 @@ impl TlsSession {
         if f.in_body && n <= f.need as u64 {
             f.need -= n as usize;
             f.lost = true;
-            self.anomaly("tls_gap", at, by, format!("{n} bytes lost inside a record"));
+            self.anomaly(
+                crate::anomaly::AnomalyKind::TlsGap,
+                at,
+                by,
+                format!("{n} bytes lost inside a record"),
+            );
             if self.sides[i].framer.need == 0 {
                 self.complete_record(dir, at, plain);
             }
         } else {
             f.dead = true;
             self.anomaly(
-                "tls_gap",
+                crate::anomaly::AnomalyKind::TlsGap,
                 at,
                 by,
                 format!("{n} bytes lost across records: framing lost"),
@@ -501,7 +512,7 @@ impl TlsSession {
         if (f.hdr_len > 0 || f.in_body) && !f.dead {
             f.dead = true;
             self.anomaly(
-                "tls_truncated",
+                crate::anomaly::AnomalyKind::TlsTruncated,
                 at,
                 Some(dir.sender()),
                 "stream ended inside a record".into(),
@@ -643,7 +654,7 @@ impl TlsSession {
         if self.sides[i].close_notify && !self.sides[i].data_after_close_noted {
             self.sides[i].data_after_close_noted = true;
             self.anomaly(
-                "tls_data_after_close",
+                crate::anomaly::AnomalyKind::TlsDataAfterClose,
                 start,
                 Some(role),
                 format!("record type {ty} after close_notify"),
@@ -792,7 +803,7 @@ impl TlsSession {
                 if !self.early_undecryptable_noted {
                     self.early_undecryptable_noted = true;
                     self.anomaly(
-                        "tls_decrypt_failed",
+                        crate::anomaly::AnomalyKind::TlsDecryptFailed,
                         at,
                         Some(Role::Client),
                         "0-RTT record does not open with CLIENT_EARLY_TRAFFIC_SECRET".into(),
@@ -835,12 +846,12 @@ impl TlsSession {
                         self.early_undecryptable_noted = true;
                         let (kind, why) = if accepted {
                             (
-                                "tls_decrypt_failed",
+                                crate::anomaly::AnomalyKind::TlsDecryptFailed,
                                 "accepted 0-RTT record without CLIENT_EARLY_TRAFFIC_SECRET skipped",
                             )
                         } else {
                             (
-                                "tls_early_data_rejected",
+                                crate::anomaly::AnomalyKind::TlsEarlyDataRejected,
                                 "0-RTT record skipped: it does not open with the handshake key",
                             )
                         };
@@ -854,7 +865,7 @@ impl TlsSession {
                     OpenError::NoInnerType => "no inner content type",
                 };
                 self.anomaly(
-                    "tls_decrypt_failed",
+                    crate::anomaly::AnomalyKind::TlsDecryptFailed,
                     at,
                     Some(dir.sender()),
                     format!("{why} (record {seq} of this key)"),
@@ -1159,7 +1170,7 @@ impl TlsSession {
         while let Some(done) = hs.step(&mut rest) {
             if let Some(len) = done.too_large {
                 self.anomaly(
-                    "tls_handshake_too_large",
+                    crate::anomaly::AnomalyKind::TlsHandshakeTooLarge,
                     at,
                     Some(dir.sender()),
                     format!("handshake type {} of {len} bytes", done.ty),
@@ -1210,7 +1221,7 @@ impl TlsSession {
             }
             (Role::Server, 1) | (Role::Client, 2) | (Role::Client, 8) => {
                 self.anomaly(
-                    "tls_unexpected_message",
+                    crate::anomaly::AnomalyKind::TlsUnexpectedMessage,
                     at,
                     Some(role),
                     format!("handshake type {ty} from the {role}"),
@@ -1224,9 +1235,9 @@ impl TlsSession {
         self.ch_count += 1;
         if self.ch_count > 1 && !(self.facts.hello_retry && self.ch_count == 2) {
             let kind = if self.handshake_done() {
-                "tls_renegotiation"
+                crate::anomaly::AnomalyKind::TlsRenegotiation
             } else {
-                "tls_unexpected_message"
+                crate::anomaly::AnomalyKind::TlsUnexpectedMessage
             };
             self.anomaly(kind, at, Some(Role::Client), "another ClientHello".into());
             // Keys change with a new handshake: stop decrypting.
@@ -1241,7 +1252,7 @@ impl TlsSession {
             parse_tls_message_handshake(msg)
         else {
             self.anomaly(
-                "tls_malformed_handshake",
+                crate::anomaly::AnomalyKind::TlsMalformedHandshake,
                 at,
                 Some(Role::Client),
                 format!("ClientHello of {} bytes does not parse", msg.len()),
@@ -1325,7 +1336,7 @@ impl TlsSession {
             parse_tls_message_handshake(msg)
         else {
             self.anomaly(
-                "tls_malformed_handshake",
+                crate::anomaly::AnomalyKind::TlsMalformedHandshake,
                 at,
                 Some(Role::Server),
                 format!("ServerHello of {} bytes does not parse", msg.len()),
@@ -1338,7 +1349,7 @@ impl TlsSession {
         }
         if self.sh_seen {
             self.anomaly(
-                "tls_unexpected_message",
+                crate::anomaly::AnomalyKind::TlsUnexpectedMessage,
                 at,
                 Some(Role::Server),
                 "a second ServerHello".into(),
@@ -1473,7 +1484,7 @@ impl TlsSession {
             .and_then(|e| parse_tls_extensions(e).ok());
         let Some((_, exts)) = exts else {
             self.anomaly(
-                "tls_malformed_handshake",
+                crate::anomaly::AnomalyKind::TlsMalformedHandshake,
                 at,
                 Some(Role::Server),
                 format!("EncryptedExtensions of {} bytes does not parse", msg.len()),
