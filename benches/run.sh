@@ -90,8 +90,12 @@ COUNTS=$DIR/counts-big.txt
   "$HR" $HTTPREUSE_ARGS --format json "$BIG" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)["summary"]
+f = dict(w.split("=", 1) for w in open(sys.argv[1]).read().split() if "=" in w)
 print("httpreuse: frames=%s connections=%s handshakes_completed=%s requests=%s responses=%s" % (
-    s["frames"], s["connections"], s["handshakes_completed"], s["requests"], s["responses"]))'
+    s["frames"], s["connections"], s["handshakes_completed"], s["requests"], s["responses"]))
+pairs = [("frames", "frames"), ("flows", "connections"), ("requests", "requests"), ("responses", "responses")]
+bad = [f"{a} {f.get(a)} != {b} {s[b]}" for a, b in pairs if str(f.get(a)) != str(s[b])]
+print("floor vs httpreuse: " + ("; ".join(bad) if bad else "frames, connections, requests and responses agree"))' "$DIR/floor-big.txt"
   echo "capinfos:  $(capinfos -M -c "$BIG" | grep -i 'number of packets')"
   if [ "$TSHARK" = 1 ]; then
     # -d: port 18180 is HTTP. Without it tshark gives a few ab connections
