@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::app::AppSession;
 use crate::capture::{CaptureError, CaptureReader, Input};
 use crate::decode::{self, Segment};
+use crate::report::findings::FindingsBuilder;
 use crate::report::{self, ConnectionReport, InputReport, Report};
 use crate::tcp::{FlowTable, TcpConfig, Tracked};
 use crate::types::{At, Timestamp};
@@ -33,6 +34,8 @@ impl Default for Options {
 pub struct Analyzer {
     table: FlowTable<AppSession>,
     finished: Vec<ConnectionReport>,
+    /// Fed each connection as it concludes (bounded per-server aggregates).
+    findings: FindingsBuilder,
     frames: u64,
     tcp_segments: u64,
     skipped: rustc_hash::FxHashMap<crate::decode::Skip, u64>,
@@ -46,6 +49,7 @@ impl Analyzer {
         Analyzer {
             table: FlowTable::new(opts.tcp),
             finished: Vec::new(),
+            findings: FindingsBuilder::new(),
             frames: 0,
             tcp_segments: 0,
             skipped: Default::default(),
@@ -113,8 +117,8 @@ impl Analyzer {
     }
 
     fn segment(&mut self, seg: &Segment<'_>, at: At) {
-        let finished = &mut self.finished;
-        let mut done = |t: Tracked<AppSession>| finished.push(conclude(t));
+        let (finished, findings) = (&mut self.finished, &mut self.findings);
+        let mut done = |t: Tracked<AppSession>| finished.push(concluded(conclude(t), findings));
         let Tracked { conn, user } = self.table.lookup(seg, at, AppSession::new, &mut done);
         conn.segment(seg, at, &mut |dir, ev| user.on_event(dir, ev, at));
         self.table.expire(at.ts, &mut done);
@@ -122,9 +126,9 @@ impl Analyzer {
 
     /// Ends the run: every connection still in the table is concluded.
     pub fn finish(mut self) -> Report {
-        let finished = &mut self.finished;
+        let (finished, findings) = (&mut self.finished, &mut self.findings);
         self.table
-            .drain(&mut |t: Tracked<AppSession>| finished.push(conclude(t)));
+            .drain(&mut |t: Tracked<AppSession>| finished.push(concluded(conclude(t), findings)));
         self.finished.sort_by_key(|c| c.id);
         let summary = report::build::summary(
             &self.finished,
@@ -134,6 +138,7 @@ impl Analyzer {
             self.first_ts
                 .map_or(0.0, |f| crate::types::round_us(self.last.ts.secs_since(f))),
         );
+        let findings = self.findings.finish(&summary);
         Report {
             header: report::Header {
                 format_version: report::FORMAT_VERSION,
@@ -144,6 +149,7 @@ impl Analyzer {
                 inputs: self.inputs,
             },
             summary,
+            findings,
             connections: self.finished,
         }
     }
@@ -158,6 +164,12 @@ fn conclude(t: Tracked<AppSession>) -> ConnectionReport {
     user.finish(end);
     let verdict = verdict::judge(&conn, user.http().exchanges());
     report::build::connection(&conn, user.http(), verdict)
+}
+
+/// A concluded connection on its way to the report: the findings see it first.
+fn concluded(c: ConnectionReport, findings: &mut FindingsBuilder) -> ConnectionReport {
+    findings.add(&c);
+    c
 }
 
 /// Analyses inputs in order as one capture.

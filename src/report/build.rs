@@ -140,10 +140,11 @@ fn per<T>(f: impl Fn(&SideStats) -> T, s: &PerRole<SideStats>) -> PerRole<T> {
     }
 }
 
-fn anomaly_report(a: &Anomaly) -> AnomalyReport {
+fn anomaly_report(a: &Anomaly, origin: At) -> AnomalyReport {
     AnomalyReport {
         kind: a.kind,
         frame: a.frame,
+        time: round_us(a.ts.secs_since(origin.ts)),
         by: a.by,
         detail: a.detail.clone(),
     }
@@ -193,6 +194,7 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
             by: fc.by,
             kind: fc.kind,
             frame: fc.at.frame,
+            time: secs(fc.at, origin),
         }),
         requests,
         exchanges: exchanges
@@ -242,7 +244,11 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
         },
         idle: idle_report(&verdict.idle),
         close: close_report(&verdict.close),
-        anomalies: all.iter().take(listed).map(|a| anomaly_report(a)).collect(),
+        anomalies: all
+            .iter()
+            .take(listed)
+            .map(|a| anomaly_report(a, origin))
+            .collect(),
         anomalies_not_listed,
     }
 }
