@@ -175,6 +175,25 @@ fn open_and_check(r: &Report, name: &str, limit: Duration) -> Value {
     assert!(rendered <= n, "{name}: {check}");
     assert!(rendered >= n.min(20), "{name}: {check}");
     assert_eq!(check["distinct_rows_seen"], n, "{name}: {check}");
+    // The controls: every filter gives the rows it should, the zoom
+    // buttons halve and restore the window, dragging on the axis over a
+    // quarter of it zooms to that quarter, hovering shows details.
+    let ui = &check["interactions"];
+    for key in [
+        "server_filter",
+        "reason_filter",
+        "anomaly_filter",
+        "zoom_buttons",
+        "drag_zoom",
+    ] {
+        assert_eq!(ui[key], true, "{name}: {key}: {check}");
+    }
+    if n > 0 {
+        assert_eq!(ui["hover_row"], true, "{name}: {check}");
+    }
+    if r.connections.iter().any(|c| !c.exchanges.is_empty()) {
+        assert_eq!(ui["hover_exchange"], true, "{name}: {check}");
+    }
 
     let shot = dir.join(format!("{name}.png"));
     let (_, log) = run_chromium(

@@ -223,6 +223,51 @@
     if (el) el.classList.add('hl');
   });
 
+  // The self-check's tour of the controls: each filter gives the rows it
+  // should, zoom and drag change the time window, hover shows details.
+  function interactions() {
+    var res = {};
+    function pick(sel, value) { sel.value = value; sel.dispatchEvent(new Event('change')); return filtered.length; }
+    var ok = true;
+    for (var i = 1; i < selServer.options.length; i++) {
+      var v = selServer.options[i].value;
+      if (pick(selServer, v) !== data.filter(function (r) { return String(r[F.srv]) === v; }).length) ok = false;
+    }
+    pick(selServer, '');
+    res.server_filter = ok;
+    ok = true;
+    for (i = 1; i < selReason.options.length; i++) {
+      var rv = selReason.options[i].value;
+      if (pick(selReason, rv) !== data.filter(function (r) { return String(r[F.reason]) === rv; }).length) ok = false;
+    }
+    pick(selReason, '');
+    res.reason_filter = ok;
+    res.anomaly_filter = pick(selAnomaly, '*') === data.filter(function (r) { return r[F.an].length > 0; }).length;
+    pick(selAnomaly, '');
+    var span0 = win.b - win.a;
+    $('z-in').click();
+    var zin = Math.abs((win.b - win.a) - span0 / 2) < 1e-6 * span0 + 1;
+    $('z-out').click();
+    res.zoom_buttons = zin && Math.abs((win.b - win.a) - span0) < 1e-6 * span0 + 1;
+    var b = axis.getBoundingClientRect(), x0 = b.left + 260 + (b.width - 260) * 0.25, x1 = b.left + 260 + (b.width - 260) * 0.5;
+    axis.dispatchEvent(new MouseEvent('mousedown', { bubbles: true, clientX: x0, clientY: b.top + 5 }));
+    window.dispatchEvent(new MouseEvent('mousemove', { bubbles: true, clientX: x1, clientY: b.top + 5 }));
+    window.dispatchEvent(new MouseEvent('mouseup', { bubbles: true, clientX: x1, clientY: b.top + 5 }));
+    res.drag_zoom = b.width > 300 ? Math.abs((win.b - win.a) - span0 / 4) < 0.02 * span0 : null;
+    $('z-reset').click();
+    var ex = spacer.querySelector('.wf-ex'), row = spacer.querySelector('.wf-row .wf-label');
+    if (row) {
+      row.dispatchEvent(new MouseEvent('mousemove', { bubbles: true, clientX: 10, clientY: 10 }));
+      res.hover_row = !tip.hidden && tip.textContent.indexOf('#') === 0;
+    }
+    if (ex) {
+      ex.dispatchEvent(new MouseEvent('mousemove', { bubbles: true, clientX: 10, clientY: 10 }));
+      res.hover_exchange = !tip.hidden && /request at/.test(tip.textContent);
+    }
+    tip.hidden = true;
+    return res;
+  }
+
   // First draw, then the self-check (see src/report/html.rs).
   try {
     drawAxis();
@@ -255,6 +300,7 @@
       check.distinct_rows_seen = n;
       check.scroll_steps = guard + 1;
       view.scrollTop = 0; drawn.first = -1; render();
+      check.interactions = interactions();
     } catch (e) { errors.push('selfcheck: ' + e.message); }
   }
   $('selfcheck').textContent = JSON.stringify(check);
