@@ -295,3 +295,57 @@ fn readme_lists_every_finding_kind() {
         assert!(readme.contains(&row), "README lacks the row {row}");
     }
 }
+
+/// python server that answers then resets (stream 0), and resets a second
+/// connection right after its request (stream 1). tshark: GET frame 12,
+/// RST frame 14 from port 18094, no response in stream 1.
+#[test]
+fn server_reset_with_a_request_outstanding() {
+    let r = report("server-reset.pcap");
+    let f = find(&r, FindingKind::ResetWithRequestOutstanding);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.evidence.connections, [1]);
+    assert_eq!(f.evidence.frames, [14]);
+    assert_eq!(num(fig(f, "reset_by_server")), 1.0);
+    assert_eq!(num(fig(f, "reset_by_client")), 0.0);
+}
+
+/// Reuse close to the server's idle timeout without a lost race is a
+/// warning. The input is findings-idle-race.pcap's report with its stale
+/// requests taken out (connection 0 without its last exchange, whose
+/// request raced the FIN; connections 1-3, which only carried stale second
+/// requests, left out): a hand-edited report, to test the builder alone.
+/// What stays, per tshark: reuse gaps up to 2.680498 - 1.679923 =
+/// 1.000575 s on connection 0; idle closes from 1.000631 s.
+#[test]
+fn reuse_near_the_timeout_is_a_warning() {
+    use httpreuse::report::findings::FindingsBuilder;
+    let r = report("findings-idle-race.pcap");
+    let mut b = FindingsBuilder::new();
+    for c in &r.connections {
+        let mut c = c.clone();
+        if (1..=3).contains(&c.id) {
+            continue;
+        }
+        if c.id == 0 {
+            c.exchanges.pop();
+            c.requests -= 1;
+            c.anomalies.clear();
+        }
+        b.add(&c);
+    }
+    let findings = b.finish(&r.summary);
+    let f = findings
+        .iter()
+        .find(|f| f.kind == FindingKind::IdleTimeoutRace)
+        .expect("a race warning");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(num(fig(f, "requests_after_server_fin")), 0.0);
+    let client = num(fig(f, "client_max_idle_before_request"));
+    assert!((client - 1.000575).abs() < 2e-6, "{client}");
+    assert!(
+        f.advice.contains("below 1.00 s or the server's above 2 s"),
+        "{}",
+        f.advice
+    );
+}
