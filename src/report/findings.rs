@@ -556,8 +556,10 @@ pub fn secs3(x: f64) -> String {
         format!("{x:.1} s")
     } else if x >= 1.0 {
         format!("{x:.2} s")
-    } else if x >= 0.001 {
+    } else if x >= 0.01 {
         format!("{:.0} ms", x * 1e3)
+    } else if x >= 0.001 {
+        format!("{:.1} ms", x * 1e3)
     } else {
         format!("{:.0} µs", x * 1e6)
     }
@@ -1046,6 +1048,8 @@ mod tests {
         assert_eq!(round_above(5000.0), 7200);
         assert_eq!(secs3(1.0307), "1.03 s");
         assert_eq!(secs3(58.2), "58.2 s");
+        assert_eq!(secs3(0.0014), "1.4 ms");
+        assert_eq!(secs3(0.045), "45 ms");
         assert_eq!(round_below(5.0), "5 s");
         assert_eq!(round_below(1.0), "1.00 s");
     }
