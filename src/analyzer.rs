@@ -9,6 +9,7 @@ use crate::capture::{CaptureError, CaptureReader, Input};
 use crate::clock::{Clock, Jump};
 use crate::decode::{self, Decoded, Segment};
 use crate::defrag::Defrag;
+use crate::report::findings::FindingsBuilder;
 use crate::report::{self, ConnectionReport, InputReport, Report};
 use crate::tcp::{FlowTable, TcpConfig, Tracked};
 use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, Timestamp, human_secs, round_us};
@@ -36,6 +37,8 @@ impl Default for Options {
 pub struct Analyzer {
     table: FlowTable<AppSession>,
     finished: Vec<ConnectionReport>,
+    /// Fed each connection as it concludes (bounded per-server aggregates).
+    findings: FindingsBuilder,
     frames: u64,
     tcp_segments: u64,
     skipped: rustc_hash::FxHashMap<crate::decode::Skip, u64>,
@@ -53,6 +56,7 @@ impl Analyzer {
         Analyzer {
             table: FlowTable::new(opts.tcp),
             finished: Vec::new(),
+            findings: FindingsBuilder::new(),
             frames: 0,
             tcp_segments: 0,
             skipped: Default::default(),
@@ -119,7 +123,7 @@ impl Analyzer {
                 self.segment(&seg, at, now);
             }
             Ok(Decoded::Fragment(f)) => {
-                if let Some(datagram) = self.defrag.push(&f, at.frame, now) {
+                if let Some(datagram) = self.defrag.push(&f, at, now) {
                     match decode::reassembled(f.src, f.dst, &datagram) {
                         Ok(seg) => self.segment(&seg, at, now),
                         Err(_) => self.defrag.malformed(),
@@ -132,8 +136,8 @@ impl Analyzer {
     }
 
     fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp) {
-        let finished = &mut self.finished;
-        let mut done = |t: Tracked<AppSession>| finished.push(conclude(t));
+        let (finished, findings) = (&mut self.finished, &mut self.findings);
+        let mut done = |t: Tracked<AppSession>| finished.push(concluded(conclude(t), findings));
         if let Some(Tracked { conn, user, .. }) =
             self.table.lookup(seg, at, now, AppSession::new, &mut done)
         {
@@ -147,8 +151,8 @@ impl Analyzer {
         for d in self.defrag.take_dropped() {
             self.capture_anomaly(Anomaly {
                 kind: AnomalyKind::IpFragmentsIncomplete,
-                frame: d.frame,
-                ts: Timestamp::default(),
+                frame: d.at.frame,
+                ts: d.at.ts,
                 by: None,
                 detail: format!(
                     "a fragmented IP datagram (first fragment seen here, {} in all) {}; not analysed",
@@ -196,9 +200,9 @@ impl Analyzer {
     pub fn finish(mut self) -> Report {
         self.defrag.finish();
         self.defrag_dropped();
-        let finished = &mut self.finished;
+        let (finished, findings) = (&mut self.finished, &mut self.findings);
         self.table
-            .drain(&mut |t: Tracked<AppSession>| finished.push(conclude(t)));
+            .drain(&mut |t: Tracked<AppSession>| finished.push(concluded(conclude(t), findings)));
         self.finished.sort_by_key(|c| c.id);
         let capture = report::build::CaptureFacts {
             frames: self.frames,
@@ -208,6 +212,10 @@ impl Analyzer {
                 .clock
                 .span()
                 .map_or(0.0, |(first, last)| round_us(last.secs_since(first))),
+            start: self
+                .clock
+                .span()
+                .map_or(Timestamp::default(), |(first, _)| first),
             late_segments: self.table.late_segments(),
             ip_fragments: self.defrag.stats(),
             frames_out_of_order: self.clock.out_of_order(),
@@ -216,6 +224,7 @@ impl Analyzer {
             anomaly_counts: self.capture_anomaly_counts,
         };
         let summary = report::build::summary(&self.finished, capture);
+        let findings = self.findings.finish(&summary);
         Report {
             header: report::Header {
                 format_version: report::FORMAT_VERSION,
@@ -226,6 +235,7 @@ impl Analyzer {
                 inputs: self.inputs,
             },
             summary,
+            findings,
             connections: self.finished,
         }
     }
@@ -247,6 +257,12 @@ fn conclude(t: Tracked<AppSession>) -> ConnectionReport {
     };
     let verdict = verdict::judge(&conn, user.http().exchanges(), tunnel);
     report::build::connection(&conn, user.http(), verdict)
+}
+
+/// A concluded connection on its way to the report: the findings see it first.
+fn concluded(c: ConnectionReport, findings: &mut FindingsBuilder) -> ConnectionReport {
+    findings.add(&c);
+    c
 }
 
 /// Inputs kept open between checking them and reading them; past this

@@ -21,6 +21,10 @@ pub struct Cli {
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
     /// Colour in the text report.
     #[arg(long, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
     pub color: Color,
@@ -110,6 +114,8 @@ pub enum Format {
     Text,
     /// The stable JSON report (format_version 1).
     Json,
+    /// One self-contained HTML file: summary, findings, connection waterfall.
+    Html,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use rustc_hash::FxHashMap;
 
 use crate::decode::Fragment;
-use crate::types::{FrameNo, Timestamp};
+use crate::types::{At, FrameNo, Timestamp};
 
 /// Largest datagram payload (IPv4 total length is 16 bits).
 pub const MAX_DATAGRAM: usize = 65_535;
@@ -46,8 +46,8 @@ pub struct DefragStats {
 /// A datagram dropped unfinished, for the report's anomalies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dropped {
-    /// The frame of its first fragment.
-    pub frame: FrameNo,
+    /// The frame of its first fragment (in capture order) and its time.
+    pub at: At,
     /// Its fragment frames.
     pub fragments: u64,
     /// Why.
@@ -63,7 +63,7 @@ struct Pending {
     /// Payload length, once the last fragment was seen.
     total: Option<u32>,
     first: Timestamp,
-    frame: FrameNo,
+    at: At,
     fragments: u64,
     /// Unusable (cut by the snap length, or too large): dropped when done.
     broken: bool,
@@ -158,10 +158,10 @@ impl Defrag {
         std::mem::take(&mut self.dropped)
     }
 
-    /// Takes one fragment, carried by frame `frame` at capture clock
+    /// Takes one fragment, carried by the frame at `at`, at capture clock
     /// `now`; returns the whole datagram payload when this fragment
     /// completed it.
-    pub fn push(&mut self, f: &Fragment<'_>, frame: FrameNo, now: Timestamp) -> Option<Vec<u8>> {
+    pub fn push(&mut self, f: &Fragment<'_>, at: At, now: Timestamp) -> Option<Vec<u8>> {
         self.expire(now);
         self.stats.fragments += 1;
         let key = (f.src, f.dst, f.id);
@@ -178,7 +178,7 @@ impl Defrag {
                     have: Vec::new(),
                     total: None,
                     first: now,
-                    frame,
+                    at,
                     fragments: 0,
                     broken: false,
                 },
@@ -231,7 +231,7 @@ impl Defrag {
     /// End of capture: whatever still waits is incomplete.
     pub fn finish(&mut self) {
         let mut keys: Vec<(FrameNo, Key)> =
-            self.pending.iter().map(|(k, p)| (p.frame, *k)).collect();
+            self.pending.iter().map(|(k, p)| (p.at.frame, *k)).collect();
         keys.sort_unstable_by_key(|(frame, _)| *frame);
         for (_, k) in keys {
             self.discard(&k, "unfinished when the capture ended");
@@ -254,7 +254,7 @@ impl Defrag {
             self.stats.incomplete_fragments += p.fragments;
             if self.dropped.len() < 256 {
                 self.dropped.push(Dropped {
-                    frame: p.frame,
+                    at: p.at,
                     fragments: p.fragments,
                     why: if p.broken {
                         "unusable: cut by the snap length or over 64 KiB"
@@ -274,7 +274,7 @@ mod tests {
 
     impl Defrag {
         fn push_t(&mut self, f: &Fragment<'_>, now: Timestamp) -> Option<Vec<u8>> {
-            self.push(f, 1, now)
+            self.push(f, At { frame: 1, ts: now }, now)
         }
     }
 

@@ -23,11 +23,24 @@ fn main() -> ExitCode {
     let color = match cli.color {
         Color::Always => true,
         Color::Never => false,
-        Color::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        Color::Auto => {
+            cli.output.is_none() && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     };
-    let mut out = io::BufWriter::new(stdout.lock());
+    let sink: Box<dyn Write> = match &cli.output {
+        None => Box::new(stdout.lock()),
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("httpreuse: cannot create {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let mut out = io::BufWriter::with_capacity(1 << 16, sink);
     let written = match cli.format {
         Format::Json => report::json::write(&report, &mut out),
+        Format::Html => report::html::write(&report, &mut out),
         Format::Text => {
             let opts = report::text::TextOptions {
                 color,

@@ -141,10 +141,11 @@ fn per<T>(f: impl Fn(&SideStats) -> T, s: &PerRole<SideStats>) -> PerRole<T> {
     }
 }
 
-fn anomaly_report(a: &Anomaly) -> AnomalyReport {
+fn anomaly_report(a: &Anomaly, origin: At) -> AnomalyReport {
     AnomalyReport {
         kind: a.kind,
         frame: a.frame,
+        time: round_us(a.ts.secs_since(origin.ts)),
         by: a.by,
         detail: a.detail.clone(),
     }
@@ -194,6 +195,7 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
             by: fc.by,
             kind: fc.kind,
             frame: fc.at.frame,
+            time: secs(fc.at, origin),
         }),
         requests,
         exchanges: exchanges
@@ -244,7 +246,11 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
         },
         idle: idle_report(&verdict.idle),
         close: close_report(&verdict.close),
-        anomalies: all.iter().take(listed).map(|a| anomaly_report(a)).collect(),
+        anomalies: all
+            .iter()
+            .take(listed)
+            .map(|a| anomaly_report(a, origin))
+            .collect(),
         anomalies_not_listed,
     }
 }
@@ -339,6 +345,9 @@ pub struct CaptureFacts {
     pub frames_skipped: BTreeMap<crate::decode::Skip, u64>,
     /// First to last plausible timestamp, seconds.
     pub duration: f64,
+    /// The earliest plausible timestamp: capture anomalies' `time` counts
+    /// from it.
+    pub start: crate::types::Timestamp,
     /// Segments that came after their closed connection was concluded.
     pub late_segments: u64,
     /// IP fragment reassembly.
@@ -365,7 +374,19 @@ pub fn summary(conns: &[ConnectionReport], capture: CaptureFacts) -> Summary {
         late_segments: capture.late_segments,
         ip_fragments: capture.ip_fragments,
         frames_out_of_order: capture.frames_out_of_order,
-        capture_anomalies: capture.anomalies.iter().map(anomaly_report).collect(),
+        capture_anomalies: capture
+            .anomalies
+            .iter()
+            .map(|a| {
+                anomaly_report(
+                    a,
+                    At {
+                        frame: 0,
+                        ts: capture.start,
+                    },
+                )
+            })
+            .collect(),
         capture_anomalies_not_listed: capture.anomalies_dropped,
         ..Summary::default()
     };

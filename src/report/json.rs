@@ -11,6 +11,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::report::findings::Finding;
 use crate::report::render::{self, Render};
 use crate::report::{ConnectionReport, Header, Report, Summary};
 
@@ -59,7 +60,12 @@ fn write_indented(out: &mut dyn Write, json: &[u8], depth: usize) -> io::Result<
 }
 
 impl Render for JsonRenderer<'_> {
-    fn begin(&mut self, header: &Header, summary: &Summary) -> io::Result<()> {
+    fn begin(
+        &mut self,
+        header: &Header,
+        summary: &Summary,
+        findings: &[Finding],
+    ) -> io::Result<()> {
         self.out.write_all(b"{\n  \"format_version\": ")?;
         self.nested(&header.format_version, 1)?;
         self.out.write_all(b",\n  \"tool\": ")?;
@@ -68,6 +74,8 @@ impl Render for JsonRenderer<'_> {
         self.nested(&header.inputs, 1)?;
         self.out.write_all(b",\n  \"summary\": ")?;
         self.nested(summary, 1)?;
+        self.out.write_all(b",\n  \"findings\": ")?;
+        self.nested(&findings, 1)?;
         self.out.write_all(b",\n  \"connections\": [")
     }
 

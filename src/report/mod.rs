@@ -8,6 +8,8 @@
 //! Everything else is added beside them.
 
 pub mod build;
+pub mod findings;
+pub mod html;
 pub mod json;
 pub mod render;
 pub mod sentences;
@@ -35,6 +37,9 @@ pub struct Report {
     pub header: Header,
     /// Totals over `connections`.
     pub summary: Summary,
+    /// What the capture shows about keep-alive policy and what to change
+    /// (see [`findings`]); errors first, then warnings, then info.
+    pub findings: Vec<findings::Finding>,
     /// Every connection, in order of its first packet.
     pub connections: Vec<ConnectionReport>,
 }
@@ -228,6 +233,8 @@ pub struct FirstCloseReport {
     pub by: Role,
     pub kind: crate::tcp::connection::CloseKind,
     pub frame: FrameNo,
+    /// Seconds since the connection's first packet.
+    pub time: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -323,6 +330,8 @@ pub struct CloseReport {
 pub struct AnomalyReport {
     pub kind: AnomalyKind,
     pub frame: FrameNo,
+    /// Seconds since the connection's first packet.
+    pub time: f64,
     pub by: Option<Role>,
     pub detail: String,
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use crate::report::findings::{Finding, Severity};
 use crate::report::render::Render;
 use crate::report::*;
 use crate::tcp::connection::CloseKind;
@@ -222,13 +223,13 @@ impl<'w> TextRenderer<'w> {
 }
 
 impl Render for TextRenderer<'_> {
-    fn begin(&mut self, h: &Header, s: &Summary) -> io::Result<()> {
+    fn begin(&mut self, h: &Header, s: &Summary, f: &[Finding]) -> io::Result<()> {
         header(&mut self.o, h)?;
         summary(&mut self.o, s)?;
         if s.by_server.len() > 1 {
             servers(&mut self.o, &s.by_server)?;
         }
-        Ok(())
+        findings(&mut self.o, f)
     }
 
     fn connection(&mut self, c: &ConnectionReport) -> io::Result<()> {
@@ -504,6 +505,50 @@ fn servers(o: &mut Out<'_>, servers: &[ServerSummary]) -> io::Result<()> {
         ))?;
         for l in wrap(&reasons_line(&s.close_reasons), 76 - width) {
             o.line(&format!("  {:width$}  {l}", ""))?;
+        }
+    }
+    Ok(())
+}
+
+fn findings(o: &mut Out<'_>, findings: &[Finding]) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    o.line("")?;
+    let t = o.paint(Paint::Bold, "Findings");
+    o.line(&t)?;
+    for f in findings {
+        let (mark, paint) = match f.severity {
+            Severity::Error => ("error", Paint::Red),
+            Severity::Warning => ("warning", Paint::Yellow),
+            Severity::Info => ("info", Paint::Dim),
+        };
+        let head = o.paint(paint, &format!("{mark:<7}"));
+        let server = f.server.as_deref().unwrap_or("whole capture");
+        o.line(&format!("  {head} {} · {server}", f.kind))?;
+        for l in wrap(&f.observed, 68) {
+            o.line(&format!("          {l}"))?;
+        }
+        let mut advice = wrap(&f.advice, 65).into_iter();
+        if let Some(first) = advice.next() {
+            let first = o.paint(Paint::Bold, &first);
+            o.line(&format!("          -> {first}"))?;
+        }
+        for l in advice {
+            o.line(&format!("             {l}"))?;
+        }
+        let ev = &f.evidence;
+        if !ev.connections.is_empty() {
+            let ids: Vec<String> = ev.connections.iter().map(|i| format!("#{i}")).collect();
+            let mut items = vec![format!("connections {}", ids.join(" "))];
+            if !ev.frames.is_empty() {
+                let fr: Vec<String> = ev.frames.iter().map(|i| i.to_string()).collect();
+                items.push(format!("frames {}", fr.join(" ")));
+            }
+            for l in wrap_items(&items, " · ", 68) {
+                let l = o.paint(Paint::Dim, &l);
+                o.line(&format!("          {l}"))?;
+            }
         }
     }
     Ok(())
