@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::app::AppSession;
 use crate::capture::{CaptureError, CaptureReader, Input};
 use crate::decode::{self, Segment};
+use crate::filter::{Filter, FilteredOut};
 use crate::report::{self, ConnectionReport, InputReport, Report};
 use crate::tcp::{FlowTable, TcpConfig, Tracked};
 use crate::types::{At, Timestamp};
@@ -39,6 +40,62 @@ pub struct Analyzer {
     inputs: Vec<InputReport>,
     first_ts: Option<Timestamp>,
     last: At,
+    filter: Option<Box<FilterState>>,
+}
+
+/// A run's connection filter and what it left out.
+struct FilterState {
+    filter: Filter,
+    out: FilteredOut,
+    /// Address pairs dropped by the pre-check (counted as connections once).
+    dropped_pairs: rustc_hash::FxHashSet<(std::net::SocketAddr, std::net::SocketAddr)>,
+}
+
+/// Most distinct address pairs the pre-check counts.
+const MAX_DROPPED_PAIRS: usize = 1 << 20;
+
+impl FilterState {
+    /// Pre-check of one segment: false drops it.
+    fn segment(&mut self, seg: &Segment<'_>) -> bool {
+        if self.filter.may_match_segment(seg.src, seg.dst) {
+            return true;
+        }
+        self.out.frames += 1;
+        let pair = if seg.src <= seg.dst {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        if self.dropped_pairs.len() < MAX_DROPPED_PAIRS && self.dropped_pairs.insert(pair) {
+            self.out.connections += 1;
+        }
+        false
+    }
+
+    /// Decision on a concluded connection: false leaves it out.
+    fn keeps(&mut self, c: &crate::tcp::Connection, capture_start: Timestamp) -> bool {
+        if self
+            .filter
+            .keeps(c.client, c.server, c.first.ts, c.last.ts, capture_start)
+        {
+            return true;
+        }
+        self.out.connections += 1;
+        self.out.frames += c.sides.client.packets + c.sides.server.packets;
+        false
+    }
+}
+
+/// Concludes `t` into `finished` unless the filter leaves it out.
+fn take(
+    t: Tracked<AppSession>,
+    filter: &mut Option<Box<FilterState>>,
+    start: Timestamp,
+    finished: &mut Vec<ConnectionReport>,
+) {
+    if filter.as_mut().is_none_or(|f| f.keeps(&t.conn, start)) {
+        finished.push(conclude(t));
+    }
 }
 
 impl Analyzer {
@@ -52,7 +109,23 @@ impl Analyzer {
             inputs: Vec::new(),
             first_ts: None,
             last: At::default(),
+            filter: None,
         }
+    }
+
+    /// Analyses and reports only the connections `filter` keeps (see
+    /// [`crate::filter`]); the summary's `filtered_out` says what it left out.
+    pub fn set_filter(&mut self, filter: Filter) {
+        self.filter = (!filter.is_empty()).then(|| {
+            Box::new(FilterState {
+                out: FilteredOut {
+                    filter: filter.describe(),
+                    ..FilteredOut::default()
+                },
+                filter,
+                dropped_pairs: Default::default(),
+            })
+        });
     }
 
     /// Reads one whole input. Errors that keep the input from being read at
@@ -105,6 +178,9 @@ impl Analyzer {
         self.last = at;
         match decode::decode(linktype, data) {
             Ok(seg) => {
+                if self.filter.as_mut().is_some_and(|f| !f.segment(&seg)) {
+                    return;
+                }
                 self.tcp_segments += 1;
                 self.segment(&seg, at);
             }
@@ -113,8 +189,9 @@ impl Analyzer {
     }
 
     fn segment(&mut self, seg: &Segment<'_>, at: At) {
-        let finished = &mut self.finished;
-        let mut done = |t: Tracked<AppSession>| finished.push(conclude(t));
+        let (finished, filter) = (&mut self.finished, &mut self.filter);
+        let start = self.first_ts.unwrap_or_default();
+        let mut done = |t: Tracked<AppSession>| take(t, filter, start, finished);
         let Tracked { conn, user } = self.table.lookup(seg, at, AppSession::new, &mut done);
         conn.segment(seg, at, &mut |dir, ev| user.on_event(dir, ev, at));
         self.table.expire(at.ts, &mut done);
@@ -122,11 +199,12 @@ impl Analyzer {
 
     /// Ends the run: every connection still in the table is concluded.
     pub fn finish(mut self) -> Report {
-        let finished = &mut self.finished;
+        let (finished, filter) = (&mut self.finished, &mut self.filter);
+        let start = self.first_ts.unwrap_or_default();
         self.table
-            .drain(&mut |t: Tracked<AppSession>| finished.push(conclude(t)));
+            .drain(&mut |t: Tracked<AppSession>| take(t, filter, start, finished));
         self.finished.sort_by_key(|c| c.id);
-        let summary = report::build::summary(
+        let mut summary = report::build::summary(
             &self.finished,
             self.frames,
             self.tcp_segments,
@@ -134,6 +212,7 @@ impl Analyzer {
             self.first_ts
                 .map_or(0.0, |f| crate::types::round_us(self.last.ts.secs_since(f))),
         );
+        summary.filtered_out = self.filter.map(|f| f.out);
         Report {
             header: report::Header {
                 format_version: report::FORMAT_VERSION,
@@ -162,7 +241,17 @@ fn conclude(t: Tracked<AppSession>) -> ConnectionReport {
 
 /// Analyses inputs in order as one capture.
 pub fn analyze(inputs: &[Input], opts: Options) -> Result<Report, CaptureError> {
+    analyze_filtered(inputs, opts, Filter::default())
+}
+
+/// [`analyze`], keeping only the connections `filter` keeps.
+pub fn analyze_filtered(
+    inputs: &[Input],
+    opts: Options,
+    filter: Filter,
+) -> Result<Report, CaptureError> {
     let mut a = Analyzer::new(opts);
+    a.set_filter(filter);
     for input in inputs {
         a.read(input)?;
     }

@@ -403,7 +403,15 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
             .join(", ");
         frames.push_str(&format!(", {skipped} skipped ({why})"));
     }
-    row(o, "frames", &frames)
+    row(o, "frames", &frames)?;
+    if let Some(f) = &s.filtered_out {
+        let txt = format!(
+            "{} connections, {} frames (kept: {})",
+            f.connections, f.frames, f.filter
+        );
+        row(o, "filtered out", &txt)?;
+    }
+    Ok(())
 }
 
 fn histogram(o: &mut Out<'_>, h: &BTreeMap<u64, u64>) -> io::Result<()> {
