@@ -21,7 +21,9 @@
 //!   adds repeat letters for repeated events that ours shows once.
 //! - `conn_state` is derived from the handshake and who sent FIN/RST:
 //!   `REJ`, `S0`, `S1`, `S2`, `S3`, `SF`, `RSTO`, `RSTR`, `RSTOS0`, `SH`,
-//!   `OTH` (no SYN seen); Zeek's `RSTRH` and `SHR` are not produced.
+//!   `SHR`, `RSTRH`, and `OTH` (no SYN seen and the originator sent nothing,
+//!   or neither SYN nor SYN-ACK seen); a connection whose SYN was missed
+//!   but whose traffic followed is judged by its FINs and RSTs, as Zeek does.
 //! - `orig_ip_bytes`/`resp_ip_bytes`, `local_orig`/`local_resp` are unset
 //!   (`-`): the report keeps no IP lengths and knows no local networks.
 //!
@@ -31,8 +33,12 @@
 //! does not keep those headers. `version` is the response's version (the
 //! request's when there is no response), `request_body_len` and
 //! `response_body_len` are the body bytes on the wire (for chunked bodies
-//! these include the chunk framing, where Zeek counts the de-chunked
-//! bytes), `info_code` is the last 1xx response; `info_msg` is unset.
+//! these include the chunk framing, and gzip bodies stay compressed, where
+//! Zeek counts the de-chunked, inflated bytes), `info_code` is the last 1xx
+//! response; `info_msg` is unset. Where Zeek's parser gives up on a request
+//! it logs the answer as HTTP/0.9 with status 0; ours parses what it can.
+//! `tests/formats.rs` compares these logs with Zeek's baselines field by
+//! field and lists each known difference with its reason.
 //!
 //! `#open` and `#close` are the first connection's start and the last
 //! packet's time (capture time, so the same capture gives the same file).
@@ -191,8 +197,14 @@ pub fn conn_state(c: &ConnectionReport) -> &'static str {
     if c.handshake.state == HandshakeState::Refused {
         return "REJ";
     }
-    if !syn && !synack {
-        return "OTH";
+    if !syn && (!synack || c.packets.client == 0) {
+        // no SYN, and the originator never got going: Zeek's OTH, or its
+        // responder-only states
+        return match (synack, first_rst, fin_s) {
+            (true, Some("server"), _) => "RSTRH",
+            (true, _, true) => "SHR",
+            _ => "OTH",
+        };
     }
     if syn && !synack {
         return match (first_rst, fin_c) {
