@@ -119,6 +119,8 @@ pub fn figures(conns: &[&Value]) -> Value {
             timeouts.push(x);
         }
     }
+    let per_min = per.iter().copied().reduce(f64::min).map_or(0, |x| x as u64);
+    let per_max = per.iter().copied().reduce(f64::max).map_or(0, |x| x as u64);
     let rpc = spread(per);
     let histogram: Map<String, Value> = hist
         .into_iter()
@@ -141,7 +143,7 @@ pub fn figures(conns: &[&Value]) -> Value {
         "reused_connections": reused,
         "reused_share": ratio(reused, with_requests),
         "requests_per_connection": {
-            "min": rpc["min"], "median": rpc["median"], "max": rpc["max"],
+            "min": per_min, "median": rpc["median"], "max": per_max,
             "histogram": histogram,
         },
         "close_reasons": close_reasons,
