@@ -917,7 +917,7 @@ mod tests {
             },
             ..pass.clone()
         };
-        assert_eq!(exit_code(&[pass.clone()]), 0);
+        assert_eq!(exit_code(std::slice::from_ref(&pass)), 0);
         assert_eq!(exit_code(&[pass.clone(), fail.clone()]), 1);
         assert_eq!(exit_code(&[fail, err, pass]), 2);
     }

@@ -424,7 +424,8 @@ impl Table<'_> {
         } else {
             self.paint("33", &dcol)
         };
-        writeln!(self.out, "{label:<34}{b:>15}{a:>15}{dcol}")
+        let line = format!("{label:<34}{b:>15}{a:>15}{dcol}");
+        writeln!(self.out, "{}", line.trim_end())
     }
 }
 

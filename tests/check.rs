@@ -307,7 +307,9 @@ fn errors_exit_2() {
 
 /// The JUnit file parsed back: (tests, failures, errors) attributes of the
 /// testsuite and the testcase / failure / error elements counted.
-fn junit_counts(path: &std::path::Path) -> ((u64, u64, u64), (u64, u64, u64), Vec<String>) {
+type Counts = (u64, u64, u64);
+
+fn junit_counts(path: &std::path::Path) -> (Counts, Counts, Vec<String>) {
     use quick_xml::Reader;
     use quick_xml::events::Event;
     let xml = std::fs::read_to_string(path).unwrap();
@@ -317,7 +319,11 @@ fn junit_counts(path: &std::path::Path) -> ((u64, u64, u64), (u64, u64, u64), Ve
         e.attributes()
             .flatten()
             .find(|a| a.key.as_ref() == k)
-            .map(|a| a.unescape_value().unwrap().into_owned())
+            .map(|a| {
+                a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                    .unwrap()
+                    .into_owned()
+            })
     };
     loop {
         match r.read_event().unwrap() {

@@ -277,3 +277,30 @@ fn per_server_sections_with_several_servers() {
     let d: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(d["before"]["by_server"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn readme_example_is_what_the_binary_prints() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme.split("## Before and after").nth(1).unwrap();
+    let cmd =
+        "$ httpreuse diff fixtures/captures/diff-before.pcap fixtures/captures/diff-after.pcap\n";
+    let shown = section
+        .split(cmd)
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_httpreuse"))
+        .args([
+            "diff",
+            "--color",
+            "never",
+            "fixtures/captures/diff-before.pcap",
+            "fixtures/captures/diff-after.pcap",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(shown, String::from_utf8(o.stdout).unwrap());
+}

@@ -563,6 +563,7 @@ fn zeek_logs_agree_with_zeek_baselines() {
 
 // ---------------------------------------------------------------- Parquet
 
+#[cfg(feature = "parquet")]
 /// Runs a DuckDB query through python3; the test fails (never passes
 /// silently) when python3 or the duckdb package is missing.
 fn duckdb(sql: &str) -> Vec<Vec<Value>> {
@@ -585,6 +586,7 @@ fn duckdb(sql: &str) -> Vec<Vec<Value>> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+#[cfg(feature = "parquet")]
 #[test]
 fn parquet_reads_back_in_duckdb() {
     for cap in [
@@ -649,6 +651,7 @@ fn parquet_reads_back_in_duckdb() {
     }
 }
 
+#[cfg(feature = "parquet")]
 #[test]
 fn parquet_needs_an_output_directory() {
     let o = run(&["-f", "parquet", &fixture("captures/diff-after.pcap")]);
