@@ -717,6 +717,13 @@ pub fn run(inputs: &[Input], opts: Options, filter: &Filter, plan: &Plan) -> Run
                 Ok(golden) => {
                     golden_case(&name, &compare(&golden.value, &loaded.value, &plan.compare))
                 }
+                Err(LoadError::Io { path, err }) if err.kind() == std::io::ErrorKind::NotFound => {
+                    error_case(
+                        format!("golden {name}"),
+                        "golden",
+                        format!("{path}: no such golden file (create it with --update)"),
+                    )
+                }
                 Err(e) => error_case(format!("golden {name}"), "golden", e.to_string()),
             });
         }
