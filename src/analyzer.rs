@@ -9,6 +9,7 @@ use crate::capture::{CaptureError, CaptureReader, Input};
 use crate::clock::{Clock, Jump};
 use crate::decode::{self, Decoded, Segment};
 use crate::defrag::Defrag;
+use crate::filter::{Filter, FilteredOut};
 use crate::report::findings::FindingsBuilder;
 use crate::report::{self, ConnectionReport, InputReport, Report};
 use crate::tcp::{FlowTable, TcpConfig, Tracked};
@@ -49,6 +50,50 @@ pub struct Analyzer {
     capture_anomalies: Vec<Anomaly>,
     capture_anomalies_dropped: u64,
     capture_anomaly_counts: BTreeMap<AnomalyKind, u64>,
+    filter: Option<Box<FilterState>>,
+}
+
+/// A run's connection filter and what it left out.
+struct FilterState {
+    filter: Filter,
+    out: FilteredOut,
+    /// Address pairs dropped by the pre-check (counted as connections once).
+    dropped_pairs: rustc_hash::FxHashSet<(std::net::SocketAddr, std::net::SocketAddr)>,
+}
+
+/// Most distinct address pairs the pre-check counts.
+const MAX_DROPPED_PAIRS: usize = 1 << 20;
+
+impl FilterState {
+    /// Pre-check of one segment: false drops it.
+    fn segment(&mut self, seg: &Segment<'_>) -> bool {
+        if self.filter.may_match_segment(seg.src, seg.dst) {
+            return true;
+        }
+        self.out.frames += 1;
+        let pair = if seg.src <= seg.dst {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        if self.dropped_pairs.len() < MAX_DROPPED_PAIRS && self.dropped_pairs.insert(pair) {
+            self.out.connections += 1;
+        }
+        false
+    }
+
+    /// Decision on a concluded connection: false leaves it out.
+    fn keeps(&mut self, c: &crate::tcp::Connection, capture_start: Timestamp) -> bool {
+        if self
+            .filter
+            .keeps(c.client, c.server, c.first.ts, c.last.ts, capture_start)
+        {
+            return true;
+        }
+        self.out.connections += 1;
+        self.out.frames += c.sides.client.packets + c.sides.server.packets;
+        false
+    }
 }
 
 impl Analyzer {
@@ -66,7 +111,23 @@ impl Analyzer {
             capture_anomalies: Vec::new(),
             capture_anomalies_dropped: 0,
             capture_anomaly_counts: BTreeMap::new(),
+            filter: None,
         }
+    }
+
+    /// Analyses and reports only the connections `filter` keeps (see
+    /// [`crate::filter`]); the summary's `filtered_out` says what it left out.
+    pub fn set_filter(&mut self, filter: Filter) {
+        self.filter = (!filter.is_empty()).then(|| {
+            Box::new(FilterState {
+                out: FilteredOut {
+                    filter: filter.describe(),
+                    ..FilteredOut::default()
+                },
+                filter,
+                dropped_pairs: Default::default(),
+            })
+        });
     }
 
     /// Reads one whole input. Errors that keep the input from being read at
@@ -119,6 +180,9 @@ impl Analyzer {
         }
         match decode::decode(linktype, data) {
             Ok(Decoded::Segment(seg)) => {
+                if self.filter.as_mut().is_some_and(|f| !f.segment(&seg)) {
+                    return;
+                }
                 self.tcp_segments += 1;
                 self.segment(&seg, at, now);
             }
@@ -136,8 +200,10 @@ impl Analyzer {
     }
 
     fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp) {
-        let (finished, findings) = (&mut self.finished, &mut self.findings);
-        let mut done = |t: Tracked<AppSession>| finished.push(concluded(conclude(t), findings));
+        let (finished, findings, filter) =
+            (&mut self.finished, &mut self.findings, &mut self.filter);
+        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
+        let mut done = |t: Tracked<AppSession>| take(t, filter, start, finished, findings);
         if let Some(Tracked { conn, user, .. }) =
             self.table.lookup(seg, at, now, AppSession::new, &mut done)
         {
@@ -200,9 +266,11 @@ impl Analyzer {
     pub fn finish(mut self) -> Report {
         self.defrag.finish();
         self.defrag_dropped();
-        let (finished, findings) = (&mut self.finished, &mut self.findings);
+        let (finished, findings, filter) =
+            (&mut self.finished, &mut self.findings, &mut self.filter);
+        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
         self.table
-            .drain(&mut |t: Tracked<AppSession>| finished.push(concluded(conclude(t), findings)));
+            .drain(&mut |t: Tracked<AppSession>| take(t, filter, start, finished, findings));
         self.finished.sort_by_key(|c| c.id);
         let capture = report::build::CaptureFacts {
             frames: self.frames,
@@ -223,7 +291,8 @@ impl Analyzer {
             anomalies_dropped: self.capture_anomalies_dropped,
             anomaly_counts: self.capture_anomaly_counts,
         };
-        let summary = report::build::summary(&self.finished, capture);
+        let mut summary = report::build::summary(&self.finished, capture);
+        summary.filtered_out = self.filter.map(|f| f.out);
         let findings = self.findings.finish(&summary);
         Report {
             header: report::Header {
@@ -259,10 +328,20 @@ fn conclude(t: Tracked<AppSession>) -> ConnectionReport {
     report::build::connection(&conn, user.http(), verdict)
 }
 
-/// A concluded connection on its way to the report: the findings see it first.
-fn concluded(c: ConnectionReport, findings: &mut FindingsBuilder) -> ConnectionReport {
-    findings.add(&c);
-    c
+/// Concludes `t` into `finished` unless the filter leaves it out; the
+/// findings see each kept connection first.
+fn take(
+    t: Tracked<AppSession>,
+    filter: &mut Option<Box<FilterState>>,
+    start: Timestamp,
+    finished: &mut Vec<ConnectionReport>,
+    findings: &mut FindingsBuilder,
+) {
+    if filter.as_mut().is_none_or(|f| f.keeps(&t.conn, start)) {
+        let c = conclude(t);
+        findings.add(&c);
+        finished.push(c);
+    }
 }
 
 /// Inputs kept open between checking them and reading them; past this
@@ -291,8 +370,18 @@ pub fn open_inputs(inputs: &[Input]) -> Result<Vec<Option<CaptureReader>>, Captu
 /// Analyses inputs in order as one capture. Every input is opened and
 /// checked first (see [`open_inputs`]).
 pub fn analyze(inputs: &[Input], opts: Options) -> Result<Report, CaptureError> {
+    analyze_filtered(inputs, opts, Filter::default())
+}
+
+/// [`analyze`], keeping only the connections `filter` keeps.
+pub fn analyze_filtered(
+    inputs: &[Input],
+    opts: Options,
+    filter: Filter,
+) -> Result<Report, CaptureError> {
     let readers = open_inputs(inputs)?;
     let mut a = Analyzer::new(opts);
+    a.set_filter(filter);
     for (input, reader) in inputs.iter().zip(readers) {
         match reader {
             Some(r) => a.read_from(r, input.display_name()),

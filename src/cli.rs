@@ -1,28 +1,70 @@
 //! Command-line options (clap derive), validated into library options.
+//!
+//! `httpreuse CAPTURE...` reports on captures (the default command);
+//! `httpreuse check`, `httpreuse diff`, `httpreuse completions` and
+//! `httpreuse man` are subcommands, chosen when the first argument is
+//! their name (a capture file with such a name is given as `./check`).
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analyzer::Options;
 use crate::capture::Input;
+use crate::filter::{Endpoint, Filter, TimeBound};
+
+/// The grammar of `--expect` and `--fail-if`, for `--help`.
+pub const EXPR_HELP: &str = "\
+Expressions: PATH OP VALUE
+  PATH   a dotted path into the JSON report's summary (check) or into the
+         diff's before / after / delta (diff --fail-if), e.g.
+           requests_per_handshake
+           close_reasons.reset.total          (also .client, .server)
+           anomalies.request_after_peer_fin
+           requests_per_connection.median
+           server[127.0.0.1:8080].requests_per_connection.median
+         A count that is absent is 0 (close reasons, anomaly kinds,
+         histogram buckets); any other unknown name is an error (exit 2).
+  OP     == != < <= > >=
+  VALUE  a number, true, false, null, a word or a \"quoted string\"
+         (strings, booleans and null only with == and !=)
+--expect-file: one expression per line; blank lines and lines starting
+with # are ignored.";
 
 /// How HTTP connections in packet captures were reused: requests per
 /// connection, keep-alive, and who closed each connection, how and why.
 #[derive(Debug, Parser)]
-#[command(name = "httpreuse", version, about, long_about = None)]
+#[command(
+    name = "httpreuse",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Subcommands: `httpreuse check --help`, `httpreuse diff --help`.\n\
+                  Exit status: 0 report written, 2 unreadable input or usage error."
+)]
 pub struct Cli {
+    /// `check`, `diff`, `completions`, `man`; without one, report on CAPTUREs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Capture files (pcap, pcapng, optionally gzip-compressed); `-` reads
     /// standard input. Several files are analysed as one capture, in order.
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
 
-    /// Output format.
+    /// Output format. csv, zeek: standard output gets the connections table
+    /// (conn.log); `-o DIR` writes both tables. parquet needs `-o DIR`.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Write the report to this file instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
+    /// Write the report to PATH instead of standard output; for csv, zeek
+    /// and parquet PATH is a directory (created if missing) that gets
+    /// connections.csv + exchanges.csv, conn.log + http.log, or
+    /// connections.parquet + exchanges.parquet.
+    #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
     /// Colour in the text report.
@@ -33,6 +75,13 @@ pub struct Cli {
     #[arg(long)]
     pub brief: bool,
 
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// Options of the analysis, shared by every command that reads captures.
+#[derive(Clone, Debug, Args)]
+pub struct AnalysisArgs {
     /// Seconds (capture time) a closed connection waits for late packets
     /// before it is concluded and its memory freed (`5`, `0.5`, `500ms`).
     #[arg(long, default_value = "5", value_name = "SECS",
@@ -44,6 +93,203 @@ pub struct Cli {
     #[arg(long, default_value = "4MiB", value_name = "BYTES",
           value_parser = parse_bytes, allow_hyphen_values = true)]
     pub max_buffer: usize,
+
+    /// Only connections to this server (repeatable; any of them).
+    #[arg(long = "server", value_name = "ADDR[:PORT]", value_parser = Endpoint::parse)]
+    pub servers: Vec<Endpoint>,
+
+    /// Only connections whose server port is N (repeatable).
+    #[arg(long = "port", value_name = "N")]
+    pub ports: Vec<u16>,
+
+    /// Only connections from this client address (repeatable).
+    #[arg(long = "client", value_name = "ADDR")]
+    pub clients: Vec<IpAddr>,
+
+    /// Only connections with packets at or after this time: RFC 3339
+    /// (2024-05-01T10:00:00Z) or seconds into the capture.
+    #[arg(long, value_name = "TIME", value_parser = TimeBound::parse)]
+    pub from: Option<TimeBound>,
+
+    /// Only connections with packets at or before this time (as --from).
+    #[arg(long, value_name = "TIME", value_parser = TimeBound::parse)]
+    pub to: Option<TimeBound>,
+}
+
+impl AnalysisArgs {
+    /// The analysis options.
+    pub fn options(&self) -> Options {
+        let mut o = Options::default();
+        o.tcp.max_buffered_bytes = self.max_buffer;
+        // Validated finite and non-negative; saturates at u64::MAX ns.
+        o.tcp.close_linger_ns = (self.close_linger * 1e9) as u64;
+        o
+    }
+
+    /// The connection filter (empty when no filter flag was given).
+    pub fn filter(&self) -> Filter {
+        Filter {
+            servers: self.servers.clone(),
+            ports: self.ports.clone(),
+            clients: self.clients.clone(),
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Regression checks for CI: compare the analysis with a golden JSON
+    /// report and/or assert on its summary. Exit 0 all passed, 1 a
+    /// difference or a failed assertion, 2 an error.
+    #[command(after_long_help = EXPR_HELP)]
+    Check(CheckArgs),
+    /// Compare two captures (or saved JSON reports) of the same traffic
+    /// before and after a change. Exit 0, or 1 when a --fail-if holds,
+    /// 2 on an error.
+    #[command(after_long_help = EXPR_HELP)]
+    Diff(DiffArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
+}
+
+/// `httpreuse check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Capture files analysed as one (or one saved JSON report).
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+
+    /// Compare with this saved JSON report (`--format json` output).
+    #[arg(long, value_name = "FILE")]
+    pub golden: Option<PathBuf>,
+
+    /// Write (or rewrite) the golden file from this analysis.
+    #[arg(long, requires = "golden")]
+    pub update: bool,
+
+    /// An assertion `PATH OP VALUE` on the summary (repeatable).
+    #[arg(long = "expect", value_name = "EXPR")]
+    pub expects: Vec<String>,
+
+    /// A file of assertions, one per line, `#` comments (repeatable).
+    #[arg(long = "expect-file", value_name = "FILE")]
+    pub expect_files: Vec<PathBuf>,
+
+    /// Largest accepted difference of a time in the golden comparison, seconds.
+    #[arg(long, default_value_t = crate::check::DEFAULT_TIME_TOLERANCE, value_name = "SECS")]
+    pub time_tolerance: f64,
+
+    /// Times must equal the golden report's exactly.
+    #[arg(long)]
+    pub strict_times: bool,
+
+    /// Also write the results as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Colour in the output.
+    #[arg(long, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    pub color: Color,
+
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// `httpreuse diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The capture (or saved JSON report) before the change.
+    #[arg(value_name = "BEFORE")]
+    pub before: PathBuf,
+
+    /// The capture (or saved JSON report) after the change.
+    #[arg(value_name = "AFTER")]
+    pub after: PathBuf,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+
+    /// Exit 1 when this expression over before./after./delta. holds
+    /// (repeatable), e.g. 'delta.requests_per_handshake < 0'.
+    #[arg(long = "fail-if", value_name = "EXPR")]
+    pub fail_if: Vec<String>,
+
+    /// Colour in the text output.
+    #[arg(long, value_enum, default_value_t = Color::Auto, value_name = "WHEN")]
+    pub color: Color,
+
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// Output formats of the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A report for people.
+    Text,
+    /// The stable JSON report (format_version 1).
+    Json,
+    /// connections.csv and exchanges.csv.
+    Csv,
+    /// HAR 1.2 (browser devtools, HAR viewers).
+    Har,
+    /// Zeek conn.log and http.log (TSV).
+    Zeek,
+    /// connections.parquet and exchanges.parquet (needs -o DIR).
+    Parquet,
+    /// One self-contained HTML file: summary, findings, connection waterfall.
+    Html,
+}
+
+/// Output formats of `diff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Side by side, 80 columns.
+    Text,
+    /// `{before, after, delta, verdict}`.
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// When standard output is a terminal and NO_COLOR is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Input paths as inputs (`-` is standard input).
+pub fn inputs(paths: &[PathBuf]) -> Vec<Input> {
+    paths
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                Input::Stdin
+            } else {
+                Input::Path(p.clone())
+            }
+        })
+        .collect()
+}
+
+impl Cli {
+    pub fn inputs(&self) -> Vec<Input> {
+        inputs(&self.captures)
+    }
+
+    pub fn options(&self) -> Options {
+        self.analysis.options()
+    }
 }
 
 /// A duration in seconds: a finite, non-negative number, optionally with a
@@ -106,47 +352,6 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
         return Err(format!("`{s}`: must be at least 1 byte"));
     }
     Ok(n)
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// A report for people.
-    Text,
-    /// The stable JSON report (format_version 1).
-    Json,
-    /// One self-contained HTML file: summary, findings, connection waterfall.
-    Html,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Color {
-    /// When standard output is a terminal and NO_COLOR is not set.
-    Auto,
-    Always,
-    Never,
-}
-
-impl Cli {
-    pub fn inputs(&self) -> Vec<Input> {
-        self.captures
-            .iter()
-            .map(|p| {
-                if p.as_os_str() == "-" {
-                    Input::Stdin
-                } else {
-                    Input::Path(p.clone())
-                }
-            })
-            .collect()
-    }
-
-    pub fn options(&self) -> Options {
-        let mut o = Options::default();
-        o.tcp.max_buffered_bytes = self.max_buffer;
-        // Validated finite and non-negative; saturates at u64::MAX ns.
-        o.tcp.close_linger_ns = (self.close_linger * 1e9) as u64;
-        o
-    }
 }
 
 #[cfg(test)]

@@ -8,12 +8,18 @@
 //! Everything else is added beside them.
 
 pub mod build;
+pub mod csv;
 pub mod findings;
+pub mod flat;
+pub mod har;
 pub mod html;
 pub mod json;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod render;
 pub mod sentences;
 pub mod text;
+pub mod zeek;
 
 use std::collections::BTreeMap;
 
@@ -139,6 +145,10 @@ pub struct Summary {
     /// Anomaly kind -> count over all connections.
     pub anomalies: BTreeMap<AnomalyKind, u64>,
     pub by_server: Vec<ServerSummary>,
+    /// What `--server`/`--port`/`--client`/`--from`/`--to` left out; only
+    /// present when a filter was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filtered_out: Option<crate::filter::FilteredOut>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]

@@ -434,7 +434,15 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
             .join(", ");
         frames.push_str(&format!(", {skipped} skipped ({why})"));
     }
-    row(o, "frames", &frames)
+    row(o, "frames", &frames)?;
+    if let Some(f) = &s.filtered_out {
+        let txt = format!(
+            "{} connections, {} frames (kept: {})",
+            f.connections, f.frames, f.filter
+        );
+        row(o, "filtered out", &txt)?;
+    }
+    Ok(())
 }
 
 /// Most rows of the requests-per-connection histogram before its values
