@@ -1,5 +1,14 @@
 //! The one place that connects the stages: frames -> segments -> connections
-//! -> HTTP sessions -> connection reports.
+//! -> HTTP sessions -> connection reports -> a [`Sink`].
+//!
+//! Memory follows the connections open at a time, never the capture: each
+//! exchange leaves its connection as soon as it has settled (see
+//! `HttpSession::settle`), folded into the verdict's running state and
+//! handed to the sink; each connection is handed to the sink when it
+//! concludes; the summary and the findings are folded from them as they
+//! go. The sink decides where reports wait: [`Collect`] keeps them all (the
+//! in-memory [`Report`] of [`analyze`]); the streaming sink of
+//! `report::stream` renders them at once and keeps only bytes.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +19,9 @@ use crate::clock::{Clock, Jump};
 use crate::decode::{self, Decoded, Segment};
 use crate::defrag::Defrag;
 use crate::filter::{Filter, FilteredOut};
+use crate::report::build::SummaryBuilder;
 use crate::report::findings::FindingsBuilder;
-use crate::report::{self, ConnectionReport, InputReport, Report};
+use crate::report::{self, ConnectionReport, ExchangeReport, InputReport, Report};
 use crate::tcp::{FlowTable, TcpConfig, Tracked};
 use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, Timestamp, human_secs, round_us};
 use crate::verdict;
@@ -33,11 +43,79 @@ impl Default for Options {
     }
 }
 
-/// Reads captures frame by frame and builds the report. Memory follows the
-/// connections open at a time plus one small report per connection.
-pub struct Analyzer {
-    table: FlowTable<AppSession>,
-    finished: Vec<ConnectionReport>,
+/// Where concluded work goes: settled exchanges of open connections, then
+/// each connection when it concludes (its own `exchanges` being those not
+/// handed out before). Exchanges come in order within a connection.
+pub trait Sink {
+    /// Whether exchanges are wanted at all (not by the brief text report).
+    fn wants_exchanges(&self) -> bool {
+        true
+    }
+    /// The `n`th exchange (from 1) of the open connection `conn`.
+    fn exchange(&mut self, conn: u64, n: u64, ex: ExchangeReport);
+    /// A concluded connection.
+    fn connection(&mut self, c: ConnectionReport);
+}
+
+/// A [`Sink`] that keeps every report in memory (for [`Report`]).
+#[derive(Default)]
+pub struct Collect {
+    open: rustc_hash::FxHashMap<u64, Vec<ExchangeReport>>,
+    connections: Vec<ConnectionReport>,
+}
+
+impl Sink for Collect {
+    fn exchange(&mut self, conn: u64, _n: u64, ex: ExchangeReport) {
+        self.open.entry(conn).or_default().push(ex);
+    }
+
+    fn connection(&mut self, mut c: ConnectionReport) {
+        if let Some(mut earlier) = self.open.remove(&c.id) {
+            earlier.append(&mut c.exchanges);
+            c.exchanges = earlier;
+        }
+        self.connections.push(c);
+    }
+}
+
+/// What a run found besides its connections.
+pub struct Outcome {
+    /// Version, tool, inputs.
+    pub header: report::Header,
+    /// The totals.
+    pub summary: report::Summary,
+    /// What to change.
+    pub findings: Vec<report::findings::Finding>,
+}
+
+/// One connection's state beside its TCP state: the application session,
+/// the verdict's running fold, and what the findings need of its
+/// exchanges.
+struct ConnState {
+    app: AppSession,
+    fold: verdict::Fold,
+    digest: report::findings::Digest,
+}
+
+impl ConnState {
+    fn new() -> Self {
+        ConnState {
+            app: AppSession::new(),
+            fold: verdict::Fold::new(),
+            digest: report::findings::Digest::default(),
+        }
+    }
+}
+
+/// Reads captures frame by frame, hands what concludes to its sink, and
+/// folds the summary and findings from it.
+pub struct Analyzer<S: Sink = Collect> {
+    table: FlowTable<ConnState>,
+    sink: S,
+    /// Concluded connections waiting to be judged (filled inside table
+    /// calls, emptied right after).
+    concluded: Vec<Tracked<ConnState>>,
+    summary: SummaryBuilder,
     /// Fed each connection as it concludes (bounded per-server aggregates).
     findings: FindingsBuilder,
     frames: u64,
@@ -96,11 +174,35 @@ impl FilterState {
     }
 }
 
-impl Analyzer {
+impl Analyzer<Collect> {
+    /// An analyzer that keeps every report in memory ([`Analyzer::finish`]).
     pub fn new(opts: Options) -> Self {
+        Analyzer::with_sink(opts, Collect::default())
+    }
+
+    /// Ends the run: every connection still in the table is concluded; the
+    /// whole report.
+    pub fn finish(self) -> Report {
+        let (outcome, sink) = self.finish_with_sink();
+        let mut connections = sink.connections;
+        connections.sort_by_key(|c| c.id);
+        Report {
+            header: outcome.header,
+            summary: outcome.summary,
+            findings: outcome.findings,
+            connections,
+        }
+    }
+}
+
+impl<S: Sink> Analyzer<S> {
+    /// An analyzer handing what concludes to `sink`.
+    pub fn with_sink(opts: Options, sink: S) -> Self {
         Analyzer {
             table: FlowTable::new(opts.tcp),
-            finished: Vec::new(),
+            sink,
+            concluded: Vec::new(),
+            summary: SummaryBuilder::new(),
             findings: FindingsBuilder::new(),
             frames: 0,
             tcp_segments: 0,
@@ -113,6 +215,11 @@ impl Analyzer {
             capture_anomaly_counts: BTreeMap::new(),
             filter: None,
         }
+    }
+
+    /// Connections tracked now.
+    pub fn open_connections(&self) -> usize {
+        self.table.len()
     }
 
     /// Analyses and reports only the connections `filter` keeps (see
@@ -200,16 +307,47 @@ impl Analyzer {
     }
 
     fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp) {
-        let (finished, findings, filter) =
-            (&mut self.finished, &mut self.findings, &mut self.filter);
-        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
-        let mut done = |t: Tracked<AppSession>| take(t, filter, start, finished, findings);
-        if let Some(Tracked { conn, user, .. }) =
-            self.table.lookup(seg, at, now, AppSession::new, &mut done)
-        {
-            conn.segment(seg, at, &mut |dir, ev| user.on_event(dir, ev, at));
-        }
+        let concluded = &mut self.concluded;
+        let mut done = |t: Tracked<ConnState>| concluded.push(t);
+        // Expiry first, on this frame's clock: whether the connection this
+        // segment belongs to has already been concluded must not depend on
+        // which other connections' frames came before it.
         self.table.expire(now, &mut done);
+        if let Some(Tracked { conn, user, .. }) =
+            self.table.lookup(seg, at, now, ConnState::new, &mut done)
+        {
+            conn.segment(seg, at, &mut |dir, ev| user.app.on_event(dir, ev, at));
+            let wants = self.sink.wants_exchanges();
+            let ConnState { app, fold, digest } = user;
+            let sink = &mut self.sink;
+            let findings = &mut self.findings;
+            app.settle(&mut |i, ex, next| {
+                let persistent = fold.settle(conn, i, &ex, next);
+                let rep = report::build::exchange_report(&ex, conn.first, persistent);
+                let stale = stale_request(conn, &ex);
+                findings.exchange(digest, &conn.server, conn.id, &rep, stale);
+                if wants {
+                    sink.exchange(conn.id, i + 1, rep);
+                }
+            });
+        }
+        self.drain_concluded();
+    }
+
+    /// Judges and reports the connections concluded by the last table call.
+    fn drain_concluded(&mut self) {
+        if self.concluded.is_empty() {
+            return;
+        }
+        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
+        for t in std::mem::take(&mut self.concluded) {
+            if self.filter.as_mut().is_none_or(|f| f.keeps(&t.conn, start)) {
+                let (c, digest) = conclude(t, &mut self.findings);
+                self.summary.add(&c);
+                self.findings.add(&c, &digest);
+                self.sink.connection(c);
+            }
+        }
     }
 
     /// Fragmented datagrams that never completed become capture anomalies.
@@ -262,16 +400,15 @@ impl Analyzer {
         });
     }
 
-    /// Ends the run: every connection still in the table is concluded.
-    pub fn finish(mut self) -> Report {
+    /// Ends the run: every connection still in the table is concluded and
+    /// handed to the sink; the summary and the findings, and the sink.
+    pub fn finish_with_sink(mut self) -> (Outcome, S) {
         self.defrag.finish();
         self.defrag_dropped();
-        let (finished, findings, filter) =
-            (&mut self.finished, &mut self.findings, &mut self.filter);
-        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
+        let concluded = &mut self.concluded;
         self.table
-            .drain(&mut |t: Tracked<AppSession>| take(t, filter, start, finished, findings));
-        self.finished.sort_by_key(|c| c.id);
+            .drain(&mut |t: Tracked<ConnState>| concluded.push(t));
+        self.drain_concluded();
         let capture = report::build::CaptureFacts {
             frames: self.frames,
             tcp_segments: self.tcp_segments,
@@ -291,10 +428,10 @@ impl Analyzer {
             anomalies_dropped: self.capture_anomalies_dropped,
             anomaly_counts: self.capture_anomaly_counts,
         };
-        let mut summary = report::build::summary(&self.finished, capture);
+        let mut summary = self.summary.finish(capture);
         summary.filtered_out = self.filter.map(|f| f.out);
         let findings = self.findings.finish(&summary);
-        Report {
+        let outcome = Outcome {
             header: report::Header {
                 format_version: report::FORMAT_VERSION,
                 tool: report::Tool {
@@ -305,43 +442,56 @@ impl Analyzer {
             },
             summary,
             findings,
-            connections: self.finished,
-        }
+        };
+        (outcome, self.sink)
+    }
+}
+
+/// Whether this exchange's request went out after the server's FIN (the
+/// stale-reuse race; the verdict's `request_after_peer_fin`).
+fn stale_request(conn: &crate::tcp::Connection, ex: &crate::http::Exchange) -> bool {
+    match (&ex.request, conn.sides.server.fin) {
+        (Some(r), Some(fin)) => r.timing.start > fin,
+        _ => false,
     }
 }
 
 /// A connection is over (closed and lingered, reused, or the capture ended):
-/// flush its streams into the HTTP session and judge it.
-fn conclude(t: Tracked<AppSession>) -> ConnectionReport {
-    let Tracked {
-        mut conn, mut user, ..
-    } = t;
+/// flush its streams into the HTTP session and judge it over the exchanges
+/// not settled yet. Returns its report and what the findings need of its
+/// exchanges (the last of which go through the findings here).
+fn conclude(
+    t: Tracked<ConnState>,
+    findings: &mut FindingsBuilder,
+) -> (ConnectionReport, report::findings::Digest) {
+    let Tracked { mut conn, user, .. } = t;
+    let ConnState {
+        mut app,
+        fold,
+        mut digest,
+    } = user;
     let end = conn.last;
-    conn.flush(end, &mut |dir, ev| user.on_event(dir, ev, end));
-    user.finish(end);
-    let t = user.http().stats().tunnel_bytes;
+    conn.flush(end, &mut |dir, ev| app.on_event(dir, ev, end));
+    app.finish(end);
+    let t = app.http().stats().tunnel_bytes;
     let tunnel = crate::types::PerRole {
         client: t[0],
         server: t[1],
     };
-    let verdict = verdict::judge(&conn, user.http().exchanges(), tunnel);
-    report::build::connection(&conn, user.http(), verdict)
-}
-
-/// Concludes `t` into `finished` unless the filter leaves it out; the
-/// findings see each kept connection first.
-fn take(
-    t: Tracked<AppSession>,
-    filter: &mut Option<Box<FilterState>>,
-    start: Timestamp,
-    finished: &mut Vec<ConnectionReport>,
-    findings: &mut FindingsBuilder,
-) {
-    if filter.as_mut().is_none_or(|f| f.keeps(&t.conn, start)) {
-        let c = conclude(t);
-        findings.add(&c);
-        finished.push(c);
+    app.http_mut().make_contiguous();
+    let window = app.http().exchanges().as_slices().0;
+    let verdict = verdict::judge(&conn, fold, window, tunnel);
+    let c = report::build::connection(&conn, app.http(), window, verdict);
+    for (ex, rep) in window.iter().zip(&c.exchanges) {
+        findings.exchange(
+            &mut digest,
+            &conn.server,
+            conn.id,
+            rep,
+            stale_request(&conn, ex),
+        );
     }
+    (c, digest)
 }
 
 /// Inputs kept open between checking them and reading them; past this

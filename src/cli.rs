@@ -75,6 +75,11 @@ pub struct Cli {
     #[arg(long)]
     pub brief: bool,
 
+    /// Text report: show at most N connections (those with anomalies, then
+    /// the busiest) and say how many were left out; `all` shows every one.
+    #[arg(long, default_value = "20", value_name = "N|all", value_parser = parse_connections)]
+    pub connections: ShownConnections,
+
     #[command(flatten)]
     pub analysis: AnalysisArgs,
 }
@@ -239,6 +244,9 @@ pub enum Format {
     Text,
     /// The stable JSON report (format_version 1).
     Json,
+    /// One JSON object per line: a line per connection as it concludes (a
+    /// live feed with `-` as input), then the summary's line.
+    Ndjson,
     /// connections.csv and exchanges.csv.
     Csv,
     /// HAR 1.2 (browser devtools, HAR viewers).
@@ -290,6 +298,36 @@ impl Cli {
     pub fn options(&self) -> Options {
         self.analysis.options()
     }
+}
+
+/// How many connections the text report shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShownConnections {
+    /// At most this many of each kind (with anomalies, busiest).
+    AtMost(u64),
+    /// Every one.
+    All,
+}
+
+impl ShownConnections {
+    /// The limit, if any.
+    pub fn limit(self) -> Option<u64> {
+        match self {
+            ShownConnections::AtMost(n) => Some(n),
+            ShownConnections::All => None,
+        }
+    }
+}
+
+/// `--connections`: a number, or `all`.
+pub fn parse_connections(s: &str) -> Result<ShownConnections, String> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(ShownConnections::All);
+    }
+    s.trim()
+        .parse::<u64>()
+        .map(ShownConnections::AtMost)
+        .map_err(|_| format!("`{s}` is neither a number nor `all`"))
 }
 
 /// A duration in seconds: a finite, non-negative number, optionally with a

@@ -54,27 +54,87 @@ fn create_dir(dir: &Path) -> io::Result<()> {
 }
 
 fn run_report(cli: &Cli) -> u8 {
+    let color = cli.output.is_none() && use_color(cli.color);
+    if matches!(cli.format, Format::Text | Format::Json | Format::Ndjson) {
+        return stream_report(cli, color);
+    }
     let report =
         match analyzer::analyze_filtered(&cli.inputs(), cli.options(), cli.analysis.filter()) {
             Ok(r) => r,
             Err(e) => return fail(&e.to_string()),
         };
-    for input in &report.header.inputs {
-        if let Some(err) = &input.error {
-            eprintln!("httpreuse: warning: {err}; the report covers the frames before it");
-        }
-    }
-    let color = cli.output.is_none() && use_color(cli.color);
+    warn_inputs(&report.header);
     let written = write_report(cli, &report, color);
     // The process ends here: freeing a large report piece by piece would
     // only cost time (a tenth of a run on captures with many exchanges).
     std::mem::forget(report);
+    written_status(written)
+}
+
+fn written_status(written: io::Result<()>) -> u8 {
     match written {
         Ok(()) => 0,
         // `httpreuse x.pcap | head` is not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         Err(e) => fail(&format!("cannot write the report: {e}")),
     }
+}
+
+fn warn_inputs(header: &report::Header) {
+    for input in &header.inputs {
+        if let Some(err) = &input.error {
+            eprintln!("httpreuse: warning: {err}; the report covers the frames before it");
+        }
+    }
+}
+
+/// Text, JSON and NDJSON: rendered as the analysis goes (memory follows
+/// the open connections, not the capture).
+fn stream_report(cli: &Cli, color: bool) -> u8 {
+    let inputs = cli.inputs();
+    let readers = match analyzer::open_inputs(&inputs) {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let stdout = io::stdout();
+    let mut out: Box<dyn Write> = match &cli.output {
+        Some(p) => match create(p) {
+            Ok(w) => w,
+            Err(e) => return fail(&format!("cannot write the report: {e}")),
+        },
+        None => Box::new(BufWriter::with_capacity(1 << 16, stdout.lock())),
+    };
+    let r: Box<dyn report::render::SpillRender> = match cli.format {
+        Format::Json => Box::new(report::json::JsonRenderer::new()),
+        Format::Ndjson => Box::new(report::json::NdjsonRenderer::new()),
+        _ => Box::new(report::text::TextRenderer::new(
+            &report::text::TextOptions {
+                color,
+                exchanges: !cli.brief,
+                connections: cli.connections.limit(),
+            },
+        )),
+    };
+    let streamer = report::stream::Streamer::new(r, &mut *out);
+    let mut a = analyzer::Analyzer::with_sink(cli.options(), streamer);
+    a.set_filter(cli.analysis.filter());
+    for (input, reader) in inputs.iter().zip(readers) {
+        let read = match reader {
+            Some(r) => {
+                a.read_from(r, input.display_name());
+                Ok(())
+            }
+            None => a.read(input),
+        };
+        if let Err(e) = read {
+            return fail(&e.to_string());
+        }
+    }
+    let (outcome, streamer) = a.finish_with_sink();
+    warn_inputs(&outcome.header);
+    let written = streamer.finish(&outcome);
+    drop(outcome);
+    written_status(written.and_then(|()| out.flush()))
 }
 
 fn write_report(cli: &Cli, report: &report::Report, color: bool) -> io::Result<()> {
@@ -96,10 +156,12 @@ fn write_report(cli: &Cli, report: &report::Report, color: bool) -> io::Result<(
     };
     match cli.format {
         Format::Json => single(&mut |w| report::json::write(report, w)),
+        Format::Ndjson => single(&mut |w| report::json::write_ndjson(report, w)),
         Format::Text => {
             let opts = report::text::TextOptions {
                 color,
                 exchanges: !cli.brief,
+                connections: cli.connections.limit(),
             };
             single(&mut |w| report::text::write(report, &opts, w))
         }

@@ -275,6 +275,7 @@ fn text_has_a_findings_section() {
     let opts = httpreuse::report::text::TextOptions {
         color: false,
         exchanges: false,
+        connections: None,
     };
     httpreuse::report::text::write(&r, &opts, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
@@ -332,7 +333,19 @@ fn reuse_near_the_timeout_is_a_warning() {
             c.requests -= 1;
             c.anomalies.clear();
         }
-        b.add(&c);
+        // The exchanges, in order, as the analyzer feeds them; a request is
+        // stale when the verdict said it went out after the server's FIN.
+        let mut d = httpreuse::report::findings::Digest::default();
+        let server: std::net::SocketAddr = c.server.parse().unwrap();
+        for ex in &c.exchanges {
+            let stale = ex.request.as_ref().is_some_and(|q| {
+                c.anomalies.iter().any(|a| {
+                    a.kind.name() == "request_after_peer_fin" && a.frame == q.message.frame
+                })
+            });
+            b.exchange(&mut d, &server, c.id, ex, stale);
+        }
+        b.add(&c, &d);
     }
     let findings = b.finish(&r.summary);
     let f = findings

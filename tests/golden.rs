@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use httpreuse::analyzer::{Options, analyze};
+use httpreuse::analyzer::{self, Options, analyze};
 use httpreuse::capture::Input;
 use httpreuse::report;
 
@@ -50,6 +50,27 @@ fn captures() -> Vec<PathBuf> {
     out
 }
 
+/// Runs the analysis the way the binary does (`httpreuse --format json` and
+/// `httpreuse --color never`): the streaming engine with each renderer.
+fn stream(rel: &Path, r: Box<dyn report::render::SpillRender>) -> Result<Vec<u8>, String> {
+    let inputs = [Input::Path(rel.to_path_buf())];
+    let readers = analyzer::open_inputs(&inputs).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    {
+        let streamer = report::stream::Streamer::new(r, &mut out);
+        let mut a = analyzer::Analyzer::with_sink(Options::default(), streamer);
+        for (input, reader) in inputs.iter().zip(readers) {
+            match reader {
+                Some(r) => a.read_from(r, input.display_name()),
+                None => a.read(input).map_err(|e| e.to_string())?,
+            }
+        }
+        let (outcome, streamer) = a.finish_with_sink();
+        streamer.finish(&outcome).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
 /// The golden files of one capture and what the analysis gives now.
 fn render(rel: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let golden = root()
@@ -60,19 +81,31 @@ fn render(rel: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         p.push(ext);
         PathBuf::from(p)
     };
-    match analyze(&[Input::Path(rel.to_path_buf())], Options::default()) {
-        Ok(r) => {
-            let mut json = Vec::new();
-            report::json::write(&r, &mut json).unwrap();
-            let mut text = Vec::new();
-            let opts = report::text::TextOptions {
+    let json = stream(rel, Box::new(report::json::JsonRenderer::new()));
+    let text = stream(
+        rel,
+        Box::new(report::text::TextRenderer::new(
+            &report::text::TextOptions {
                 color: false,
                 exchanges: true,
-            };
-            report::text::write(&r, &opts, &mut text).unwrap();
+                connections: Some(20),
+            },
+        )),
+    );
+    match (json, text) {
+        (Ok(json), Ok(text)) => {
+            // The in-memory report renders the same JSON.
+            let r = analyze(&[Input::Path(rel.to_path_buf())], Options::default()).unwrap();
+            let mut mem = Vec::new();
+            report::json::write(&r, &mut mem).unwrap();
+            assert!(
+                mem == json,
+                "{}: in-memory JSON differs from streamed",
+                rel.display()
+            );
             vec![(with(".json"), json), (with(".txt"), text)]
         }
-        Err(e) => vec![(with(".err"), format!("{e}\n").into_bytes())],
+        (Err(e), _) | (_, Err(e)) => vec![(with(".err"), format!("{e}\n").into_bytes())],
     }
 }
 

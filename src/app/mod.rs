@@ -96,6 +96,20 @@ impl AppSession {
         &self.http
     }
 
+    /// The HTTP/1 session, to change.
+    pub fn http_mut(&mut self) -> &mut HttpSession {
+        &mut self.http
+    }
+
+    /// Hands out the exchanges that have settled (see
+    /// [`HttpSession::settle`]).
+    pub fn settle(
+        &mut self,
+        out: &mut impl FnMut(u64, crate::http::Exchange, &crate::http::Exchange),
+    ) {
+        self.http.settle(out);
+    }
+
     /// One stream event from the TCP layer; `at` is the frame that released it.
     pub fn on_event(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At) {
         if self.protocol.is_some() {

@@ -44,22 +44,37 @@ impl AnomalyLog {
     }
 }
 
+/// Most exchanges kept unsettled (see [`HttpSession::settle`]); past this the
+/// oldest settles whatever else (requests still waiting for answers are the
+/// exception: see [`MAX_OUTSTANDING`]).
+pub const MAX_WINDOW: usize = 64;
+
+/// Most requests waiting for their answers at once; past this the oldest is
+/// given up as unanswered (anomaly `pipeline_overflow`), so that a client
+/// pipelining without end cannot hold unbounded memory.
+pub const MAX_OUTSTANDING: usize = 1024;
+
 /// Where the `End` of the message now in a direction's body goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Current {
     /// No message (or an interim response, whose end changes nothing).
     None,
-    /// The request or response of this exchange.
-    Exchange(usize),
+    /// The request or response of this exchange (absolute index).
+    Exchange(u64),
 }
 
 /// HTTP state of one connection: a parser per direction and the exchanges
 /// seen so far.
 pub struct HttpSession {
     parsers: [DirParser; 2],
-    exchanges: Vec<Exchange>,
-    /// Exchanges whose request has no final response yet, oldest first.
-    unanswered: VecDeque<usize>,
+    /// Exchanges not settled yet (see [`HttpSession::settle`]), oldest
+    /// first; the front one has absolute index `base`.
+    window: VecDeque<Exchange>,
+    /// Absolute index (from 0, in connection order) of `window`'s front.
+    base: u64,
+    /// Exchanges whose request has no final response yet, oldest first
+    /// (absolute indices).
+    unanswered: VecDeque<u64>,
     current: [Current; 2],
     stats: HttpStats,
     log: AnomalyLog,
@@ -84,7 +99,8 @@ impl HttpSession {
     pub fn new() -> Self {
         HttpSession {
             parsers: [DirParser::new(Dir::ToServer), DirParser::new(Dir::ToClient)],
-            exchanges: Vec::new(),
+            window: VecDeque::new(),
+            base: 0,
             unanswered: VecDeque::new(),
             current: [Current::None; 2],
             stats: HttpStats::default(),
@@ -135,10 +151,79 @@ impl HttpSession {
         self.sync_stats();
     }
 
-    /// Exchanges in request order (responses without a captured request
-    /// take their place in response order).
-    pub fn exchanges(&self) -> &[Exchange] {
-        &self.exchanges
+    /// The exchanges not settled yet, in request order (responses without
+    /// a captured request take their place in response order). Without
+    /// [`HttpSession::settle`] that is every exchange of the connection.
+    pub fn exchanges(&self) -> &VecDeque<Exchange> {
+        &self.window
+    }
+
+    /// Makes [`HttpSession::exchanges`] one slice (its `as_slices().0`).
+    pub fn make_contiguous(&mut self) {
+        self.window.make_contiguous();
+    }
+
+    /// Absolute index of the first exchange in [`HttpSession::exchanges`]
+    /// (the number of exchanges settled before it).
+    pub fn settled(&self) -> u64 {
+        self.base
+    }
+
+    /// Hands the exchanges that can no longer change or matter to how the
+    /// connection ends, oldest first, with their absolute index and the
+    /// exchange after them (always there: the last exchange never settles).
+    /// An exchange settles when nothing refers to it any more (no request of
+    /// it waits for an answer, no message of it is being parsed) and the
+    /// connection has moved past it: a later request started after its
+    /// response ended (or, with no response, a later response started); and,
+    /// whatever else, when more than [`MAX_WINDOW`] exchanges wait. Memory
+    /// then follows the exchanges in flight, not the connection's history.
+    pub fn settle(&mut self, out: &mut impl FnMut(u64, Exchange, &Exchange)) {
+        while self.window.len() >= 2 {
+            let idx = self.base;
+            let referenced = self.unanswered.front() == Some(&idx)
+                || self.current.contains(&Current::Exchange(idx));
+            if referenced {
+                break;
+            }
+            let (Some(front), Some(next)) = (self.window.front(), self.window.get(1)) else {
+                break;
+            };
+            let moved_on = match &front.response {
+                Some(r) => match (r.timing.end, &next.request) {
+                    (Some(end), Some(q)) => q.timing.start >= end,
+                    _ => false,
+                },
+                None => self.window.iter().skip(1).any(|e| e.response.is_some()),
+            };
+            if !moved_on && self.window.len() <= MAX_WINDOW {
+                break;
+            }
+            let Some(ex) = self.window.pop_front() else {
+                break;
+            };
+            self.base += 1;
+            if let Some(next) = self.window.front() {
+                out(idx, ex, next);
+            }
+        }
+    }
+
+    fn ex_mut(&mut self, i: u64) -> Option<&mut Exchange> {
+        let off = usize::try_from(i.checked_sub(self.base)?).ok()?;
+        self.window.get_mut(off)
+    }
+
+    fn ex(&self, i: u64) -> Option<&Exchange> {
+        let off = usize::try_from(i.checked_sub(self.base)?).ok()?;
+        self.window.get(off)
+    }
+
+    /// Appends an exchange; returns its absolute index.
+    fn push_ex(&mut self, e: Exchange) -> u64 {
+        let idx = self.base + self.window.len() as u64;
+        self.window.push_back(e);
+        idx
     }
 
     /// Counters of the session.
@@ -185,7 +270,7 @@ impl HttpSession {
     fn pending_request_kind(&self) -> RequestKind {
         self.unanswered
             .front()
-            .and_then(|&i| self.exchanges.get(i))
+            .and_then(|&i| self.ex(i))
             .and_then(|x| x.request.as_ref())
             .map_or(RequestKind::Other, |r| RequestKind::of_method(&r.method))
     }
@@ -218,8 +303,7 @@ impl HttpSession {
                     complete: false,
                     timing,
                 };
-                let idx = self.exchanges.len();
-                self.exchanges.push(Exchange {
+                let idx = self.push_ex(Exchange {
                     request: Some(req),
                     response: None,
                     interim: Vec::new(),
@@ -242,7 +326,8 @@ impl HttpSession {
                     match self
                         .unanswered
                         .front()
-                        .and_then(|&i| self.exchanges.get_mut(i))
+                        .copied()
+                        .and_then(|i| self.ex_mut(i))
                     {
                         Some(x) => x.interim.push(Interim {
                             status,
@@ -282,7 +367,7 @@ impl HttpSession {
                 self.skip_responses_lost_in_gap(at);
                 let idx = match self.unanswered.pop_front() {
                     Some(idx) => {
-                        if let Some(x) = self.exchanges.get_mut(idx) {
+                        if let Some(x) = self.ex_mut(idx) {
                             x.response = Some(resp);
                         }
                         idx
@@ -294,13 +379,12 @@ impl HttpSession {
                             Some(Role::Server),
                             format!("{status} with no request outstanding"),
                         );
-                        self.exchanges.push(Exchange {
+                        self.push_ex(Exchange {
                             request: None,
                             response: Some(resp),
                             interim: Vec::new(),
                             response_lost: false,
-                        });
-                        self.exchanges.len() - 1
+                        })
                     }
                 };
                 self.set_current(
@@ -336,7 +420,7 @@ impl HttpSession {
         if self.response_gap && outstanding >= 2 && !self.pipelining_seen {
             for _ in 1..outstanding {
                 if let Some(i) = self.unanswered.pop_front() {
-                    if let Some(x) = self.exchanges.get_mut(i) {
+                    if let Some(x) = self.ex_mut(i) {
                         x.response_lost = true;
                     }
                     self.log.push(
@@ -361,8 +445,11 @@ impl HttpSession {
         let Some(gap) = self.last_response_gap.filter(|_| self.response_gap) else {
             return;
         };
-        for &i in &self.unanswered {
-            let Some(x) = self.exchanges.get_mut(i) else {
+        for k in 0..self.unanswered.len() {
+            let Some(&i) = self.unanswered.get(k) else {
+                continue;
+            };
+            let Some(x) = self.ex_mut(i) else {
                 continue;
             };
             if x.response.is_none() && x.request.as_ref().is_some_and(|r| r.timing.start <= gap) {
@@ -391,7 +478,7 @@ impl HttpSession {
         let cur = self.current.get(slot).copied().unwrap_or(Current::None);
         self.set_current(slot, Current::None);
         let Current::Exchange(idx) = cur else { return };
-        let Some(x) = self.exchanges.get_mut(idx) else {
+        let Some(x) = self.ex_mut(idx) else {
             return;
         };
         let fields = match dir {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::anomaly::AnomalyKind;
-use crate::http::keepalive::{advertised, message_persistence};
+use crate::http::keepalive::message_persistence;
 use crate::http::{Exchange, Framing, HeadInfo, HttpSession, KeepAliveParams, Request, Response};
 use crate::report::*;
 use crate::tcp::Connection;
@@ -73,7 +73,8 @@ fn response_report(r: &Response) -> ResponseReport {
     }
 }
 
-fn exchange_report(ex: &Exchange, origin: At, persistent: bool) -> ExchangeReport {
+/// The report of one exchange; `origin` is its connection's first packet.
+pub fn exchange_report(ex: &Exchange, origin: At, persistent: bool) -> ExchangeReport {
     let rel = |a: At| secs(a, origin);
     ExchangeReport {
         request: ex.request.as_ref().map(request_report),
@@ -152,11 +153,19 @@ fn anomaly_report(a: &Anomaly, origin: At) -> AnomalyReport {
 }
 
 /// The report of one finished connection.
-pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> ConnectionReport {
-    let exchanges = http.exchanges();
+/// `window`: the exchanges not settled before the conclusion (the verdict
+/// was judged over them); the report's `exchanges` holds theirs only, the
+/// settled ones having gone their way as they settled.
+pub fn connection(
+    conn: &Connection,
+    http: &HttpSession,
+    window: &[Exchange],
+    verdict: Verdict,
+) -> ConnectionReport {
+    let exchanges = window;
     let stats = http.stats();
-    let requests = exchanges.iter().filter(|e| e.request.is_some()).count() as u64;
-    let responses = exchanges.iter().filter(|e| e.response.is_some()).count() as u64;
+    let requests = verdict.requests;
+    let responses = verdict.responses;
     let origin = conn.first;
 
     // Anomalies of every layer, in frame order, with the detail cap.
@@ -168,8 +177,10 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
         .collect();
     all.sort_by_key(|a| (a.frame, a.kind));
     let listed = all.len().min(MAX_ANOMALIES_PER_CONNECTION);
-    let anomalies_not_listed =
-        (all.len() - listed) as u64 + conn.anomalies_dropped + http.anomalies_dropped();
+    let anomalies_not_listed = (all.len() - listed) as u64
+        + conn.anomalies_dropped
+        + http.anomalies_dropped()
+        + verdict.anomalies_dropped;
 
     let half_closed_by = if conn.sides.client.bytes_after_peer_fin > 0 {
         Some(Role::Client)
@@ -179,7 +190,7 @@ pub fn connection(conn: &Connection, http: &HttpSession, verdict: Verdict) -> Co
         None
     };
     let adv = |role: Role| {
-        let k = advertised(exchanges, role);
+        let k = *verdict.advertised.get(role);
         (k.timeout.is_some() || k.max.is_some()).then_some(KeepAliveReport {
             timeout: k.timeout,
             max: k.max,
@@ -280,23 +291,34 @@ fn close_report(c: &Close) -> CloseReport {
     }
 }
 
-fn distribution(counts: impl Iterator<Item = u64>) -> Distribution {
-    let mut all: Vec<u64> = counts.collect();
-    let mut histogram = BTreeMap::new();
-    for &n in &all {
-        *histogram.entry(n).or_insert(0) += 1;
-    }
-    all.retain(|&n| n > 0);
-    all.sort_unstable();
-    let median = match all.len() {
+/// Requests per connection from its histogram (`requests -> connections`,
+/// 0 included): min, median and max over connections with at least one.
+fn distribution(histogram: BTreeMap<u64, u64>) -> Distribution {
+    let with: u64 = histogram
+        .iter()
+        .filter(|(k, _)| **k > 0)
+        .map(|(_, n)| *n)
+        .sum();
+    // The value at 0-based rank `r` among connections with requests.
+    let at = |r: u64| -> u64 {
+        let mut seen = 0;
+        for (&k, &n) in histogram.range(1..) {
+            seen += n;
+            if r < seen {
+                return k;
+            }
+        }
+        0
+    };
+    let median = match with {
         0 => 0.0,
-        n if n % 2 == 1 => all[n / 2] as f64,
-        n => (all[n / 2 - 1] + all[n / 2]) as f64 / 2.0,
+        n if n % 2 == 1 => at(n / 2) as f64,
+        n => (at(n / 2 - 1) + at(n / 2)) as f64 / 2.0,
     };
     Distribution {
-        min: all.first().copied().unwrap_or(0),
+        min: histogram.range(1..).next().map_or(0, |(k, _)| *k),
         median,
-        max: all.last().copied().unwrap_or(0),
+        max: histogram.range(1..).next_back().map_or(0, |(k, _)| *k),
         histogram,
     }
 }
@@ -309,31 +331,22 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
-fn count_reasons(conns: &[&ConnectionReport]) -> BTreeMap<CloseReason, ReasonCount> {
-    let mut m: BTreeMap<CloseReason, ReasonCount> = BTreeMap::new();
-    for c in conns {
-        let e = m.entry(c.close.reason).or_default();
-        e.total += 1;
-        match c.close.by {
-            Some(Role::Client) => e.client += 1,
-            Some(Role::Server) => e.server += 1,
-            None => {}
-        }
+fn count_reason(m: &mut BTreeMap<CloseReason, ReasonCount>, c: &ConnectionReport) {
+    let e = m.entry(c.close.reason).or_default();
+    e.total += 1;
+    match c.close.by {
+        Some(Role::Client) => e.client += 1,
+        Some(Role::Server) => e.server += 1,
+        None => {}
     }
-    m
 }
 
-fn count_anomalies(conns: &[&ConnectionReport]) -> BTreeMap<AnomalyKind, u64> {
-    let mut m = BTreeMap::new();
-    for c in conns {
-        for a in &c.anomalies {
-            *m.entry(a.kind).or_insert(0) += 1;
-        }
+fn count_anomalies(m: &mut BTreeMap<AnomalyKind, u64>, c: &ConnectionReport) {
+    for a in &c.anomalies {
+        *m.entry(a.kind).or_insert(0) += 1;
     }
-    m
 }
 
-/// Totals over all connections.
 /// What the capture as a whole showed, beside its connections.
 #[derive(Clone, Debug, Default)]
 pub struct CaptureFacts {
@@ -362,35 +375,55 @@ pub struct CaptureFacts {
     pub anomaly_counts: BTreeMap<AnomalyKind, u64>,
 }
 
-/// Totals over all connections and what the capture showed.
+/// Totals over all connections and what the capture showed, from a
+/// report's connections held in memory.
 pub fn summary(conns: &[ConnectionReport], capture: CaptureFacts) -> Summary {
-    let all: Vec<&ConnectionReport> = conns.iter().collect();
-    let mut s = Summary {
-        connections: conns.len() as u64,
-        frames: capture.frames,
-        tcp_segments: capture.tcp_segments,
-        frames_skipped: capture.frames_skipped,
-        duration: capture.duration,
-        late_segments: capture.late_segments,
-        ip_fragments: capture.ip_fragments,
-        frames_out_of_order: capture.frames_out_of_order,
-        capture_anomalies: capture
-            .anomalies
-            .iter()
-            .map(|a| {
-                anomaly_report(
-                    a,
-                    At {
-                        frame: 0,
-                        ts: capture.start,
-                    },
-                )
-            })
-            .collect(),
-        capture_anomalies_not_listed: capture.anomalies_dropped,
-        ..Summary::default()
-    };
+    let mut b = SummaryBuilder::new();
     for c in conns {
+        b.add(c);
+    }
+    b.finish(capture)
+}
+
+/// One server's running totals.
+#[derive(Default)]
+struct ServerAcc {
+    connections: u64,
+    handshakes: u64,
+    requests: u64,
+    responses: u64,
+    reused: u64,
+    histogram: BTreeMap<u64, u64>,
+    close_reasons: BTreeMap<CloseReason, ReasonCount>,
+    anomalies: BTreeMap<AnomalyKind, u64>,
+}
+
+/// Most servers given their own figures; the connections of the servers
+/// past it are counted in the totals only (`summary.servers_not_listed`).
+pub const MAX_SERVERS: usize = 4096;
+
+/// The summary, folded one concluded connection at a time: memory follows
+/// the servers and the distinct values of requests per connection, never
+/// the number of connections.
+#[derive(Default)]
+pub struct SummaryBuilder {
+    s: Summary,
+    with_requests: u64,
+    histogram: BTreeMap<u64, u64>,
+    servers: BTreeMap<String, ServerAcc>,
+    servers_not_listed: u64,
+}
+
+impl SummaryBuilder {
+    /// No connection yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds one concluded connection in.
+    pub fn add(&mut self, c: &ConnectionReport) {
+        let s = &mut self.s;
+        s.connections += 1;
         s.handshakes_completed += c.handshake_complete as u64;
         s.requests += c.requests;
         s.responses += c.responses;
@@ -427,45 +460,75 @@ pub fn summary(conns: &[ConnectionReport], capture: CaptureFacts) -> Summary {
         s.tcp_keepalive_probes.server += c.tcp_keepalive_probes.server;
         s.tcp_zero_window_probes.client += c.tcp_zero_window_probes.client;
         s.tcp_zero_window_probes.server += c.tcp_zero_window_probes.server;
-    }
-    let with_requests = conns.iter().filter(|c| c.requests > 0).count() as u64;
-    s.reused_share = ratio(s.reused_connections, with_requests);
-    s.requests_per_handshake = ratio(s.requests, s.handshakes_completed);
-    s.requests_per_connection = distribution(conns.iter().map(|c| c.requests));
-    s.close_reasons = count_reasons(&all);
-    s.anomalies = count_anomalies(&all);
-    for (k, n) in &capture.anomaly_counts {
-        *s.anomalies.entry(*k).or_insert(0) += n;
+        self.with_requests += (c.requests > 0) as u64;
+        *self.histogram.entry(c.requests).or_insert(0) += 1;
+        count_reason(&mut s.close_reasons, c);
+        count_anomalies(&mut s.anomalies, c);
+
+        if !self.servers.contains_key(c.server.as_str()) && self.servers.len() >= MAX_SERVERS {
+            self.servers_not_listed += 1;
+            return;
+        }
+        let a = self.servers.entry(c.server.clone()).or_default();
+        a.connections += 1;
+        a.handshakes += c.handshake_complete as u64;
+        a.requests += c.requests;
+        a.responses += c.responses;
+        a.reused += c.reused as u64;
+        *a.histogram.entry(c.requests).or_insert(0) += 1;
+        count_reason(&mut a.close_reasons, c);
+        count_anomalies(&mut a.anomalies, c);
     }
 
-    let mut servers: BTreeMap<&str, Vec<&ConnectionReport>> = BTreeMap::new();
-    for c in conns {
-        servers.entry(c.server.as_str()).or_default().push(c);
+    /// The summary, with what the capture as a whole showed.
+    pub fn finish(self, capture: CaptureFacts) -> Summary {
+        let mut s = self.s;
+        s.frames = capture.frames;
+        s.tcp_segments = capture.tcp_segments;
+        s.frames_skipped = capture.frames_skipped;
+        s.duration = capture.duration;
+        s.late_segments = capture.late_segments;
+        s.ip_fragments = capture.ip_fragments;
+        s.frames_out_of_order = capture.frames_out_of_order;
+        let origin = At {
+            frame: 0,
+            ts: capture.start,
+        };
+        s.capture_anomalies = capture
+            .anomalies
+            .iter()
+            .map(|a| anomaly_report(a, origin))
+            .collect();
+        s.capture_anomalies_not_listed = capture.anomalies_dropped;
+        s.reused_share = ratio(s.reused_connections, self.with_requests);
+        s.requests_per_handshake = ratio(s.requests, s.handshakes_completed);
+        s.requests_per_connection = distribution(self.histogram);
+        for (k, n) in &capture.anomaly_counts {
+            *s.anomalies.entry(*k).or_insert(0) += n;
+        }
+        s.by_server = self
+            .servers
+            .into_iter()
+            .map(|(server, a)| ServerSummary {
+                server,
+                connections: a.connections,
+                handshakes_completed: a.handshakes,
+                requests: a.requests,
+                responses: a.responses,
+                reused_connections: a.reused,
+                requests_per_handshake: ratio(a.requests, a.handshakes),
+                requests_per_connection: distribution(a.histogram),
+                close_reasons: a.close_reasons,
+                anomalies: a.anomalies,
+            })
+            .collect();
+        // Busiest servers first, then by name.
+        s.by_server.sort_by(|a, b| {
+            b.connections
+                .cmp(&a.connections)
+                .then(a.server.cmp(&b.server))
+        });
+        s.servers_not_listed = self.servers_not_listed;
+        s
     }
-    s.by_server = servers
-        .into_iter()
-        .map(|(server, cs)| {
-            let requests = cs.iter().map(|c| c.requests).sum();
-            let handshakes = cs.iter().filter(|c| c.handshake_complete).count() as u64;
-            ServerSummary {
-                server: server.to_string(),
-                connections: cs.len() as u64,
-                handshakes_completed: handshakes,
-                requests,
-                responses: cs.iter().map(|c| c.responses).sum(),
-                reused_connections: cs.iter().filter(|c| c.reused).count() as u64,
-                requests_per_handshake: ratio(requests, handshakes),
-                requests_per_connection: distribution(cs.iter().map(|c| c.requests)),
-                close_reasons: count_reasons(&cs),
-                anomalies: count_anomalies(&cs),
-            }
-        })
-        .collect();
-    // Busiest servers first, then by name.
-    s.by_server.sort_by(|a, b| {
-        b.connections
-            .cmp(&a.connections)
-            .then(a.server.cmp(&b.server))
-    });
-    s
 }

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::anomaly::AnomalyKind;
 use crate::http::keepalive::Persistence;
-use crate::report::{ConnectionReport, Summary};
+use crate::report::{ConnectionReport, ExchangeReport, Summary};
 use crate::types::{FrameNo, Role, round_us};
 use crate::verdict::{CloseReason, SaidBy};
 
@@ -359,6 +359,25 @@ struct ServerAgg {
     server_ev: Evidence,
 }
 
+/// What the findings need of a connection's exchanges, kept while it is
+/// open (the exchanges themselves leave as they settle): a few fields,
+/// whatever the number of exchanges.
+#[derive(Clone, Debug, Default)]
+pub struct Digest {
+    /// The server's `ADDR:PORT`, once known.
+    server: Option<String>,
+    /// The previous exchange's response end (seconds into the connection).
+    prev_response_end: Option<f64>,
+    /// Some request followed an answered one (idle reuse).
+    reused_here: bool,
+    /// The frame of the last response's head.
+    last_response_frame: Option<FrameNo>,
+    /// `max=` of the first response that sent a `Keep-Alive` header.
+    first_keep_alive: Option<Option<u64>>,
+    /// The first exchange that had a request.
+    first_request: Option<ExchangeReport>,
+}
+
 /// Collects bounded per-server aggregates from concluded connections and
 /// turns them into findings (see the module docs).
 #[derive(Clone, Debug, Default)]
@@ -381,8 +400,55 @@ impl FindingsBuilder {
         Self::default()
     }
 
-    /// Folds one concluded connection into the aggregates.
-    pub fn add(&mut self, c: &ConnectionReport) {
+    /// Folds one exchange of an open connection (to `server`, with id
+    /// `conn`) in, in order; `stale`: its request went out after the
+    /// server's FIN.
+    pub fn exchange(
+        &mut self,
+        d: &mut Digest,
+        server: &std::net::SocketAddr,
+        conn: u64,
+        ex: &ExchangeReport,
+        stale: bool,
+    ) {
+        let _ = conn;
+        let key = d.server.get_or_insert_with(|| server.to_string());
+        if !self.servers.contains_key(key.as_str()) && self.servers.len() >= MAX_SERVERS {
+            return;
+        }
+        let s = self.servers.entry(key.clone()).or_default();
+        // Idle gaps before each reuse, and the requests that raced a FIN.
+        if let (Some(end), Some(start)) = (d.prev_response_end, ex.timing.request_start)
+            && start >= end
+        {
+            // (A request sent before the previous answer ended is pipelined.)
+            let gap = start - end;
+            s.reuse_idle.add(gap);
+            d.reused_here = true;
+            if stale {
+                s.after_fin_idle.add(gap);
+                if ex.response.is_none() {
+                    s.after_fin_unanswered += 1;
+                }
+            }
+        }
+        d.prev_response_end = ex.timing.response_end;
+        if let Some(r) = &ex.response {
+            d.last_response_frame = Some(r.message.frame);
+            if d.first_keep_alive.is_none()
+                && let Some(k) = r.message.keep_alive
+            {
+                d.first_keep_alive = Some(k.max);
+            }
+        }
+        if d.first_request.is_none() && ex.request.is_some() {
+            d.first_request = Some(ex.clone());
+        }
+    }
+
+    /// Folds one concluded connection into the aggregates; `d` holds what
+    /// its exchanges showed (see [`FindingsBuilder::exchange`]).
+    pub fn add(&mut self, c: &ConnectionReport, d: &Digest) {
         if !self.servers.contains_key(&c.server) && self.servers.len() >= MAX_SERVERS {
             self.untracked_connections += 1;
             return;
@@ -413,35 +479,14 @@ impl FindingsBuilder {
             }
         }
 
-        // Idle gaps before each reuse, and the requests that raced a FIN.
+        // The requests that raced a FIN.
         let stale: Vec<FrameNo> = c
             .anomalies
             .iter()
             .filter(|a| a.kind == AnomalyKind::RequestAfterPeerFin)
             .map(|a| a.frame)
             .collect();
-        let mut reused_here = false;
-        for pair in c.exchanges.windows(2) {
-            let [prev, next] = pair else { continue };
-            let (Some(end), Some(start)) = (prev.timing.response_end, next.timing.request_start)
-            else {
-                continue;
-            };
-            if start < end {
-                continue; // pipelined
-            }
-            let gap = start - end;
-            s.reuse_idle.add(gap);
-            reused_here = true;
-            let frame = next.request.as_ref().map(|r| r.message.frame);
-            if frame.is_some_and(|f| stale.contains(&f)) {
-                s.after_fin_idle.add(gap);
-                if next.response.is_none() {
-                    s.after_fin_unanswered += 1;
-                }
-            }
-        }
-        if reused_here {
+        if d.reused_here {
             s.reuse_conns += 1;
             s.reuse_ev.add(c.id, None);
         }
@@ -470,18 +515,8 @@ impl FindingsBuilder {
             && c.requests >= 2
         {
             s.rollover_counts.add(c.requests);
-            let last = c
-                .exchanges
-                .iter()
-                .rev()
-                .find_map(|e| e.response.as_ref().map(|r| r.message.frame));
-            s.rollover_ev.add(c.id, last);
-            if let Some(max) = c
-                .exchanges
-                .iter()
-                .find_map(|e| e.response.as_ref().and_then(|r| r.message.keep_alive))
-                .and_then(|k| k.max)
-            {
+            s.rollover_ev.add(c.id, d.last_response_frame);
+            if let Some(max) = d.first_keep_alive.flatten() {
                 // max= on the first response counts the requests left after it.
                 s.rollover_advertised_max.add(max.saturating_add(1));
             }
@@ -489,7 +524,7 @@ impl FindingsBuilder {
 
         // One request per connection: whose doing?
         if c.requests == 1
-            && let Some(ex) = c.exchanges.iter().find(|e| e.request.is_some())
+            && let Some(ex) = &d.first_request
             && let Some(req) = &ex.request
         {
             let req_frame = Some(req.message.frame);

@@ -1,98 +1,285 @@
 //! The JSON renderer: the stable contract of REPORT.md (see the module docs
-//! of [`crate::report`]). Byte-identical for the same capture: maps are
-//! ordered, no clock or randomness enters the report.
+//! of [`crate::report`]), pretty-printed, and its line-per-connection form
+//! NDJSON. Byte-identical for the same capture: maps are ordered, no clock
+//! or randomness enters the report.
 //!
-//! The output is pretty-printed (two-space indentation) and written one
-//! connection at a time: the header and summary first, then each
-//! connection as an element of `connections`, so the whole report never
-//! has to be in memory.
+//! Both are [`SpillRender`]ers: each exchange is rendered as it settles and
+//! each connection as it concludes, so the report is never held whole.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::report::findings::Finding;
-use crate::report::render::{self, Render};
-use crate::report::{ConnectionReport, Header, Report, Summary};
+use crate::report::render::{self, Preamble, SpillRender};
+use crate::report::{ConnectionReport, ExchangeReport, Report, Summary};
 
 /// Writes the report as pretty-printed JSON followed by a newline.
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    render::render(report, &mut JsonRenderer::new(out))
+    render::render_spill(report, &mut JsonRenderer::new(), out)
 }
 
-/// The JSON report as a [`Render`]er.
-pub struct JsonRenderer<'w> {
-    out: &'w mut dyn Write,
-    buf: Vec<u8>,
-    connections: u64,
+/// Writes the report as NDJSON: a line per connection, then the summary's.
+pub fn write_ndjson(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    render::render_spill(report, &mut NdjsonRenderer::new(), out)
 }
 
-impl<'w> JsonRenderer<'w> {
-    /// A renderer writing to `out`.
-    pub fn new(out: &'w mut dyn Write) -> Self {
-        JsonRenderer {
-            out,
-            buf: Vec::with_capacity(64 * 1024),
-            connections: 0,
-        }
-    }
-
-    /// Writes `value` pretty-printed as if nested `depth` levels deep.
-    fn nested<T: Serialize>(&mut self, value: &T, depth: usize) -> io::Result<()> {
-        self.buf.clear();
-        serde_json::to_writer_pretty(&mut self.buf, value).map_err(io::Error::other)?;
-        write_indented(&mut *self.out, &self.buf, depth)
-    }
-}
-
-/// Copies pretty JSON, indenting every line after the first by `depth`
-/// levels of two spaces (serde_json's pretty style).
-fn write_indented(out: &mut dyn Write, json: &[u8], depth: usize) -> io::Result<()> {
+/// Writes `value` pretty-printed as if nested `depth` levels deep:
+/// serde_json's pretty style (two spaces), every line after the first
+/// indented by `depth` levels.
+fn nested<T: Serialize>(value: &T, depth: usize, buf: &mut Vec<u8>, out: &mut dyn WriteBytes) {
+    buf.clear();
+    // Serialising the report's own types into memory cannot fail (no
+    // maps with non-string keys, no non-finite floats: those are rounded
+    // finite values).
+    let _ = serde_json::to_writer_pretty(&mut *buf, value);
     let pad = &b"                                "[..(2 * depth).min(32)];
-    let mut rest = json;
+    let mut rest = &buf[..];
     while let Some(nl) = memchr::memchr(b'\n', rest) {
         let (line, tail) = rest.split_at(nl + 1);
-        out.write_all(line)?;
-        out.write_all(pad)?;
+        out.put(line);
+        out.put(pad);
         rest = tail;
     }
-    out.write_all(rest)
+    out.put(rest);
 }
 
-impl Render for JsonRenderer<'_> {
-    fn begin(
-        &mut self,
-        header: &Header,
-        summary: &Summary,
-        findings: &[Finding],
-    ) -> io::Result<()> {
-        self.out.write_all(b"{\n  \"format_version\": ")?;
-        self.nested(&header.format_version, 1)?;
-        self.out.write_all(b",\n  \"tool\": ")?;
-        self.nested(&header.tool, 1)?;
-        self.out.write_all(b",\n  \"inputs\": ")?;
-        self.nested(&header.inputs, 1)?;
-        self.out.write_all(b",\n  \"summary\": ")?;
-        self.nested(summary, 1)?;
-        self.out.write_all(b",\n  \"findings\": ")?;
-        self.nested(&findings, 1)?;
-        self.out.write_all(b",\n  \"connections\": [")
-    }
+/// Where rendered bytes go: a `Vec` or a writer (whose errors are kept).
+trait WriteBytes {
+    fn put(&mut self, b: &[u8]);
+}
 
-    fn connection(&mut self, c: &ConnectionReport) -> io::Result<()> {
-        self.out.write_all(if self.connections == 0 {
-            b"\n    "
-        } else {
-            b",\n    "
-        })?;
-        self.connections += 1;
-        self.nested(c, 2)
+impl WriteBytes for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
     }
+}
 
-    fn end(&mut self) -> io::Result<()> {
-        if self.connections > 0 {
-            self.out.write_all(b"\n  ")?;
+struct IoBytes<'a> {
+    w: &'a mut dyn Write,
+    err: Option<io::Error>,
+}
+
+impl WriteBytes for IoBytes<'_> {
+    fn put(&mut self, b: &[u8]) {
+        if self.err.is_none()
+            && let Err(e) = self.w.write_all(b)
+        {
+            self.err = Some(e);
         }
-        self.out.write_all(b"]\n}\n")
+    }
+}
+
+impl IoBytes<'_> {
+    fn done(self) -> io::Result<()> {
+        self.err.map_or(Ok(()), Err)
+    }
+}
+
+/// Splits a connection rendered with no exchanges at its `"exchanges": []`
+/// (`marker`) into what comes before its exchanges and after them.
+fn split_at_exchanges(
+    rendered: &[u8],
+    marker: &[u8],
+    close_nonempty: &[u8],
+    exchanges: u64,
+    head: &mut Vec<u8>,
+    tail: &mut Vec<u8>,
+) {
+    match memchr::memmem::find(rendered, marker) {
+        Some(at) => {
+            // `...,"exchanges": [` | exchanges | `]...`
+            let open = at + marker.len() - 1;
+            head.extend_from_slice(&rendered[..open]);
+            if exchanges > 0 {
+                tail.extend_from_slice(close_nonempty);
+            }
+            tail.extend_from_slice(&rendered[open..]);
+        }
+        // Not reachable for reports of this crate; render without them.
+        None => head.extend_from_slice(rendered),
+    }
+}
+
+/// The pretty JSON report as a [`SpillRender`]er.
+#[derive(Default)]
+pub struct JsonRenderer {
+    buf: Vec<u8>,
+}
+
+impl JsonRenderer {
+    /// A renderer.
+    pub fn new() -> Self {
+        JsonRenderer {
+            buf: Vec::with_capacity(64 * 1024),
+        }
+    }
+}
+
+impl SpillRender for JsonRenderer {
+    fn begin(&mut self, pre: &Preamble<'_>, out: &mut dyn Write) -> io::Result<()> {
+        let mut o = IoBytes { w: out, err: None };
+        let b = &mut self.buf;
+        o.put(b"{\n  \"format_version\": ");
+        nested(&pre.header.format_version, 1, b, &mut o);
+        o.put(b",\n  \"tool\": ");
+        nested(&pre.header.tool, 1, b, &mut o);
+        o.put(b",\n  \"inputs\": ");
+        nested(&pre.header.inputs, 1, b, &mut o);
+        o.put(b",\n  \"summary\": ");
+        match pre.summary {
+            Some(s) => nested(s, 1, b, &mut o),
+            None => o.put(b"null"),
+        }
+        o.put(b",\n  \"findings\": ");
+        nested(&pre.findings, 1, b, &mut o);
+        o.put(b",\n  \"connections\": [");
+        o.done()
+    }
+
+    fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
+        out.extend_from_slice(if n == 1 {
+            b"\n        "
+        } else {
+            b",\n        "
+        });
+        let mut buf = std::mem::take(&mut self.buf);
+        nested(ex, 4, &mut buf, out);
+        self.buf = buf;
+    }
+
+    fn connection(
+        &mut self,
+        c: &ConnectionReport,
+        exchanges: u64,
+        head: &mut Vec<u8>,
+        tail: &mut Vec<u8>,
+    ) {
+        let mut rendered = Vec::with_capacity(4096);
+        rendered.extend_from_slice(b"\n    ");
+        let mut buf = std::mem::take(&mut self.buf);
+        nested(&WithoutExchanges(c), 2, &mut buf, &mut rendered);
+        self.buf = buf;
+        split_at_exchanges(
+            &rendered,
+            b"\n      \"exchanges\": []",
+            b"\n      ",
+            exchanges,
+            head,
+            tail,
+        );
+    }
+
+    fn separator(&self) -> &'static [u8] {
+        b","
+    }
+
+    fn end(
+        &mut self,
+        _pre: &Preamble<'_>,
+        connections: u64,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        if connections > 0 {
+            out.write_all(b"\n  ")?;
+        }
+        out.write_all(b"]\n}\n")
+    }
+}
+
+/// A connection serialised with an empty `exchanges` array (the renderers
+/// write its exchanges themselves).
+struct WithoutExchanges<'a>(&'a ConnectionReport);
+
+impl Serialize for WithoutExchanges<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_with_exchanges(s, &[])
+    }
+}
+
+/// NDJSON, a live feed: one line `{"type":"connection", ...}` per
+/// connection as it concludes (the fields of a `connections[]` entry),
+/// then one line `{"type":"summary", ...}` with the header, the summary's
+/// fields and the findings. Every line is flushed as it is written.
+#[derive(Default)]
+pub struct NdjsonRenderer {
+    buf: Vec<u8>,
+}
+
+impl NdjsonRenderer {
+    /// A renderer.
+    pub fn new() -> Self {
+        NdjsonRenderer {
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+}
+
+/// The last NDJSON line.
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    format_version: u32,
+    tool: &'a crate::report::Tool,
+    inputs: &'a [crate::report::InputReport],
+    #[serde(flatten)]
+    summary: &'a Summary,
+    findings: &'a [crate::report::findings::Finding],
+}
+
+impl SpillRender for NdjsonRenderer {
+    fn live(&self) -> bool {
+        true
+    }
+
+    fn begin(&mut self, _pre: &Preamble<'_>, _out: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
+        if n > 1 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *out, ex);
+    }
+
+    fn connection(
+        &mut self,
+        c: &ConnectionReport,
+        exchanges: u64,
+        head: &mut Vec<u8>,
+        tail: &mut Vec<u8>,
+    ) {
+        self.buf.clear();
+        let _ = serde_json::to_writer(&mut self.buf, &WithoutExchanges(c));
+        let mut rendered = Vec::with_capacity(self.buf.len() + 24);
+        rendered.extend_from_slice(b"{\"type\":\"connection\",");
+        rendered.extend_from_slice(self.buf.get(1..).unwrap_or_default());
+        rendered.push(b'\n');
+        split_at_exchanges(&rendered, b",\"exchanges\":[]", b"", exchanges, head, tail);
+    }
+
+    fn end(
+        &mut self,
+        pre: &Preamble<'_>,
+        _connections: u64,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let Some(summary) = pre.summary else {
+            return Ok(());
+        };
+        self.buf.clear();
+        let line = SummaryLine {
+            kind: "summary",
+            format_version: pre.header.format_version,
+            tool: &pre.header.tool,
+            inputs: &pre.header.inputs,
+            summary,
+            findings: pre.findings,
+        };
+        serde_json::to_writer(&mut self.buf, &line).map_err(io::Error::other)?;
+        self.buf.push(b'\n');
+        out.write_all(&self.buf)?;
+        out.flush()
     }
 }

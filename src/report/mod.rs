@@ -18,6 +18,7 @@ pub mod json;
 pub mod parquet;
 pub mod render;
 pub mod sentences;
+pub mod stream;
 pub mod text;
 pub mod zeek;
 
@@ -145,6 +146,9 @@ pub struct Summary {
     /// Anomaly kind -> count over all connections.
     pub anomalies: BTreeMap<AnomalyKind, u64>,
     pub by_server: Vec<ServerSummary>,
+    /// Connections of servers past the first 4096, counted in the totals
+    /// but not given figures of their own in `by_server`.
+    pub servers_not_listed: u64,
     /// What `--server`/`--port`/`--client`/`--from`/`--to` left out; only
     /// present when a filter was given.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,6 +204,7 @@ pub struct ConnectionReport {
     pub handshake_complete: bool,
     pub first_close: Option<FirstCloseReport>,
     pub requests: u64,
+    #[serde(serialize_with = "serialize_exchanges")]
     pub exchanges: Vec<ExchangeReport>,
     // -- more --
     pub responses: u64,
@@ -419,4 +424,43 @@ pub struct TimingReport {
     pub request_end: Option<f64>,
     pub response_start: Option<f64>,
     pub response_end: Option<f64>,
+}
+
+thread_local! {
+    /// Set while a connection is serialised without its exchanges (see
+    /// [`ConnectionReport::serialize_with_exchanges`]).
+    static BARE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn serialize_exchanges<S: serde::Serializer>(
+    v: &[ExchangeReport],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    if BARE.with(|b| b.get()) {
+        s.collect_seq(std::iter::empty::<&ExchangeReport>())
+    } else {
+        s.collect_seq(v)
+    }
+}
+
+impl ConnectionReport {
+    /// Serialises the connection with `exchanges` in place of its own
+    /// (only an empty list is supported: streaming renderers write the
+    /// exchanges themselves, as they settle).
+    pub fn serialize_with_exchanges<S: serde::Serializer>(
+        &self,
+        s: S,
+        exchanges: &[ExchangeReport],
+    ) -> Result<S::Ok, S::Error> {
+        debug_assert!(exchanges.is_empty());
+        struct Reset(bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                let old = self.0;
+                BARE.with(|b| b.set(old));
+            }
+        }
+        let _reset = Reset(BARE.with(|b| b.replace(true)));
+        self.serialize(s)
+    }
 }

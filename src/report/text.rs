@@ -6,14 +6,18 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use crate::report::findings::{Finding, Severity};
-use crate::report::render::Render;
+use crate::report::render::{Preamble, SpillRender};
 use crate::report::*;
 use crate::tcp::connection::CloseKind;
 
 pub struct TextOptions {
+    /// ANSI colours.
     pub color: bool,
     /// One line per exchange under each connection.
     pub exchanges: bool,
+    /// Show at most this many connections: those with anomalies first, then
+    /// the busiest (`None`: every one).
+    pub connections: Option<u64>,
 }
 
 #[derive(Clone, Copy)]
@@ -198,51 +202,96 @@ fn reasons_line(m: &BTreeMap<CloseReason, ReasonCount>) -> String {
 
 /// Writes the text report.
 pub fn write(report: &Report, opts: &TextOptions, w: &mut dyn Write) -> io::Result<()> {
-    crate::report::render::render(report, &mut TextRenderer::new(opts, w))
+    crate::report::render::render_spill(report, &mut TextRenderer::new(opts), w)
 }
 
-/// The text report as a [`Render`]er.
-pub struct TextRenderer<'w> {
-    o: Out<'w>,
+/// The text report as a [`SpillRender`]er.
+pub struct TextRenderer {
+    color: bool,
     exchanges: bool,
-    connections: u64,
+    /// Show at most this many connections (the engine picks which).
+    shown_at_most: Option<u64>,
 }
 
-impl<'w> TextRenderer<'w> {
-    /// A renderer writing to `w`.
-    pub fn new(opts: &TextOptions, w: &'w mut dyn Write) -> Self {
+impl TextRenderer {
+    /// A renderer.
+    pub fn new(opts: &TextOptions) -> Self {
         TextRenderer {
-            o: Out {
-                w,
-                color: opts.color,
-            },
+            color: opts.color,
             exchanges: opts.exchanges,
-            connections: 0,
+            shown_at_most: opts.connections,
+        }
+    }
+
+    fn out<'a>(&self, w: &'a mut dyn Write) -> Out<'a> {
+        Out {
+            w,
+            color: self.color,
         }
     }
 }
 
-impl Render for TextRenderer<'_> {
-    fn begin(&mut self, h: &Header, s: &Summary, f: &[Finding]) -> io::Result<()> {
-        header(&mut self.o, h)?;
-        summary(&mut self.o, s)?;
-        if s.by_server.len() > 1 {
-            servers(&mut self.o, &s.by_server)?;
-        }
-        findings(&mut self.o, f)
+impl SpillRender for TextRenderer {
+    fn wants_exchanges(&self) -> bool {
+        self.exchanges
     }
 
-    fn connection(&mut self, c: &ConnectionReport) -> io::Result<()> {
-        if self.connections == 0 {
-            self.o.line("")?;
-            let t = self.o.paint(Paint::Bold, "Connections");
-            self.o.line(&t)?;
-        }
-        self.connections += 1;
-        connection(&mut self.o, c, self.exchanges)
+    fn shown_at_most(&self) -> Option<u64> {
+        self.shown_at_most
     }
 
-    fn end(&mut self) -> io::Result<()> {
+    fn begin(&mut self, pre: &Preamble<'_>, w: &mut dyn Write) -> io::Result<()> {
+        let mut o = self.out(w);
+        header(&mut o, pre.header)?;
+        if let Some(s) = pre.summary {
+            summary(&mut o, s)?;
+            if s.by_server.len() > 1 {
+                servers(&mut o, &s.by_server)?;
+            }
+        }
+        findings(&mut o, pre.findings)?;
+        let total = pre.summary.map_or(0, |s| s.connections);
+        let shown = pre.shown.unwrap_or(total);
+        if shown > 0 {
+            o.line("")?;
+            let t = o.paint(Paint::Bold, "Connections");
+            if shown < total {
+                let t = format!(
+                    "{t} ({shown} of {total}: anomalies first, then the busiest; --connections all)"
+                );
+                for l in wrap(&t, 78) {
+                    o.line(&l)?;
+                }
+            } else {
+                o.line(&t)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
+        let mut o = self.out(out);
+        // Writing into memory cannot fail.
+        let _ = exchange(&mut o, n as usize, ex);
+    }
+
+    fn connection(
+        &mut self,
+        c: &ConnectionReport,
+        exchanges: u64,
+        head: &mut Vec<u8>,
+        tail: &mut Vec<u8>,
+    ) {
+        let _ = connection_head(&mut self.out(head), c, exchanges);
+        let _ = connection_tail(&mut self.out(tail), c);
+    }
+
+    fn end(
+        &mut self,
+        _pre: &Preamble<'_>,
+        _connections: u64,
+        _w: &mut dyn Write,
+    ) -> io::Result<()> {
         Ok(())
     }
 }
@@ -562,10 +611,12 @@ fn findings(o: &mut Out<'_>, findings: &[Finding]) -> io::Result<()> {
     Ok(())
 }
 
-fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Result<()> {
+/// A connection's lines before its exchanges: the header line, the verdict
+/// and the facts. `exchanges`: how many it has.
+fn connection_head(o: &mut Out<'_>, c: &ConnectionReport, exchanges: u64) -> io::Result<()> {
     let id = o.paint(Paint::Bold, &format!("#{}", c.id));
     let mut reqs = plural(c.requests, "request", "requests");
-    let unmatched = c.exchanges.len() as u64 - c.requests.min(c.exchanges.len() as u64);
+    let unmatched = exchanges - c.requests.min(exchanges);
     if unmatched > 0 {
         reqs.push_str(&format!(
             " + {}",
@@ -662,11 +713,11 @@ fn connection(o: &mut Out<'_>, c: &ConnectionReport, exchanges: bool) -> io::Res
         let l = o.paint(Paint::Dim, &l);
         o.line(&format!("    {l}"))?;
     }
-    if exchanges {
-        for (i, ex) in c.exchanges.iter().enumerate() {
-            exchange(o, i + 1, ex)?;
-        }
-    }
+    Ok(())
+}
+
+/// A connection's lines after its exchanges: its anomalies.
+fn connection_tail(o: &mut Out<'_>, c: &ConnectionReport) -> io::Result<()> {
     for a in &c.anomalies {
         let t = o.paint(
             Paint::Yellow,

@@ -20,12 +20,12 @@
 //!    outstanding when one side closed.
 
 use crate::anomaly::AnomalyKind;
-use crate::http::keepalive::{ExchangePersistence, advertised, exchange_persistence};
-use crate::http::{Exchange, Framing};
+use crate::http::keepalive::{ExchangePersistence, exchange_persistence};
+use crate::http::{Exchange, Framing, KeepAliveParams};
 use crate::named_enum;
 use crate::tcp::Connection;
 use crate::tcp::connection::{CloseKind, FirstClose};
-use crate::types::{Anomaly, At, PerRole, Role, human_secs, secs};
+use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, PerRole, Role, human_secs, secs};
 
 named_enum! {
     /// Why a connection ended: exactly one per connection (see the module
@@ -145,32 +145,246 @@ pub struct Verdict {
     pub close: Close,
     /// Idle times.
     pub idle: Idle,
-    /// Per exchange, in order: may the connection carry another request.
+    /// Per exchange not settled before the conclusion (the `window` given
+    /// to [`judge`]), in order: may the connection carry another request.
     pub persistent: Vec<bool>,
-    /// Keep-alive anomalies (reuse races, broken promises...).
+    /// Keep-alive anomalies (reuse races, broken promises...), at most
+    /// [`MAX_ANOMALIES_PER_CONNECTION`] (the earliest by frame).
     pub anomalies: Vec<Anomaly>,
+    /// Keep-alive anomalies past that cap (counted, not listed).
+    pub anomalies_dropped: u64,
+    /// Exchanges, requests and responses over the whole connection.
+    pub exchanges: u64,
+    /// Exchanges with a request.
+    pub requests: u64,
+    /// Exchanges with a final response.
+    pub responses: u64,
+    /// `Keep-Alive` parameters each side advertised (the last of each).
+    pub advertised: PerRole<KeepAliveParams>,
 }
 
-/// The moment the last message of the connection ended (or its head, if it
-/// never ended), counting only what happened up to `until` (a request sent
-/// after the peer's FIN does not make the connection less idle).
-fn last_activity(exchanges: &[Exchange], until: Option<At>) -> Option<At> {
-    exchanges
-        .iter()
-        .flat_map(|ex| {
-            let r = ex
-                .request
+/// A response's `Keep-Alive: max=`, kept while it may still turn out to be
+/// exceeded: `bound` = max + the requests up to and including its exchange.
+#[derive(Clone, Copy, Debug)]
+struct MaxPromise {
+    /// Absolute exchange index.
+    index: u64,
+    /// Requests up to and including that exchange.
+    requests: u64,
+    max: u64,
+    at: At,
+}
+
+/// Most `max=` promises kept (each a new lowest bound; see [`Fold`]).
+const MAX_PROMISES: usize = 256;
+
+/// The verdict's running state over the exchanges of one connection, fed
+/// each exchange once it has settled (see `HttpSession::settle`), in order;
+/// what is left unsettled when the connection ends is given to [`judge`]
+/// with it. Memory is a few counters and at most [`MAX_PROMISES`] +
+/// [`MAX_ANOMALIES_PER_CONNECTION`] small records, whatever the number of
+/// exchanges.
+#[derive(Clone, Debug, Default)]
+pub struct Fold {
+    exchanges: u64,
+    requests: u64,
+    responses: u64,
+    idle: Idle,
+    last_activity: Option<At>,
+    client_ka: KeepAliveParams,
+    server_ka: KeepAliveParams,
+    /// `max=` of the last response that said one.
+    last_server_max: Option<u64>,
+    /// `max=` promises whose bounds decrease strictly with their index: the
+    /// first exceeded by the final request count is the first of these that
+    /// is (an exceeded later one has a larger bound than some earlier one).
+    promises: Vec<MaxPromise>,
+    anomalies: Vec<Anomaly>,
+    anomalies_dropped: u64,
+}
+
+impl Fold {
+    /// A connection before its first exchange.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Exchanges folded in so far.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges
+    }
+
+    /// One settled exchange (absolute index `i`), followed by `next`; the
+    /// connection as it is now. Returns whether the exchange persisted.
+    pub fn settle(&mut self, conn: &Connection, i: u64, ex: &Exchange, next: &Exchange) -> bool {
+        self.observe(conn, i, ex, Some(next), None)
+    }
+
+    fn push(&mut self, a: Anomaly) {
+        self.anomalies.push(a);
+        if self.anomalies.len() >= 2 * MAX_ANOMALIES_PER_CONNECTION {
+            self.trim();
+        }
+    }
+
+    /// Keeps the earliest [`MAX_ANOMALIES_PER_CONNECTION`] by (frame, kind).
+    fn trim(&mut self) {
+        self.anomalies.sort_by_key(|a| (a.frame, a.kind));
+        let extra = self
+            .anomalies
+            .len()
+            .saturating_sub(MAX_ANOMALIES_PER_CONNECTION);
+        self.anomalies.truncate(MAX_ANOMALIES_PER_CONNECTION);
+        self.anomalies_dropped += extra as u64;
+    }
+
+    /// Folds exchange `i` in; `next` is the exchange after it, if any;
+    /// `until` limits what counts as activity (the first close, for
+    /// exchanges judged at the end). Returns its persistence.
+    fn observe(
+        &mut self,
+        conn: &Connection,
+        i: u64,
+        ex: &Exchange,
+        next: Option<&Exchange>,
+        until: Option<At>,
+    ) -> bool {
+        let p = exchange_persistence(ex);
+        self.exchanges += 1;
+        if ex.request.is_some() {
+            self.requests += 1;
+        }
+        if ex.response.is_some() {
+            self.responses += 1;
+        }
+        for a in [
+            ex.request
                 .as_ref()
-                .map(|m| m.timing.end.unwrap_or(m.timing.head_end));
-            let s = ex
-                .response
+                .map(|m| m.timing.end.unwrap_or(m.timing.head_end)),
+            ex.response
                 .as_ref()
-                .map(|m| m.timing.end.unwrap_or(m.timing.head_end));
-            [r, s]
-        })
+                .map(|m| m.timing.end.unwrap_or(m.timing.head_end)),
+        ]
+        .into_iter()
         .flatten()
-        .filter(|a| until.is_none_or(|u| *a <= u))
-        .max()
+        {
+            if until.is_none_or(|u| a <= u) {
+                self.last_activity = Some(self.last_activity.map_or(a, |l| l.max(a)));
+            }
+        }
+        if let Some(k) = ex.request.as_ref().and_then(|r| r.head.keep_alive) {
+            self.client_ka.timeout = k.timeout.or(self.client_ka.timeout);
+            self.client_ka.max = k.max.or(self.client_ka.max);
+        }
+        if let Some(resp) = &ex.response
+            && let Some(k) = resp.head.keep_alive
+        {
+            {
+                self.server_ka.timeout = k.timeout.or(self.server_ka.timeout);
+                self.server_ka.max = k.max.or(self.server_ka.max);
+                if let Some(max) = k.max {
+                    self.last_server_max = Some(max);
+                    let bound = max.saturating_add(self.requests);
+                    let lowest = self
+                        .promises
+                        .last()
+                        .map(|m| m.max.saturating_add(m.requests));
+                    if lowest.is_none_or(|l| bound < l) && self.promises.len() < MAX_PROMISES {
+                        self.promises.push(MaxPromise {
+                            index: i,
+                            requests: self.requests,
+                            max,
+                            at: resp.timing.start,
+                        });
+                    }
+                }
+            }
+        }
+
+        // Anomalies of this exchange's request.
+        if let Some(req) = &ex.request {
+            // A client that half-closes on purpose (shutdown(SHUT_WR)) reads
+            // the answer; one that gave up has closed its socket, and its
+            // kernel answers the late response with a RST.
+            let (client_fin, client_rst) = (conn.sides.client.fin, conn.sides.client.rst);
+            if let (Some(fin), Some(resp), Some(rst)) = (client_fin, &ex.response, client_rst)
+                && req.timing.start < fin
+                && resp.timing.start > fin
+                && rst >= resp.timing.start
+            {
+                self.push(anomaly(
+                    AnomalyKind::ResponseAfterClientClose,
+                    resp.timing.start,
+                    Some(Role::Server),
+                    format!(
+                        "the {} answering request {} ({} {}) started {} after the client's FIN (frame {}): the client had given up on it",
+                        resp.status,
+                        i + 1,
+                        req.method,
+                        req.target,
+                        human_secs(secs(resp.timing.start, fin)),
+                        fin.frame
+                    ),
+                ));
+            }
+            if let Some(fin) = conn.sides.server.fin
+                && req.timing.start > fin
+            {
+                self.push(anomaly(
+                    AnomalyKind::RequestAfterPeerFin,
+                    req.timing.start,
+                    Some(Role::Client),
+                    format!(
+                        "request {} ({} {}) sent {} after the server's FIN (frame {}): stale connection reused",
+                        i + 1,
+                        req.method,
+                        req.target,
+                        human_secs(secs(req.timing.start, fin)),
+                        fin.frame
+                    ),
+                ));
+            }
+        }
+
+        let Some(next) = next else {
+            return p.persistent;
+        };
+        // The next request, after this exchange said the connection would close.
+        if let Some(req) = &next.request
+            && !p.persistent
+        {
+            let why = if p.http10 {
+                "an HTTP/1.0 exchange without keep-alive"
+            } else if p.close_by_server {
+                "the server's Connection: close"
+            } else if p.close_by_client {
+                "the client's own Connection: close"
+            } else if p.tunnel {
+                "a protocol switch"
+            } else {
+                "a close-delimited response"
+            };
+            self.push(anomaly(
+                AnomalyKind::ReuseAfterClose,
+                req.timing.start,
+                Some(Role::Client),
+                format!("request {} sent on the connection after {why}", i + 2),
+            ));
+        }
+        // Idle time between this response's end and the next request's start.
+        if let (Some(prev), Some(start)) = (
+            ex.response.as_ref().and_then(|r| r.timing.end),
+            next.request.as_ref().map(|r| r.timing.start),
+        ) && start >= prev
+        {
+            // (A next request sent before the answer ended is pipelined.)
+            let gap = secs(start, prev);
+            let idle = &mut self.idle;
+            idle.between_requests_min = Some(idle.between_requests_min.map_or(gap, |m| m.min(gap)));
+            idle.between_requests_max = Some(idle.between_requests_max.map_or(gap, |m| m.max(gap)));
+        }
+        p.persistent
+    }
 }
 
 /// What a FIN or RST at `fc` found unfinished in this exchange, if anything. A message whose head the
@@ -234,130 +448,68 @@ fn anomaly(kind: AnomalyKind, at: At, by: Option<Role>, detail: String) -> Anoma
     }
 }
 
-/// The verdict for one finished connection.
+/// The verdict for one finished connection: `fold` holds what its settled
+/// exchanges showed, `window` the exchanges after them (absolute index of
+/// the first: `fold.exchanges()`), in order. With every exchange in the
+/// window and an empty fold this is the verdict over all of them.
 /// `tunnel_bytes`: bytes each side sent after a switch to a tunnel (the
 /// HTTP session counts them).
-pub fn judge(conn: &Connection, exchanges: &[Exchange], tunnel_bytes: PerRole<u64>) -> Verdict {
-    let persist: Vec<ExchangePersistence> = exchanges.iter().map(exchange_persistence).collect();
-    let mut anomalies = Vec::new();
-
-    // Idle times between a response's end and the next request's start.
-    let mut idle = Idle::default();
-    for pair in exchanges.windows(2) {
-        let (Some(prev), Some(next)) = (
-            pair[0].response.as_ref().and_then(|r| r.timing.end),
-            pair[1].request.as_ref().map(|r| r.timing.start),
-        ) else {
-            continue;
-        };
-        if next < prev {
-            continue; // pipelined: sent before the previous answer ended
-        }
-        let gap = secs(next, prev);
-        idle.between_requests_min = Some(idle.between_requests_min.map_or(gap, |m| m.min(gap)));
-        idle.between_requests_max = Some(idle.between_requests_max.map_or(gap, |m| m.max(gap)));
+pub fn judge(
+    conn: &Connection,
+    mut fold: Fold,
+    window: &[Exchange],
+    tunnel_bytes: PerRole<u64>,
+) -> Verdict {
+    let until = conn.first_close.map(|fc| fc.at);
+    let base = fold.exchanges;
+    let settled_requests = fold.requests;
+    let mut persistent = Vec::with_capacity(window.len());
+    for (k, ex) in window.iter().enumerate() {
+        persistent.push(fold.observe(conn, base + k as u64, ex, window.get(k + 1), until));
     }
-    let last = last_activity(exchanges, conn.first_close.map(|fc| fc.at));
+    let total_exchanges = fold.exchanges;
+    let requests = fold.requests;
+    let mut idle = fold.idle;
+    let last = fold.last_activity;
     if let (Some(fc), Some(last)) = (conn.first_close, last)
         && fc.at >= last
     {
         idle.before_close = Some(secs(fc.at, last));
     }
 
-    // Connection-level anomalies.
-    let server_fin = conn.sides.server.fin;
-    let client_fin = conn.sides.client.fin;
-    let client_rst = conn.sides.client.rst;
-    for (i, ex) in exchanges.iter().enumerate() {
-        let Some(req) = &ex.request else { continue };
-        // A client that half-closes on purpose (shutdown(SHUT_WR)) reads
-        // the answer; one that gave up has closed its socket, and its
-        // kernel answers the late response with a RST.
-        if let (Some(fin), Some(resp), Some(rst)) = (client_fin, &ex.response, client_rst)
-            && req.timing.start < fin
-            && resp.timing.start > fin
-            && rst >= resp.timing.start
-        {
-            anomalies.push(anomaly(
-                AnomalyKind::ResponseAfterClientClose,
-                resp.timing.start,
-                Some(Role::Server),
-                format!(
-                    "the {} answering request {} ({} {}) started {} after the client's FIN (frame {}): the client had given up on it",
-                    resp.status,
-                    i + 1,
-                    req.method,
-                    req.target,
-                    human_secs(secs(resp.timing.start, fin)),
-                    fin.frame
-                ),
-            ));
-        }
-        if let Some(fin) = server_fin
-            && req.timing.start > fin
-        {
-            anomalies.push(anomaly(
-                    AnomalyKind::RequestAfterPeerFin,
-                    req.timing.start,
-                    Some(Role::Client),
-                    format!(
-                        "request {} ({} {}) sent {} after the server's FIN (frame {}): stale connection reused",
-                        i + 1,
-                        req.method,
-                        req.target,
-                        human_secs(secs(req.timing.start, fin)),
-                        fin.frame
-                    ),
-                ));
-        }
-        if i > 0
-            && let Some(prev) = persist.get(i - 1).filter(|p| !p.persistent)
-        {
-            let why = if prev.http10 {
-                "an HTTP/1.0 exchange without keep-alive"
-            } else if prev.close_by_server {
-                "the server's Connection: close"
-            } else if prev.close_by_client {
-                "the client's own Connection: close"
-            } else if prev.tunnel {
-                "a protocol switch"
-            } else {
-                "a close-delimited response"
-            };
-            anomalies.push(anomaly(
-                AnomalyKind::ReuseAfterClose,
-                req.timing.start,
-                Some(Role::Client),
-                format!("request {} sent on the connection after {why}", i + 1),
-            ));
-        }
-    }
-    let requests = exchanges.iter().filter(|e| e.request.is_some()).count() as u64;
-    // Keep-Alive max counts what may still come after each response.
-    let mut later_requests = requests;
-    for (i, ex) in exchanges.iter().enumerate() {
-        if ex.request.is_some() {
-            later_requests = later_requests.saturating_sub(1);
-        }
-        let Some(resp) = &ex.response else { continue };
-        if let Some(max) = resp.head.keep_alive.and_then(|k| k.max)
-            && later_requests > max
-        {
-            anomalies.push(anomaly(
-                AnomalyKind::MoreRequestsThanMax,
-                resp.timing.start,
-                Some(Role::Client),
-                format!(
-                    "response {} advertised max={max}, but {later_requests} more requests followed",
-                    i + 1
-                ),
-            ));
-            break;
-        }
+    // Keep-Alive max counts what may still come after each response: the
+    // first promise the final count exceeds.
+    if let Some(m) = fold
+        .promises
+        .iter()
+        .find(|m| requests.saturating_sub(m.requests) > m.max)
+        .copied()
+    {
+        fold.push(anomaly(
+            AnomalyKind::MoreRequestsThanMax,
+            m.at,
+            Some(Role::Client),
+            format!(
+                "response {} advertised max={}, but {} more requests followed",
+                m.index + 1,
+                m.max,
+                requests - m.requests
+            ),
+        ));
     }
 
-    let srv_timeout = advertised(exchanges, Role::Server).timeout;
-    let mut close = close_reason(conn, exchanges, &persist, last, srv_timeout);
+    let persist: Vec<ExchangePersistence> = window.iter().map(exchange_persistence).collect();
+    let srv_timeout = fold.server_ka.timeout;
+    let mut close = close_reason(
+        conn,
+        window,
+        &persist,
+        last,
+        srv_timeout,
+        fold.client_ka.timeout,
+        total_exchanges,
+        settled_requests,
+    );
     if close.reason == CloseReason::Upgraded {
         close.tunnel_bytes = Some(tunnel_bytes);
         // Idle time after a switch is the tunnel's, not HTTP's.
@@ -376,10 +528,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange], tunnel_bytes: PerRole<u6
         // `max` is what may still come after the response that says it
         // (Apache counts it down): the last one is the promise in force.
         // Only meaningful when no timeout was advertised beside it.
-        let last_max = exchanges
-            .iter()
-            .rev()
-            .find_map(|e| e.response.as_ref()?.head.keep_alive?.max);
+        let last_max = fold.last_server_max;
         let early_max = last_max.is_some_and(|m| m >= 1);
         let mid = close.reason == CloseReason::MidMessage;
         if early_timeout || mid || (early_max && srv_timeout.is_none()) {
@@ -397,7 +546,7 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange], tunnel_bytes: PerRole<u6
                     last_max.unwrap_or(0)
                 )
             };
-            anomalies.push(anomaly(
+            fold.push(anomaly(
                 AnomalyKind::ServerBrokeKeepalive,
                 fc.at,
                 Some(Role::Server),
@@ -408,12 +557,20 @@ pub fn judge(conn: &Connection, exchanges: &[Exchange], tunnel_bytes: PerRole<u6
             ));
         }
     }
-
+    fold.trim();
     Verdict {
         close,
         idle,
-        persistent: persist.iter().map(|p| p.persistent).collect(),
-        anomalies,
+        persistent,
+        anomalies: fold.anomalies,
+        anomalies_dropped: fold.anomalies_dropped,
+        exchanges: total_exchanges,
+        requests,
+        responses: fold.responses,
+        advertised: PerRole {
+            client: fold.client_ka,
+            server: fold.server_ka,
+        },
     }
 }
 
@@ -443,12 +600,19 @@ fn tunnel_protocol(ex: &Exchange) -> String {
         .map_or_else(|| "unknown".into(), str::to_ascii_lowercase)
 }
 
+/// The close, from the exchanges not settled (`exchanges`; settled ones
+/// cannot be unfinished at the close, see `HttpSession::settle`) and
+/// counts over all of them.
+#[allow(clippy::too_many_arguments)]
 fn close_reason(
     conn: &Connection,
     exchanges: &[Exchange],
     persist: &[ExchangePersistence],
     last: Option<At>,
     srv_timeout: Option<u64>,
+    client_timeout: Option<u64>,
+    total_exchanges: u64,
+    settled_requests: u64,
 ) -> Close {
     let mut c = Close {
         reason: CloseReason::Open,
@@ -463,7 +627,7 @@ fn close_reason(
         request_outstanding: None,
         outstanding: None,
         last_response_lost: false,
-        had_exchanges: !exchanges.is_empty(),
+        had_exchanges: total_exchanges > 0,
         protocol: None,
         tunnel_bytes: None,
     };
@@ -502,11 +666,12 @@ fn close_reason(
             return None;
         }
         let request = ex.request.as_ref().map(|_| {
-            exchanges
-                .iter()
-                .take(i + 1)
-                .filter(|e| e.request.is_some())
-                .count() as u64
+            settled_requests
+                + exchanges
+                    .iter()
+                    .take(i + 1)
+                    .filter(|e| e.request.is_some())
+                    .count() as u64
         });
         unfinished_at(ex, &fc).map(|what| Outstanding { what, request })
     });
@@ -518,7 +683,7 @@ fn close_reason(
         c.request_outstanding = Some(outstanding);
         return c;
     }
-    if exchanges.is_empty() {
+    if total_exchanges == 0 {
         c.reason = CloseReason::NoHttp;
         return c;
     }
@@ -555,7 +720,7 @@ fn close_reason(
     c.idle_seconds = idle;
     let timeout = match fc.by {
         Role::Server => srv_timeout,
-        Role::Client => advertised(exchanges, Role::Client).timeout,
+        Role::Client => client_timeout,
     };
     c.advertised_timeout = timeout;
     c.matches_timeout = match (idle, timeout) {
