@@ -114,7 +114,9 @@ pub struct Analyzer<S: Sink = Collect> {
     sink: S,
     /// Concluded connections waiting to be judged (filled inside table
     /// calls, emptied right after).
-    concluded: Vec<Tracked<ConnState>>,
+    /// (Boxed: they come out of the flow table so, and stay small here.)
+    #[allow(clippy::vec_box)]
+    concluded: Vec<Box<Tracked<ConnState>>>,
     summary: SummaryBuilder,
     /// Fed each connection as it concludes (bounded per-server aggregates).
     findings: FindingsBuilder,
@@ -308,30 +310,45 @@ impl<S: Sink> Analyzer<S> {
 
     fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp) {
         let concluded = &mut self.concluded;
-        let mut done = |t: Tracked<ConnState>| concluded.push(t);
+        let mut done = |t: Box<Tracked<ConnState>>| concluded.push(t);
         // Expiry first, on this frame's clock: whether the connection this
         // segment belongs to has already been concluded must not depend on
         // which other connections' frames came before it.
         self.table.expire(now, &mut done);
-        if let Some(Tracked { conn, user, .. }) =
-            self.table.lookup(seg, at, now, ConnState::new, &mut done)
-        {
+        let mut buffered = None;
+        if let Some(t) = self.table.lookup(seg, at, now, ConnState::new, &mut done) {
+            let Tracked { conn, user, .. } = &mut *t;
             conn.segment(seg, at, &mut |dir, ev| user.app.on_event(dir, ev, at));
-            let wants = self.sink.wants_exchanges();
-            let ConnState { app, fold, digest } = user;
-            let sink = &mut self.sink;
-            let findings = &mut self.findings;
-            app.settle(&mut |i, ex, next| {
-                let persistent = fold.settle(conn, i, &ex, next);
-                let rep = report::build::exchange_report(&ex, conn.first, persistent);
-                let stale = stale_request(conn, &ex);
-                findings.exchange(digest, &conn.server, conn.id, &rep, stale);
-                if wants {
-                    sink.exchange(conn.id, i + 1, rep);
-                }
-            });
+            buffered = Some(conn.buffered() + user.app.buffered());
+            settle_exchanges(t, &mut self.sink, &mut self.findings);
+        }
+        if let Some(b) = buffered {
+            self.table.set_buffered(b);
+            if self.table.over_budget() {
+                self.keep_budget(at);
+            }
         }
         self.drain_concluded();
+    }
+
+    /// Over the memory budget: the connection just fed sheds its
+    /// out-of-order buffers (holes become gaps), then the longest-idle
+    /// connections are concluded until the budget is kept.
+    fn keep_budget(&mut self, at: At) {
+        if let Some(t) = self.table.last_mut()
+            && t.conn.buffered() > 0
+        {
+            let Tracked { conn, user, .. } = &mut *t;
+            conn.shed(at, &mut |dir, ev| user.app.on_event(dir, ev, at));
+            let b = conn.buffered() + user.app.buffered();
+            settle_exchanges(t, &mut self.sink, &mut self.findings);
+            self.table.note_shed();
+            self.table.set_buffered(b);
+        }
+        let keep = self.table.last_key();
+        let concluded = &mut self.concluded;
+        self.table
+            .enforce_budget(keep, &mut |t: Box<Tracked<ConnState>>| concluded.push(t));
     }
 
     /// Judges and reports the connections concluded by the last table call.
@@ -407,7 +424,7 @@ impl<S: Sink> Analyzer<S> {
         self.defrag_dropped();
         let concluded = &mut self.concluded;
         self.table
-            .drain(&mut |t: Tracked<ConnState>| concluded.push(t));
+            .drain(&mut |t: Box<Tracked<ConnState>>| concluded.push(t));
         self.drain_concluded();
         let capture = report::build::CaptureFacts {
             frames: self.frames,
@@ -422,6 +439,7 @@ impl<S: Sink> Analyzer<S> {
                 .span()
                 .map_or(Timestamp::default(), |(first, _)| first),
             late_segments: self.table.late_segments(),
+            evictions: self.table.evictions(),
             ip_fragments: self.defrag.stats(),
             frames_out_of_order: self.clock.out_of_order(),
             anomalies: self.capture_anomalies,
@@ -447,6 +465,27 @@ impl<S: Sink> Analyzer<S> {
     }
 }
 
+/// Hands the exchanges of `t` that have settled to the verdict's fold, the
+/// findings and the sink.
+fn settle_exchanges<S: Sink>(
+    t: &mut Tracked<ConnState>,
+    sink: &mut S,
+    findings: &mut FindingsBuilder,
+) {
+    let wants = sink.wants_exchanges();
+    let Tracked { conn, user, .. } = t;
+    let ConnState { app, fold, digest } = user;
+    app.settle(&mut |i, ex, next| {
+        let persistent = fold.settle(conn, i, &ex, next);
+        let rep = report::build::exchange_report(&ex, conn.first, persistent);
+        let stale = stale_request(conn, &ex);
+        findings.exchange(digest, &conn.server, conn.id, &rep, stale);
+        if wants {
+            sink.exchange(conn.id, i + 1, rep);
+        }
+    });
+}
+
 /// Whether this exchange's request went out after the server's FIN (the
 /// stale-reuse race; the verdict's `request_after_peer_fin`).
 fn stale_request(conn: &crate::tcp::Connection, ex: &crate::http::Exchange) -> bool {
@@ -461,10 +500,11 @@ fn stale_request(conn: &crate::tcp::Connection, ex: &crate::http::Exchange) -> b
 /// not settled yet. Returns its report and what the findings need of its
 /// exchanges (the last of which go through the findings here).
 fn conclude(
-    t: Tracked<ConnState>,
+    t: Box<Tracked<ConnState>>,
     findings: &mut FindingsBuilder,
 ) -> (ConnectionReport, report::findings::Digest) {
-    let Tracked { mut conn, user, .. } = t;
+    let evicted = t.evicted;
+    let Tracked { mut conn, user, .. } = *t;
     let ConnState {
         mut app,
         fold,
@@ -480,7 +520,7 @@ fn conclude(
     };
     app.http_mut().make_contiguous();
     let window = app.http().exchanges().as_slices().0;
-    let verdict = verdict::judge(&conn, fold, window, tunnel);
+    let verdict = verdict::judge(&conn, fold, window, tunnel, evicted);
     let c = report::build::connection(&conn, app.http(), window, verdict);
     for (ex, rep) in window.iter().zip(&c.exchanges) {
         findings.exchange(

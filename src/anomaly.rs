@@ -121,6 +121,9 @@ catalogue! {
     /// A final response with no request outstanding.
     ResponseWithoutRequest = "response_without_request", Http,
         "a final response with no request outstanding (its request was not captured or not parsed)";
+    /// More requests waiting for answers than are kept.
+    PipelineOverflow = "pipeline_overflow", Http,
+        "more than 1024 requests waited for their answers at once: the oldest are given up as unanswered (bounded memory), and later responses may pair with the wrong requests";
     /// A response whose bytes the capture lost.
     ResponseLostInGap = "response_lost_in_gap", Http,
         "the response to a request was in bytes the capture missed (later responses still pair with their own requests)";

@@ -99,6 +99,30 @@ pub struct AnalysisArgs {
           value_parser = parse_bytes, allow_hyphen_values = true)]
     pub max_buffer: usize,
 
+    /// Seconds (capture time) without a packet after which a connection
+    /// still open is concluded as open (`evicted: inactive`).
+    #[arg(long, default_value = "300", value_name = "SECS",
+          value_parser = parse_secs, allow_hyphen_values = true)]
+    pub idle_timeout: f64,
+
+    /// The same for a connection that never completed a handshake nor
+    /// carried data (an unanswered SYN).
+    #[arg(long, default_value = "30", value_name = "SECS",
+          value_parser = parse_secs, allow_hyphen_values = true)]
+    pub handshake_timeout: f64,
+
+    /// Memory for open connections (4 KiB each, plus what they buffer); past
+    /// it out-of-order buffers become gaps, then the longest-idle
+    /// connections are concluded as open (`evicted: memory_budget`).
+    #[arg(long, default_value = "512MiB", value_name = "BYTES",
+          value_parser = parse_bytes, allow_hyphen_values = true)]
+    pub memory_budget: usize,
+
+    /// Most connections tracked at once (default: what the memory budget
+    /// allows); past it the longest idle is concluded as open.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+
     /// Only connections to this server (repeatable; any of them).
     #[arg(long = "server", value_name = "ADDR[:PORT]", value_parser = Endpoint::parse)]
     pub servers: Vec<Endpoint>,
@@ -128,6 +152,10 @@ impl AnalysisArgs {
         o.tcp.max_buffered_bytes = self.max_buffer;
         // Validated finite and non-negative; saturates at u64::MAX ns.
         o.tcp.close_linger_ns = (self.close_linger * 1e9) as u64;
+        o.tcp.idle_timeout_ns = (self.idle_timeout * 1e9) as u64;
+        o.tcp.handshake_timeout_ns = (self.handshake_timeout * 1e9) as u64;
+        o.tcp.memory_budget = self.memory_budget;
+        o.tcp.max_connections = self.max_connections.unwrap_or(0);
         o
     }
 

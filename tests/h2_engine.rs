@@ -147,10 +147,10 @@ fn run(path: &str, mode: Mode) -> Vec<(u16, Conn)> {
     let mut reader = CaptureReader::open(&input).expect("capture opens");
     let mut table: FlowTable<Conn> = FlowTable::new(TcpConfig::default());
     let mut done: Vec<(u64, u16, Conn)> = Vec::new();
-    let mut conclude = |t: Tracked<Conn>| {
+    let mut conclude = |t: Box<Tracked<Conn>>| {
         let Tracked {
             mut conn, mut user, ..
-        } = t;
+        } = *t;
         let end = conn.last;
         conn.flush(end, &mut |dir, ev| user.on_event(dir, ev, end));
         user.finish(end);

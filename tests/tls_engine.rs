@@ -66,10 +66,10 @@ struct Conn {
     last: At,
 }
 
-fn conclude(t: Tracked<User>) -> Conn {
+fn conclude(t: Box<Tracked<User>>) -> Conn {
     let Tracked {
         mut conn, mut user, ..
-    } = t;
+    } = *t;
     let end = conn.last;
     let User {
         tls,
@@ -108,7 +108,7 @@ fn analyse(pcap: &Path, keys: Option<Arc<KeyLog>>) -> Vec<Conn> {
         let Ok(decode::Decoded::Segment(seg)) = decode::decode(frame.linktype, frame.data) else {
             continue;
         };
-        let mut fin = |t: Tracked<User>| done.push(conclude(t));
+        let mut fin = |t: Box<Tracked<User>>| done.push(conclude(t));
         if let Some(Tracked { conn, user, .. }) =
             table.lookup(&seg, at, at.ts, || User::new(keys.clone()), &mut fin)
         {

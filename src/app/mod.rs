@@ -96,6 +96,12 @@ impl AppSession {
         &self.http
     }
 
+    /// Bytes held: events waiting for the protocol to be decided, and what
+    /// the protocol's session buffers.
+    pub fn buffered(&self) -> usize {
+        self.held_bytes + self.http.buffered()
+    }
+
     /// The HTTP/1 session, to change.
     pub fn http_mut(&mut self) -> &mut HttpSession {
         &mut self.http

@@ -152,6 +152,11 @@ impl DirParser {
         }
     }
 
+    /// Bytes of a head in progress (at most [`HEAD_CAP`]).
+    pub fn buffered(&self) -> usize {
+        self.head_buf.len()
+    }
+
     /// Counters of this direction.
     pub fn stats(&self) -> &DirStats {
         &self.stats

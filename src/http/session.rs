@@ -86,6 +86,8 @@ pub struct HttpSession {
     /// A response came while two or more requests were outstanding and no
     /// response bytes were lost: the client pipelines.
     pipelining_seen: bool,
+    /// More than [`MAX_OUTSTANDING`] requests waited at once (reported once).
+    overflowed: bool,
 }
 
 impl Default for HttpSession {
@@ -109,6 +111,7 @@ impl HttpSession {
             response_gap: false,
             last_response_gap: None,
             pipelining_seen: false,
+            overflowed: false,
         }
     }
 
@@ -222,8 +225,18 @@ impl HttpSession {
     /// Appends an exchange; returns its absolute index.
     fn push_ex(&mut self, e: Exchange) -> u64 {
         let idx = self.base + self.window.len() as u64;
+        if self.window.capacity() == 0 {
+            // Most connections carry one exchange or two at a time: no room
+            // for four (the default first allocation) of these.
+            self.window.reserve_exact(1);
+        }
         self.window.push_back(e);
         idx
+    }
+
+    /// Bytes held: heads in progress.
+    pub fn buffered(&self) -> usize {
+        self.parsers.iter().map(DirParser::buffered).sum()
     }
 
     /// Counters of the session.
@@ -312,6 +325,24 @@ impl HttpSession {
                 self.unanswered.push_back(idx);
                 let outstanding = u32::try_from(self.unanswered.len()).unwrap_or(u32::MAX);
                 self.stats.max_outstanding = self.stats.max_outstanding.max(outstanding);
+                if self.unanswered.len() > MAX_OUTSTANDING
+                    && let Some(oldest) = self.unanswered.pop_front()
+                {
+                    // Bounded memory: the oldest waiting request is given
+                    // up on; it settles with no answer.
+                    if !self.overflowed {
+                        self.overflowed = true;
+                        self.log.push(
+                            AnomalyKind::PipelineOverflow,
+                            at,
+                            Some(Role::Client),
+                            format!(
+                                "more than {MAX_OUTSTANDING} requests waiting for their answers; from request {} on the oldest are given up as unanswered, and later responses may pair with the wrong requests",
+                                oldest + 1
+                            ),
+                        );
+                    }
+                }
                 self.set_current(
                     slot,
                     if whole {

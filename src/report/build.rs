@@ -287,6 +287,7 @@ fn close_report(c: &Close) -> CloseReport {
         request_outstanding: c.request_outstanding,
         protocol: c.protocol.clone(),
         tunnel_bytes: c.tunnel_bytes,
+        evicted: c.evicted,
         explanation: sentences::close_explanation(c),
     }
 }
@@ -363,6 +364,8 @@ pub struct CaptureFacts {
     pub start: crate::types::Timestamp,
     /// Segments that came after their closed connection was concluded.
     pub late_segments: u64,
+    /// Connections concluded before they closed, by why.
+    pub evictions: crate::tcp::flow::Evictions,
     /// IP fragment reassembly.
     pub ip_fragments: crate::defrag::DefragStats,
     /// Frames a little earlier than the frame before them.
@@ -488,6 +491,7 @@ impl SummaryBuilder {
         s.frames_skipped = capture.frames_skipped;
         s.duration = capture.duration;
         s.late_segments = capture.late_segments;
+        s.evicted = capture.evictions;
         s.ip_fragments = capture.ip_fragments;
         s.frames_out_of_order = capture.frames_out_of_order;
         let origin = At {

@@ -375,7 +375,7 @@ pub struct Digest {
     /// `max=` of the first response that sent a `Keep-Alive` header.
     first_keep_alive: Option<Option<u64>>,
     /// The first exchange that had a request.
-    first_request: Option<ExchangeReport>,
+    first_request: Option<Box<ExchangeReport>>,
 }
 
 /// Collects bounded per-server aggregates from concluded connections and
@@ -442,7 +442,7 @@ impl FindingsBuilder {
             }
         }
         if d.first_request.is_none() && ex.request.is_some() {
-            d.first_request = Some(ex.clone());
+            d.first_request = Some(Box::new(ex.clone()));
         }
     }
 

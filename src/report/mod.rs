@@ -101,6 +101,9 @@ pub struct Summary {
     /// TCP segments that came after their closed connection was concluded
     /// (a last ACK, a retransmitted FIN): counted, never a new connection.
     pub late_segments: u64,
+    /// Connections concluded before they closed (bounds; see README), and
+    /// out-of-order buffers given up to keep the memory budget.
+    pub evicted: crate::tcp::flow::Evictions,
     /// IP fragments of TCP segments: fragment frames taken in, datagrams
     /// reassembled (each analysed as one segment, not counted in
     /// `tcp_segments`), and datagrams that never completed. Every frame is
@@ -337,6 +340,12 @@ pub struct CloseReport {
     pub protocol: Option<String>,
     /// For `upgraded`: payload bytes each side sent through the tunnel.
     pub tunnel_bytes: Option<PerRole<u64>>,
+    /// The connection was concluded before the capture ended, and why:
+    /// `inactive` (`--idle-timeout`), `handshake_timeout`, `memory_budget`,
+    /// `max_connections`; its later packets, if any, start a new
+    /// connection. With no FIN or RST seen the reason is then `open`; a
+    /// half-closed connection keeps the reason its close gives.
+    pub evicted: Option<crate::tcp::flow::Eviction>,
     /// A sentence for people.
     pub explanation: String,
 }

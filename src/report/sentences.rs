@@ -38,6 +38,15 @@ pub fn close_explanation(c: &Close) -> String {
     match c.reason {
         CloseReason::Refused => "connection refused: the server answered the SYN with a RST".into(),
         CloseReason::Open => {
+            if let Some(why) = c.evicted {
+                use crate::tcp::flow::Eviction::*;
+                return match why {
+                    Inactive => "still open after the idle timeout (--idle-timeout): concluded then; later packets start a new connection".into(),
+                    HandshakeTimeout => "no handshake completed and no data within the handshake timeout (--handshake-timeout): concluded then".into(),
+                    MemoryBudget => "still open; concluded early as the longest idle to keep the memory budget (--memory-budget)".into(),
+                    MaxConnections => "still open; concluded early as the longest idle to keep within --max-connections".into(),
+                };
+            }
             if c.had_exchanges {
                 "still open when the capture ended (no FIN or RST seen)".into()
             } else {

@@ -20,9 +20,9 @@ use crate::report::render::{Preamble, SpillRender};
 use crate::report::{ConnectionReport, ExchangeReport};
 
 /// Bytes kept in memory before the store moves to a temporary file.
-pub const MEMORY_LIMIT: usize = 16 << 20;
+pub const MEMORY_LIMIT: usize = 2 << 20;
 /// Exchange bytes an open connection keeps before they go to the store.
-pub const OPEN_CHUNK: usize = 64 << 10;
+pub const OPEN_CHUNK: usize = 16 << 10;
 
 /// Where a stretch of stored bytes is.
 #[derive(Clone, Copy, Debug)]

@@ -591,6 +591,38 @@ impl Connection {
         }
     }
 
+    /// Anything but a handshake still waiting: a SYN with no SYN-ACK and no
+    /// data is not established (the handshake timeout applies); a
+    /// connection the capture caught after its handshake is taken to be
+    /// (pure ACKs, keep-alive probes: the idle timeout applies).
+    pub fn established(&self) -> bool {
+        !(self.handshake.syn.is_some() && self.handshake.syn_ack.is_none()) || self.carried_data()
+    }
+
+    /// Bytes held out of order in both directions.
+    pub fn buffered(&self) -> usize {
+        self.reasm[0].buffered() + self.reasm[1].buffered()
+    }
+
+    /// Gives up every hole with data buffered behind it, in both
+    /// directions: the holes become gaps and the data behind them is
+    /// delivered (the memory budget's last resort before eviction).
+    /// Returns whether anything was buffered.
+    pub fn shed(&mut self, at: At, out: &mut impl FnMut(Dir, StreamEvent<'_>)) -> bool {
+        let had = self.buffered() > 0;
+        for r in [Role::Client, Role::Server] {
+            let i = ri(r);
+            if self.reasm[i].buffered() == 0 {
+                continue;
+            }
+            let d = r.sends();
+            let before = *self.reasm[i].stats();
+            self.reasm[i].shed(&mut |ev| out(d, ev));
+            self.after_reassembly(r, before, at);
+        }
+        had
+    }
+
     /// FIN from both sides, or a RST.
     pub fn is_closed(&self) -> bool {
         self.reset_seen || (self.sides.client.fin.is_some() && self.sides.server.fin.is_some())

@@ -27,6 +27,70 @@ pub struct TcpConfig {
     /// captured, says which role sent it (e.g. an HTTP request line says
     /// client), if it can tell.
     pub role_hint: Option<RoleHint>,
+    /// A connection that carried data or completed its handshake and then
+    /// saw no packet for this long (capture time, ns) is concluded as
+    /// still open (`inactive`); its later packets start a new one.
+    pub idle_timeout_ns: u64,
+    /// The same for a connection that never completed a handshake nor
+    /// carried data (an unanswered SYN, a lone ACK): `handshake_timeout`.
+    pub handshake_timeout_ns: u64,
+    /// Memory the analysis may hold for open connections: each tracked
+    /// connection counts [`CONNECTION_COST`] bytes, plus what it buffers
+    /// (out-of-order data, partial heads, events held while sniffing).
+    /// Past it, the connection being fed sheds its out-of-order buffers
+    /// (holes become gaps), and if that is not enough the longest-idle
+    /// connections are concluded as still open (`memory_budget`).
+    pub memory_budget: usize,
+    /// Most connections tracked at once (0: what the budget allows); past
+    /// it the longest-idle is concluded as still open (`max_connections`).
+    pub max_connections: usize,
+}
+
+/// Bytes a tracked connection is counted for in the memory budget (its
+/// state, boxed, with the allocations it makes).
+pub const CONNECTION_COST: usize = 4096;
+
+crate::named_enum! {
+    /// Why a connection still open was concluded before the capture ended.
+    pub enum Eviction {
+        /// No packet for the idle timeout.
+        Inactive = "inactive",
+        /// No handshake completed and no data within the handshake timeout.
+        HandshakeTimeout = "handshake_timeout",
+        /// The memory budget was reached; it was the longest idle.
+        MemoryBudget = "memory_budget",
+        /// The most connections tracked at once was reached; it was the
+        /// longest idle.
+        MaxConnections = "max_connections",
+    }
+}
+
+/// Connections concluded early, by why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Evictions {
+    /// Idle past `--idle-timeout`.
+    pub inactive: u64,
+    /// No handshake nor data within `--handshake-timeout`.
+    pub handshake_timeout: u64,
+    /// To stay within `--memory-budget`.
+    pub memory_budget: u64,
+    /// To stay within `--max-connections`.
+    pub max_connections: u64,
+    /// Times a connection's out-of-order buffers were given up (their holes
+    /// made gaps) to stay within the budget.
+    pub buffers_shed: u64,
+}
+
+impl Evictions {
+    fn count(&mut self, why: Eviction) {
+        let slot = match why {
+            Eviction::Inactive => &mut self.inactive,
+            Eviction::HandshakeTimeout => &mut self.handshake_timeout,
+            Eviction::MemoryBudget => &mut self.memory_budget,
+            Eviction::MaxConnections => &mut self.max_connections,
+        };
+        *slot += 1;
+    }
 }
 
 impl Default for TcpConfig {
@@ -37,6 +101,12 @@ impl Default for TcpConfig {
             // within it; longer holds memory at high connection rates.
             close_linger_ns: 5_000_000_000,
             role_hint: None,
+            // Zeek's tcp_inactivity_timeout (Suricata and Retina use the
+            // same order of magnitude).
+            idle_timeout_ns: 300_000_000_000,
+            handshake_timeout_ns: 30_000_000_000,
+            memory_budget: 512 << 20,
+            max_connections: 0,
         }
     }
 }
@@ -49,6 +119,10 @@ pub struct Tracked<T> {
     pub user: T,
     /// The expiry clock at its last packet (see [`FlowTable::lookup`]).
     last_clock: Timestamp,
+    /// Set when the connection was concluded before it closed, and why.
+    pub evicted: Option<Eviction>,
+    /// Bytes it buffers, as last reported with [`FlowTable::set_buffered`].
+    buffered: usize,
 }
 
 /// The canonical five-tuple: the two endpoints in order (always TCP).
@@ -72,12 +146,22 @@ struct Closed {
 
 /// How long (expiry clock, ns) the five-tuple of a concluded closed
 /// connection is remembered, so that its trailing packets (the last ACK, a
-/// retransmitted FIN) do not start a phantom connection. Linux keeps a
-/// closed connection in TIME_WAIT for 60 s.
-pub const TOMBSTONE_NS: u64 = 60_000_000_000;
+/// retransmitted FIN) do not start a phantom connection. Trailing packets
+/// come within seconds of the close (Linux's TIME_WAIT is 60 s, but what
+/// it answers then is new data, not the last ACK); at thousands of
+/// connections a second a tombstone is worth its memory only that long.
+pub const TOMBSTONE_NS: u64 = 15_000_000_000;
 
 /// Most tombstones kept; the oldest go first past this.
 pub const MAX_TOMBSTONES: usize = 1 << 18;
+
+/// A connection in an activity queue: due for a look when the expiry clock
+/// reaches `due`.
+struct Active {
+    key: Key,
+    id: u64,
+    due: Timestamp,
+}
 
 /// A concluded closed connection's five-tuple, remembered for a while.
 struct Tomb {
@@ -95,7 +179,9 @@ struct Tomb {
 /// future work).
 pub struct FlowTable<T> {
     config: TcpConfig,
-    map: FxHashMap<Key, Tracked<T>>,
+    /// Boxed: an entry is a pointer beside its key, whatever the size of
+    /// the state, so the table's slots stay small and it can shrink.
+    map: FxHashMap<Key, Box<Tracked<T>>>,
     next_id: u64,
     /// Closed connections in order of closing (roughly, of last packet).
     closed: VecDeque<Closed>,
@@ -108,6 +194,15 @@ pub struct FlowTable<T> {
     tomb_queue: VecDeque<Tomb>,
     /// Segments that arrived after their (closed) connection was concluded.
     late_segments: u64,
+    /// Connections not established yet, in order of creation (due at
+    /// creation + handshake timeout).
+    young: VecDeque<Active>,
+    /// Established connections, looked at when idle for the idle timeout
+    /// (re-queued with their new due time when they were active since).
+    idle: VecDeque<Active>,
+    /// Bytes buffered by all tracked connections.
+    buffered: usize,
+    evictions: Evictions,
 }
 
 impl<T> FlowTable<T> {
@@ -122,7 +217,150 @@ impl<T> FlowTable<T> {
             tombs: FxHashMap::default(),
             tomb_queue: VecDeque::new(),
             late_segments: 0,
+            young: VecDeque::new(),
+            idle: VecDeque::new(),
+            buffered: 0,
+            evictions: Evictions::default(),
         }
+    }
+
+    /// Connections concluded before they closed, by why.
+    pub fn evictions(&self) -> Evictions {
+        self.evictions
+    }
+
+    /// The most connections tracked at once: `max_connections`, or what
+    /// the memory budget allows.
+    fn max_tracked(&self) -> usize {
+        match self.config.max_connections {
+            0 => (self.config.memory_budget / CONNECTION_COST).max(1),
+            n => n,
+        }
+    }
+
+    /// Bytes the tracked connections take, as counted for the budget.
+    pub fn memory_used(&self) -> usize {
+        self.map
+            .len()
+            .saturating_mul(CONNECTION_COST)
+            .saturating_add(self.buffered)
+    }
+
+    /// Whether the memory budget is exceeded.
+    pub fn over_budget(&self) -> bool {
+        self.memory_used() > self.config.memory_budget
+    }
+
+    /// Records what the connection last looked up now buffers, after it
+    /// was fed.
+    pub fn set_buffered(&mut self, bytes: usize) {
+        let Some(key) = self.last_key else { return };
+        if let Some(t) = self.map.get_mut(&key) {
+            self.buffered = self
+                .buffered
+                .saturating_sub(t.buffered)
+                .saturating_add(bytes);
+            t.buffered = bytes;
+        }
+    }
+
+    /// Counts a shedding of out-of-order buffers (see
+    /// [`TcpConfig::memory_budget`]).
+    pub fn note_shed(&mut self) {
+        self.evictions.buffers_shed += 1;
+    }
+
+    /// Whether the connection's idle time has passed its timeout at `now`
+    /// (closed connections wait out the close linger instead).
+    fn timed_out(&self, t: &Tracked<T>, now: Timestamp) -> Option<Eviction> {
+        if t.conn.close_queued || t.conn.is_closed() {
+            return None;
+        }
+        let idle = now.nanos_since(t.last_clock);
+        if t.conn.established() {
+            (idle >= self.config.idle_timeout_ns).then_some(Eviction::Inactive)
+        } else {
+            (idle >= self.config.handshake_timeout_ns).then_some(Eviction::HandshakeTimeout)
+        }
+    }
+
+    /// Removes a connection concluded early, for `why`.
+    fn evict(&mut self, key: &Key, why: Eviction, done: &mut impl FnMut(Box<Tracked<T>>)) {
+        if let Some(mut t) = self.map.remove(key) {
+            self.buffered = self.buffered.saturating_sub(t.buffered);
+            t.evicted = Some(why);
+            self.evictions.count(why);
+            if self.last_key == Some(*key) {
+                self.last_key = None;
+            }
+            done(t);
+        }
+    }
+
+    /// Concludes the longest-idle connection of a few at the front of the
+    /// activity queues (but not `keep`); false when there is none.
+    fn evict_longest_idle(
+        &mut self,
+        why: Eviction,
+        keep: Option<Key>,
+        done: &mut impl FnMut(Box<Tracked<T>>),
+    ) -> bool {
+        const LOOK: usize = 8;
+        let mut best: Option<(Timestamp, Key)> = None;
+        for q in [&self.young, &self.idle] {
+            for a in q.iter().take(LOOK) {
+                if Some(a.key) == keep {
+                    continue;
+                }
+                if let Some(t) = self.map.get(&a.key)
+                    && t.conn.id == a.id
+                    && best.is_none_or(|(l, _)| t.last_clock < l)
+                {
+                    best = Some((t.last_clock, a.key));
+                }
+            }
+        }
+        if best.is_none() {
+            // Queues hold only stale entries at their fronts: any other.
+            best = self
+                .map
+                .iter()
+                .filter(|(k, _)| Some(**k) != keep)
+                .min_by_key(|(_, t)| (t.last_clock, t.conn.id))
+                .map(|(k, t)| (t.last_clock, *k));
+        }
+        match best {
+            Some((_, key)) => {
+                self.evict(&key, why, done);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Concludes the longest-idle connections until the budget is kept
+    /// (but not `keep`, the connection being fed).
+    pub fn enforce_budget(
+        &mut self,
+        keep: Option<(SocketAddr, SocketAddr)>,
+        done: &mut impl FnMut(Box<Tracked<T>>),
+    ) {
+        while self.over_budget() && self.map.len() > 1 {
+            if !self.evict_longest_idle(Eviction::MemoryBudget, keep, done) {
+                break;
+            }
+        }
+    }
+
+    /// The connection last looked up, if it is still tracked.
+    pub fn last_mut(&mut self) -> Option<&mut Tracked<T>> {
+        let key = self.last_key?;
+        self.map.get_mut(&key).map(|b| &mut **b)
+    }
+
+    /// The five-tuple of the connection last looked up.
+    pub fn last_key(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.last_key
     }
 
     /// Segments that came after their closed connection was concluded (a
@@ -152,10 +390,21 @@ impl<T> FlowTable<T> {
         at: At,
         now: Timestamp,
         new_user: impl FnOnce() -> T,
-        done: &mut impl FnMut(Tracked<T>),
+        done: &mut impl FnMut(Box<Tracked<T>>),
     ) -> Option<&mut Tracked<T>> {
         self.note_last_closed();
         let key = key_of(seg);
+        if let Some(t) = self.map.get(&key)
+            && let Some(why) = self.timed_out(t, now)
+        {
+            // Idle past its timeout: concluded as open; this packet starts
+            // a new (mid-stream) connection.
+            self.evict(&key, why, done);
+        }
+        let cap = self.max_tracked();
+        if !self.map.contains_key(&key) && self.map.len() >= cap {
+            self.evict_longest_idle(Eviction::MaxConnections, Some(key), done);
+        }
         match self.map.entry(key) {
             Entry::Occupied(e) => {
                 self.last_key = Some(key);
@@ -163,12 +412,21 @@ impl<T> FlowTable<T> {
                 if t.conn.syn_starts_new(seg) {
                     let id = self.next_id;
                     self.next_id += 1;
-                    let fresh = Tracked {
+                    let fresh = Box::new(Tracked {
                         conn: Connection::new(id, seg, at, &self.config),
                         user: new_user(),
                         last_clock: now,
-                    };
-                    done(std::mem::replace(t, fresh));
+                        evicted: None,
+                        buffered: 0,
+                    });
+                    let old = std::mem::replace(t, fresh);
+                    self.buffered = self.buffered.saturating_sub(old.buffered);
+                    done(old);
+                    self.young.push_back(Active {
+                        key,
+                        id,
+                        due: Timestamp(now.0.saturating_add(self.config.handshake_timeout_ns)),
+                    });
                 }
                 t.last_clock = now;
                 Some(t)
@@ -185,11 +443,18 @@ impl<T> FlowTable<T> {
                 self.last_key = Some(key);
                 let id = self.next_id;
                 self.next_id += 1;
-                Some(e.insert(Tracked {
+                self.young.push_back(Active {
+                    key,
+                    id,
+                    due: Timestamp(now.0.saturating_add(self.config.handshake_timeout_ns)),
+                });
+                Some(e.insert(Box::new(Tracked {
                     conn: Connection::new(id, seg, at, &self.config),
                     user: new_user(),
                     last_clock: now,
-                }))
+                    evicted: None,
+                    buffered: 0,
+                })))
             }
         }
     }
@@ -215,10 +480,9 @@ impl<T> FlowTable<T> {
     /// Hands to `done` the closed connections that saw no packet for
     /// `close_linger_ns` before `now` (the expiry clock). Cheap enough to
     /// call every frame.
-    pub fn expire(&mut self, now: Timestamp, done: &mut impl FnMut(Tracked<T>)) {
-        // TODO: an inactivity timeout for open connections (needs a second,
-        // lazily re-checked queue ordered by last packet).
+    pub fn expire(&mut self, now: Timestamp, done: &mut impl FnMut(Box<Tracked<T>>)) {
         self.note_last_closed();
+        self.expire_inactive(now, done);
         let linger = self.config.close_linger_ns;
         while let Some(front) = self.closed.front() {
             if now.nanos_since(front.last) < linger {
@@ -241,6 +505,10 @@ impl<T> FlowTable<T> {
                 continue;
             }
             if let Some(t) = self.map.remove(&c.key) {
+                self.buffered = self.buffered.saturating_sub(t.buffered);
+                if self.last_key == Some(c.key) {
+                    self.last_key = None;
+                }
                 self.bury(c.key, t.conn.id, now);
                 done(t);
             }
@@ -257,6 +525,45 @@ impl<T> FlowTable<T> {
         }
     }
 
+    /// Concludes connections idle past their timeout (see
+    /// [`TcpConfig::idle_timeout_ns`]). A connection found active since it
+    /// was queued goes back in the queue for its new due time, so each
+    /// look is a conclusion or a postponement.
+    fn expire_inactive(&mut self, now: Timestamp, done: &mut impl FnMut(Box<Tracked<T>>)) {
+        for young in [true, false] {
+            loop {
+                let q = if young { &self.young } else { &self.idle };
+                let Some(front) = q.front() else { break };
+                if now < front.due {
+                    break;
+                }
+                let q = if young {
+                    &mut self.young
+                } else {
+                    &mut self.idle
+                };
+                let Some(a) = q.pop_front() else { break };
+                let Some(t) = self.map.get(&a.key) else {
+                    continue;
+                };
+                if t.conn.id != a.id || t.conn.close_queued || t.conn.is_closed() {
+                    continue; // replaced, or waiting out its close linger
+                }
+                if let Some(why) = self.timed_out(t, now) {
+                    self.evict(&a.key, why, done);
+                    continue;
+                }
+                let timeout = if t.conn.established() {
+                    self.config.idle_timeout_ns
+                } else {
+                    self.config.handshake_timeout_ns
+                };
+                let due = Timestamp(t.last_clock.0.saturating_add(timeout));
+                self.idle.push_back(Active { due, ..a });
+            }
+        }
+    }
+
     /// Remembers the five-tuple of a concluded closed connection.
     fn bury(&mut self, key: Key, id: u64, now: Timestamp) {
         self.tombs.insert(key, id);
@@ -264,12 +571,15 @@ impl<T> FlowTable<T> {
     }
 
     /// End of capture: every remaining connection, in id order.
-    pub fn drain(&mut self, done: &mut impl FnMut(Tracked<T>)) {
+    pub fn drain(&mut self, done: &mut impl FnMut(Box<Tracked<T>>)) {
         self.last_key = None;
         self.closed.clear();
+        self.young.clear();
+        self.idle.clear();
+        self.buffered = 0;
         self.tombs.clear();
         self.tomb_queue.clear();
-        let mut all: Vec<Tracked<T>> = self.map.drain().map(|(_, t)| t).collect();
+        let mut all: Vec<Box<Tracked<T>>> = self.map.drain().map(|(_, t)| t).collect();
         all.sort_unstable_by_key(|t| t.conn.id);
         for t in all {
             done(t);

@@ -62,6 +62,8 @@ pub struct ReassemblyStats {
     pub gap_bytes: u64,
     /// Times the out-of-order buffer cap forced a gap.
     pub buffer_overflows: u64,
+    /// Holes given up to keep the memory budget (see `--memory-budget`).
+    pub budget_sheds: u64,
 }
 
 /// What one call to [`Reassembler::segment`] did, beyond the events.
@@ -434,6 +436,23 @@ impl Reassembler {
             self.gap(e - self.next, out);
             self.next = e;
         }
+        self.check_fin(out);
+    }
+
+    /// Gives up every hole before buffered data (they become gaps) and
+    /// delivers what was behind them; the spare buffers are freed. Unlike
+    /// [`Reassembler::flush`] the stream goes on.
+    pub fn shed(&mut self, out: &mut impl FnMut(StreamEvent<'_>)) {
+        if self.reset {
+            return;
+        }
+        let mut pushed = Pushed::default();
+        while !self.pending.is_empty() {
+            self.stats.budget_sheds += 1;
+            self.skip_to_pending(out);
+            self.drain_ready(None, &mut pushed, out);
+        }
+        self.spare = Vec::new();
         self.check_fin(out);
     }
 

@@ -97,7 +97,7 @@ impl H {
         let done = &mut self.done;
         let Some(t) = self
             .table
-            .lookup(&seg, at, at.ts, || (), &mut |old: Tracked<()>| {
+            .lookup(&seg, at, at.ts, || (), &mut |old: Box<Tracked<()>>| {
                 done.push(old.conn)
             })
         else {
@@ -111,7 +111,7 @@ impl H {
         });
         let done = &mut self.done;
         self.table
-            .expire(at.ts, &mut |old: Tracked<()>| done.push(old.conn));
+            .expire(at.ts, &mut |old: Box<Tracked<()>>| done.push(old.conn));
     }
 
     /// Client to server.
@@ -160,7 +160,7 @@ impl H {
         let at = self.at();
         let events = &mut self.events;
         let done = &mut self.done;
-        self.table.drain(&mut |mut t: Tracked<()>| {
+        self.table.drain(&mut |mut t: Box<Tracked<()>>| {
             let id = t.conn.id;
             t.conn
                 .flush(at, &mut |dir, ev| events.push((id, dir, own(ev))));
@@ -755,11 +755,59 @@ fn expire_hands_back_closed_after_linger_only() {
     h.sc(600, 700, ACK, "x");
     assert_eq!(h.done.len(), 1);
     assert_eq!(h.done[0].id, 0);
-    // The open one is never expired.
-    h.frame += 1000;
+    // The open one stays while it is not idle for the idle timeout...
+    h.frame += 290;
     h.sc(600, 700, ACK, "x");
     assert_eq!(h.done.len(), 1);
     assert_eq!(h.table.len(), 1);
+    // ...and is concluded as inactive after it; its next packet starts a
+    // new connection.
+    h.frame += 1000;
+    h.sc(600, 700, ACK, "x");
+    assert_eq!(h.done.len(), 2);
+    assert_eq!(h.done[1].id, 1);
+    assert_eq!(h.table.len(), 1);
+    assert_eq!(h.table.evictions().inactive, 1);
+}
+
+/// Issue 8, bounds: an unanswered SYN is concluded after the handshake
+/// timeout, without any other packet of its own.
+#[test]
+fn unanswered_syn_times_out() {
+    let mut h = H::new();
+    h.cs(100, 0, SYN, "");
+    h.c = addr("10.0.0.1:50001");
+    h.handshake(); // frames 2-4
+    // The SYN was at 1 s; this ACK at 30 s.
+    h.frame += 25;
+    h.cs(101, 501, ACK, "");
+    assert_eq!(h.done.len(), 0);
+    h.frame += 2;
+    h.cs(101, 501, ACK, "");
+    assert_eq!(h.done.len(), 1);
+    assert_eq!(h.done[0].id, 0);
+    assert_eq!(h.table.evictions().handshake_timeout, 1);
+    assert_eq!(h.table.len(), 1);
+}
+
+/// Issue 8, bounds: past `max_connections` the longest idle is concluded.
+#[test]
+fn max_connections_evicts_the_longest_idle() {
+    let mut h = H::with(TcpConfig {
+        max_connections: 2,
+        ..TcpConfig::default()
+    });
+    h.handshake(); // 50000, frames 1-3
+    h.c = addr("10.0.0.1:50001");
+    h.handshake(); // frames 4-6
+    h.c = addr("10.0.0.1:50000");
+    h.cs(101, 501, ACK, "a"); // 50000 active again: 50001 is now the idlest
+    h.c = addr("10.0.0.1:50002");
+    h.handshake();
+    assert_eq!(h.done.len(), 1);
+    assert_eq!(h.done[0].id, 1);
+    assert_eq!(h.table.len(), 2);
+    assert_eq!(h.table.evictions().max_connections, 1);
 }
 
 #[test]

@@ -125,6 +125,9 @@ pub struct Close {
     pub protocol: Option<String>,
     /// For `upgraded`: bytes each side sent through the tunnel.
     pub tunnel_bytes: Option<PerRole<u64>>,
+    /// For `open`: the connection was concluded before the capture ended,
+    /// and why (an idle timeout, the memory budget...).
+    pub evicted: Option<crate::tcp::flow::Eviction>,
 }
 
 /// Idle times of a connection, seconds.
@@ -459,6 +462,7 @@ pub fn judge(
     mut fold: Fold,
     window: &[Exchange],
     tunnel_bytes: PerRole<u64>,
+    evicted: Option<crate::tcp::flow::Eviction>,
 ) -> Verdict {
     let until = conn.first_close.map(|fc| fc.at);
     let base = fold.exchanges;
@@ -514,6 +518,35 @@ pub fn judge(
         close.tunnel_bytes = Some(tunnel_bytes);
         // Idle time after a switch is the tunnel's, not HTTP's.
         idle.before_close = None;
+    }
+    if let Some(why) = evicted
+        && close.reason != CloseReason::Upgraded
+        && conn.first_close.is_some()
+    {
+        // Half-closed when concluded early: judged as it stands, and said.
+        close.evicted = Some(why);
+    } else if let Some(why) = evicted
+        && close.reason != CloseReason::Upgraded
+    {
+        // Concluded early with no FIN or RST: it was open.
+        close = Close {
+            reason: CloseReason::Open,
+            by: None,
+            kind: None,
+            said_by: None,
+            close_delimited: false,
+            idle_seconds: None,
+            advertised_timeout: None,
+            matches_timeout: None,
+            timeout_delta: None,
+            request_outstanding: None,
+            outstanding: None,
+            last_response_lost: false,
+            had_exchanges: close.had_exchanges,
+            protocol: None,
+            tunnel_bytes: None,
+            evicted: Some(why),
+        };
     }
 
     // A server that closed a connection it had promised to keep.
@@ -630,6 +663,7 @@ fn close_reason(
         had_exchanges: total_exchanges > 0,
         protocol: None,
         tunnel_bytes: None,
+        evicted: None,
     };
     if conn.handshake.refused {
         c.reason = CloseReason::Refused;
