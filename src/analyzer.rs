@@ -13,23 +13,28 @@
 use std::collections::BTreeMap;
 
 use crate::anomaly::AnomalyKind;
-use crate::app::AppSession;
 use crate::capture::{CaptureError, CaptureReader, Input};
 use crate::clock::{Clock, Jump};
 use crate::decode::{self, Decoded, Segment};
 use crate::defrag::Defrag;
-use crate::filter::{Filter, FilteredOut};
+use crate::engine::{Engine, Events, FilterState};
+use crate::filter::Filter;
 use crate::report::build::SummaryBuilder;
 use crate::report::findings::FindingsBuilder;
 use crate::report::{self, ConnectionReport, ExchangeReport, InputReport, Report};
-use crate::tcp::{FlowTable, TcpConfig, Tracked};
+use crate::tcp::TcpConfig;
 use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, Timestamp, human_secs, round_us};
-use crate::verdict;
 
 /// Tunables of a run.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
+    /// The TCP layer's.
     pub tcp: TcpConfig,
+    /// Worker threads for the per-connection analysis (1: none, the
+    /// reading thread does it all). The report is the same byte for byte
+    /// whatever the number, as long as the memory bounds do not bite (each
+    /// worker gets its share of `--memory-budget` and `--max-connections`).
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -39,6 +44,7 @@ impl Default for Options {
                 role_hint: Some(crate::http::role_hint),
                 ..TcpConfig::default()
             },
+            threads: 1,
         }
     }
 }
@@ -88,38 +94,71 @@ pub struct Outcome {
     pub findings: Vec<report::findings::Finding>,
 }
 
-/// One connection's state beside its TCP state: the application session,
-/// the verdict's running fold, and what the findings need of its
-/// exchanges.
-struct ConnState {
-    app: AppSession,
-    fold: verdict::Fold,
-    digest: report::findings::Digest,
+/// What the per-connection analysis hands to the run's front: the sink,
+/// the summary and the findings, folded in the engine's order.
+pub(crate) struct Front<S: Sink> {
+    pub(crate) sink: S,
+    summary: SummaryBuilder,
+    findings: FindingsBuilder,
+    /// What the findings need of each open connection's exchanges.
+    digests: rustc_hash::FxHashMap<u64, report::findings::Digest>,
 }
 
-impl ConnState {
-    fn new() -> Self {
-        ConnState {
-            app: AppSession::new(),
-            fold: verdict::Fold::new(),
-            digest: report::findings::Digest::default(),
+impl<S: Sink> Front<S> {
+    fn new(sink: S) -> Self {
+        Front {
+            sink,
+            summary: SummaryBuilder::new(),
+            findings: FindingsBuilder::new(),
+            digests: Default::default(),
         }
     }
+}
+
+impl<S: Sink> Events for Front<S> {
+    fn wants_exchanges(&self) -> bool {
+        self.sink.wants_exchanges()
+    }
+
+    fn exchange(
+        &mut self,
+        id: u64,
+        server: std::net::SocketAddr,
+        n: u64,
+        ex: ExchangeReport,
+        stale: bool,
+    ) {
+        let d = self.digests.entry(id).or_default();
+        self.findings
+            .exchange(d, || server.to_string(), id, &ex, stale);
+        if self.sink.wants_exchanges() {
+            self.sink.exchange(id, n, ex);
+        }
+    }
+
+    fn concluded(&mut self, c: ConnectionReport, stale: Vec<bool>) {
+        let mut d = self.digests.remove(&c.id).unwrap_or_default();
+        for (ex, stale) in c.exchanges.iter().zip(stale) {
+            self.findings
+                .exchange(&mut d, || c.server.clone(), c.id, ex, stale);
+        }
+        self.summary.add(&c);
+        self.findings.add(&c, &d);
+        self.sink.connection(c);
+    }
+}
+
+/// Where segments go: one engine, or worker threads.
+enum Backend {
+    Local(Box<Engine>),
+    Threads(Box<crate::threads::Pool>),
 }
 
 /// Reads captures frame by frame, hands what concludes to its sink, and
 /// folds the summary and findings from it.
 pub struct Analyzer<S: Sink = Collect> {
-    table: FlowTable<ConnState>,
-    sink: S,
-    /// Concluded connections waiting to be judged (filled inside table
-    /// calls, emptied right after).
-    /// (Boxed: they come out of the flow table so, and stay small here.)
-    #[allow(clippy::vec_box)]
-    concluded: Vec<Box<Tracked<ConnState>>>,
-    summary: SummaryBuilder,
-    /// Fed each connection as it concludes (bounded per-server aggregates).
-    findings: FindingsBuilder,
+    backend: Backend,
+    front: Front<S>,
     frames: u64,
     tcp_segments: u64,
     skipped: rustc_hash::FxHashMap<crate::decode::Skip, u64>,
@@ -130,50 +169,10 @@ pub struct Analyzer<S: Sink = Collect> {
     capture_anomalies: Vec<Anomaly>,
     capture_anomalies_dropped: u64,
     capture_anomaly_counts: BTreeMap<AnomalyKind, u64>,
-    filter: Option<Box<FilterState>>,
-}
-
-/// A run's connection filter and what it left out.
-struct FilterState {
-    filter: Filter,
-    out: FilteredOut,
-    /// Address pairs dropped by the pre-check (counted as connections once).
-    dropped_pairs: rustc_hash::FxHashSet<(std::net::SocketAddr, std::net::SocketAddr)>,
-}
-
-/// Most distinct address pairs the pre-check counts.
-const MAX_DROPPED_PAIRS: usize = 1 << 20;
-
-impl FilterState {
-    /// Pre-check of one segment: false drops it.
-    fn segment(&mut self, seg: &Segment<'_>) -> bool {
-        if self.filter.may_match_segment(seg.src, seg.dst) {
-            return true;
-        }
-        self.out.frames += 1;
-        let pair = if seg.src <= seg.dst {
-            (seg.src, seg.dst)
-        } else {
-            (seg.dst, seg.src)
-        };
-        if self.dropped_pairs.len() < MAX_DROPPED_PAIRS && self.dropped_pairs.insert(pair) {
-            self.out.connections += 1;
-        }
-        false
-    }
-
-    /// Decision on a concluded connection: false leaves it out.
-    fn keeps(&mut self, c: &crate::tcp::Connection, capture_start: Timestamp) -> bool {
-        if self
-            .filter
-            .keeps(c.client, c.server, c.first.ts, c.last.ts, capture_start)
-        {
-            return true;
-        }
-        self.out.connections += 1;
-        self.out.frames += c.sides.client.packets + c.sides.server.packets;
-        false
-    }
+    /// The per-segment filter pre-check (the decision at conclusion is the
+    /// engine's).
+    prefilter: Option<Box<FilterState>>,
+    opts: Options,
 }
 
 impl Analyzer<Collect> {
@@ -200,12 +199,18 @@ impl Analyzer<Collect> {
 impl<S: Sink> Analyzer<S> {
     /// An analyzer handing what concludes to `sink`.
     pub fn with_sink(opts: Options, sink: S) -> Self {
+        let backend = if opts.threads > 1 {
+            Backend::Threads(Box::new(crate::threads::Pool::new(
+                opts.threads,
+                opts.tcp,
+                Filter::default(),
+            )))
+        } else {
+            Backend::Local(Box::new(Engine::new(opts.tcp, Filter::default())))
+        };
         Analyzer {
-            table: FlowTable::new(opts.tcp),
-            sink,
-            concluded: Vec::new(),
-            summary: SummaryBuilder::new(),
-            findings: FindingsBuilder::new(),
+            backend,
+            front: Front::new(sink),
             frames: 0,
             tcp_segments: 0,
             skipped: Default::default(),
@@ -215,28 +220,33 @@ impl<S: Sink> Analyzer<S> {
             capture_anomalies: Vec::new(),
             capture_anomalies_dropped: 0,
             capture_anomaly_counts: BTreeMap::new(),
-            filter: None,
+            prefilter: None,
+            opts,
         }
     }
 
-    /// Connections tracked now.
+    /// Connections tracked now (with threads: as of the last batch).
     pub fn open_connections(&self) -> usize {
-        self.table.len()
+        match &self.backend {
+            Backend::Local(e) => e.open_connections(),
+            Backend::Threads(p) => p.open_connections(),
+        }
     }
 
     /// Analyses and reports only the connections `filter` keeps (see
-    /// [`crate::filter`]); the summary's `filtered_out` says what it left out.
+    /// [`crate::filter`]); the summary's `filtered_out` says what it left
+    /// out. Call before the first frame.
     pub fn set_filter(&mut self, filter: Filter) {
-        self.filter = (!filter.is_empty()).then(|| {
-            Box::new(FilterState {
-                out: FilteredOut {
-                    filter: filter.describe(),
-                    ..FilteredOut::default()
-                },
+        self.prefilter = FilterState::new(filter.clone());
+        self.backend = if self.opts.threads > 1 {
+            Backend::Threads(Box::new(crate::threads::Pool::new(
+                self.opts.threads,
+                self.opts.tcp,
                 filter,
-                dropped_pairs: Default::default(),
-            })
-        });
+            )))
+        } else {
+            Backend::Local(Box::new(Engine::new(self.opts.tcp, filter)))
+        };
     }
 
     /// Reads one whole input. Errors that keep the input from being read at
@@ -289,16 +299,25 @@ impl<S: Sink> Analyzer<S> {
         }
         match decode::decode(linktype, data) {
             Ok(Decoded::Segment(seg)) => {
-                if self.filter.as_mut().is_some_and(|f| !f.segment(&seg)) {
+                if self
+                    .prefilter
+                    .as_mut()
+                    .is_some_and(|f| !f.segment(seg.src, seg.dst))
+                {
                     return;
                 }
                 self.tcp_segments += 1;
-                self.segment(&seg, at, now);
+                self.segment(&seg, crate::threads::Raw::Frame(linktype, data), at, now);
             }
             Ok(Decoded::Fragment(f)) => {
                 if let Some(datagram) = self.defrag.push(&f, at, now) {
                     match decode::reassembled(f.src, f.dst, &datagram) {
-                        Ok(seg) => self.segment(&seg, at, now),
+                        Ok(seg) => self.segment(
+                            &seg,
+                            crate::threads::Raw::Datagram(f.src, f.dst, &datagram),
+                            at,
+                            now,
+                        ),
                         Err(_) => self.defrag.malformed(),
                     }
                 }
@@ -308,62 +327,13 @@ impl<S: Sink> Analyzer<S> {
         }
     }
 
-    fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp) {
-        let concluded = &mut self.concluded;
-        let mut done = |t: Box<Tracked<ConnState>>| concluded.push(t);
-        // Expiry first, on this frame's clock: whether the connection this
-        // segment belongs to has already been concluded must not depend on
-        // which other connections' frames came before it.
-        self.table.expire(now, &mut done);
-        let mut buffered = None;
-        if let Some(t) = self.table.lookup(seg, at, now, ConnState::new, &mut done) {
-            let Tracked { conn, user, .. } = &mut *t;
-            conn.segment(seg, at, &mut |dir, ev| user.app.on_event(dir, ev, at));
-            buffered = Some(conn.buffered() + user.app.buffered());
-            settle_exchanges(t, &mut self.sink, &mut self.findings);
-        }
-        if let Some(b) = buffered {
-            self.table.set_buffered(b);
-            if self.table.over_budget() {
-                self.keep_budget(at);
-            }
-        }
-        self.drain_concluded();
-    }
-
-    /// Over the memory budget: the connection just fed sheds its
-    /// out-of-order buffers (holes become gaps), then the longest-idle
-    /// connections are concluded until the budget is kept.
-    fn keep_budget(&mut self, at: At) {
-        if let Some(t) = self.table.last_mut()
-            && t.conn.buffered() > 0
-        {
-            let Tracked { conn, user, .. } = &mut *t;
-            conn.shed(at, &mut |dir, ev| user.app.on_event(dir, ev, at));
-            let b = conn.buffered() + user.app.buffered();
-            settle_exchanges(t, &mut self.sink, &mut self.findings);
-            self.table.note_shed();
-            self.table.set_buffered(b);
-        }
-        let keep = self.table.last_key();
-        let concluded = &mut self.concluded;
-        self.table
-            .enforce_budget(keep, &mut |t: Box<Tracked<ConnState>>| concluded.push(t));
-    }
-
-    /// Judges and reports the connections concluded by the last table call.
-    fn drain_concluded(&mut self) {
-        if self.concluded.is_empty() {
-            return;
-        }
+    /// One segment to the backend; `raw`: what it was read from (the
+    /// threads send bytes, not borrowed segments).
+    fn segment(&mut self, seg: &Segment<'_>, raw: crate::threads::Raw<'_>, at: At, now: Timestamp) {
         let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
-        for t in std::mem::take(&mut self.concluded) {
-            if self.filter.as_mut().is_none_or(|f| f.keeps(&t.conn, start)) {
-                let (c, digest) = conclude(t, &mut self.findings);
-                self.summary.add(&c);
-                self.findings.add(&c, &digest);
-                self.sink.connection(c);
-            }
+        match &mut self.backend {
+            Backend::Local(e) => e.segment(seg, at, now, start, &mut self.front),
+            Backend::Threads(p) => p.segment(seg, raw, at, now, start, &mut self.front),
         }
     }
 
@@ -422,10 +392,14 @@ impl<S: Sink> Analyzer<S> {
     pub fn finish_with_sink(mut self) -> (Outcome, S) {
         self.defrag.finish();
         self.defrag_dropped();
-        let concluded = &mut self.concluded;
-        self.table
-            .drain(&mut |t: Box<Tracked<ConnState>>| concluded.push(t));
-        self.drain_concluded();
+        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
+        let (late, evictions, filtered) = match &mut self.backend {
+            Backend::Local(e) => {
+                e.finish(start, &mut self.front);
+                (e.late_segments(), e.evictions(), e.filtered_out())
+            }
+            Backend::Threads(p) => p.finish(start, &mut self.front),
+        };
         let capture = report::build::CaptureFacts {
             frames: self.frames,
             tcp_segments: self.tcp_segments,
@@ -434,21 +408,25 @@ impl<S: Sink> Analyzer<S> {
                 .clock
                 .span()
                 .map_or(0.0, |(first, last)| round_us(last.secs_since(first))),
-            start: self
-                .clock
-                .span()
-                .map_or(Timestamp::default(), |(first, _)| first),
-            late_segments: self.table.late_segments(),
-            evictions: self.table.evictions(),
+            start,
+            late_segments: late,
+            evictions,
             ip_fragments: self.defrag.stats(),
             frames_out_of_order: self.clock.out_of_order(),
             anomalies: self.capture_anomalies,
             anomalies_dropped: self.capture_anomalies_dropped,
             anomaly_counts: self.capture_anomaly_counts,
         };
-        let mut summary = self.summary.finish(capture);
-        summary.filtered_out = self.filter.map(|f| f.out);
-        let findings = self.findings.finish(&summary);
+        let mut summary = self.front.summary.finish(capture);
+        summary.filtered_out = match (self.prefilter, filtered) {
+            (Some(pre), Some(mut judged)) => {
+                judged.connections += pre.out.connections;
+                judged.frames += pre.out.frames;
+                Some(judged)
+            }
+            _ => None,
+        };
+        let findings = self.front.findings.finish(&summary);
         let outcome = Outcome {
             header: report::Header {
                 format_version: report::FORMAT_VERSION,
@@ -461,77 +439,8 @@ impl<S: Sink> Analyzer<S> {
             summary,
             findings,
         };
-        (outcome, self.sink)
+        (outcome, self.front.sink)
     }
-}
-
-/// Hands the exchanges of `t` that have settled to the verdict's fold, the
-/// findings and the sink.
-fn settle_exchanges<S: Sink>(
-    t: &mut Tracked<ConnState>,
-    sink: &mut S,
-    findings: &mut FindingsBuilder,
-) {
-    let wants = sink.wants_exchanges();
-    let Tracked { conn, user, .. } = t;
-    let ConnState { app, fold, digest } = user;
-    app.settle(&mut |i, ex, next| {
-        let persistent = fold.settle(conn, i, &ex, next);
-        let rep = report::build::exchange_report(&ex, conn.first, persistent);
-        let stale = stale_request(conn, &ex);
-        findings.exchange(digest, &conn.server, conn.id, &rep, stale);
-        if wants {
-            sink.exchange(conn.id, i + 1, rep);
-        }
-    });
-}
-
-/// Whether this exchange's request went out after the server's FIN (the
-/// stale-reuse race; the verdict's `request_after_peer_fin`).
-fn stale_request(conn: &crate::tcp::Connection, ex: &crate::http::Exchange) -> bool {
-    match (&ex.request, conn.sides.server.fin) {
-        (Some(r), Some(fin)) => r.timing.start > fin,
-        _ => false,
-    }
-}
-
-/// A connection is over (closed and lingered, reused, or the capture ended):
-/// flush its streams into the HTTP session and judge it over the exchanges
-/// not settled yet. Returns its report and what the findings need of its
-/// exchanges (the last of which go through the findings here).
-fn conclude(
-    t: Box<Tracked<ConnState>>,
-    findings: &mut FindingsBuilder,
-) -> (ConnectionReport, report::findings::Digest) {
-    let evicted = t.evicted;
-    let Tracked { mut conn, user, .. } = *t;
-    let ConnState {
-        mut app,
-        fold,
-        mut digest,
-    } = user;
-    let end = conn.last;
-    conn.flush(end, &mut |dir, ev| app.on_event(dir, ev, end));
-    app.finish(end);
-    let t = app.http().stats().tunnel_bytes;
-    let tunnel = crate::types::PerRole {
-        client: t[0],
-        server: t[1],
-    };
-    app.http_mut().make_contiguous();
-    let window = app.http().exchanges().as_slices().0;
-    let verdict = verdict::judge(&conn, fold, window, tunnel, evicted);
-    let c = report::build::connection(&conn, app.http(), window, verdict);
-    for (ex, rep) in window.iter().zip(&c.exchanges) {
-        findings.exchange(
-            &mut digest,
-            &conn.server,
-            conn.id,
-            rep,
-            stale_request(&conn, ex),
-        );
-    }
-    (c, digest)
 }
 
 /// Inputs kept open between checking them and reading them; past this

@@ -123,6 +123,11 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
 
+    /// Threads for the per-connection analysis (default: the cores
+    /// available); the report is the same byte for byte whatever the number.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
     /// Only connections to this server (repeatable; any of them).
     #[arg(long = "server", value_name = "ADDR[:PORT]", value_parser = Endpoint::parse)]
     pub servers: Vec<Endpoint>,
@@ -156,6 +161,10 @@ impl AnalysisArgs {
         o.tcp.handshake_timeout_ns = (self.handshake_timeout * 1e9) as u64;
         o.tcp.memory_budget = self.memory_budget;
         o.tcp.max_connections = self.max_connections.unwrap_or(0);
+        o.threads = match self.threads {
+            Some(n) => n.max(1),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         o
     }
 

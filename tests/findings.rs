@@ -336,14 +336,13 @@ fn reuse_near_the_timeout_is_a_warning() {
         // The exchanges, in order, as the analyzer feeds them; a request is
         // stale when the verdict said it went out after the server's FIN.
         let mut d = httpreuse::report::findings::Digest::default();
-        let server: std::net::SocketAddr = c.server.parse().unwrap();
         for ex in &c.exchanges {
             let stale = ex.request.as_ref().is_some_and(|q| {
                 c.anomalies.iter().any(|a| {
                     a.kind.name() == "request_after_peer_fin" && a.frame == q.message.frame
                 })
             });
-            b.exchange(&mut d, &server, c.id, ex, stale);
+            b.exchange(&mut d, || c.server.clone(), c.id, ex, stale);
         }
         b.add(&c, &d);
     }

@@ -53,12 +53,25 @@ fn captures() -> Vec<PathBuf> {
 /// Runs the analysis the way the binary does (`httpreuse --format json` and
 /// `httpreuse --color never`): the streaming engine with each renderer.
 fn stream(rel: &Path, r: Box<dyn report::render::SpillRender>) -> Result<Vec<u8>, String> {
+    stream_with(rel, r, 1)
+}
+
+/// [`stream`] with the per-connection analysis on `threads` workers.
+fn stream_with(
+    rel: &Path,
+    r: Box<dyn report::render::SpillRender>,
+    threads: usize,
+) -> Result<Vec<u8>, String> {
     let inputs = [Input::Path(rel.to_path_buf())];
     let readers = analyzer::open_inputs(&inputs).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     {
         let streamer = report::stream::Streamer::new(r, &mut out);
-        let mut a = analyzer::Analyzer::with_sink(Options::default(), streamer);
+        let opts = Options {
+            threads,
+            ..Options::default()
+        };
+        let mut a = analyzer::Analyzer::with_sink(opts, streamer);
         for (input, reader) in inputs.iter().zip(readers) {
             match reader {
                 Some(r) => a.read_from(r, input.display_name()),

@@ -400,19 +400,19 @@ impl FindingsBuilder {
         Self::default()
     }
 
-    /// Folds one exchange of an open connection (to `server`, with id
-    /// `conn`) in, in order; `stale`: its request went out after the
-    /// server's FIN.
+    /// Folds one exchange of an open connection (to the server `server`
+    /// names, `ADDR:PORT`; with id `conn`) in, in order; `stale`: its
+    /// request went out after the server's FIN.
     pub fn exchange(
         &mut self,
         d: &mut Digest,
-        server: &std::net::SocketAddr,
+        server: impl FnOnce() -> String,
         conn: u64,
         ex: &ExchangeReport,
         stale: bool,
     ) {
         let _ = conn;
-        let key = d.server.get_or_insert_with(|| server.to_string());
+        let key = d.server.get_or_insert_with(server);
         if !self.servers.contains_key(key.as_str()) && self.servers.len() >= MAX_SERVERS {
             return;
         }

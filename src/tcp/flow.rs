@@ -2,8 +2,9 @@
 //! per-connection state `T` beside it (the analyzer keeps its HTTP session
 //! there, so this module knows nothing of HTTP).
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 
 use rustc_hash::FxHashMap;
@@ -136,12 +137,15 @@ fn key_of(seg: &Segment<'_>) -> Key {
     }
 }
 
-/// A closed connection waiting out `close_linger_ns`.
-struct Closed {
-    key: Key,
+/// A connection waiting for a deadline (its close linger, or its idle or
+/// handshake timeout): the heaps of these give the soonest first, so each
+/// connection is looked at on the first frame at or past its deadline,
+/// whatever the others do (the same frame with one flow table or several).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Due {
+    due: Timestamp,
     id: u64,
-    /// The expiry clock at its last packet when it was queued.
-    last: Timestamp,
+    key: Key,
 }
 
 /// How long (expiry clock, ns) the five-tuple of a concluded closed
@@ -154,14 +158,6 @@ pub const TOMBSTONE_NS: u64 = 15_000_000_000;
 
 /// Most tombstones kept; the oldest go first past this.
 pub const MAX_TOMBSTONES: usize = 1 << 18;
-
-/// A connection in an activity queue: due for a look when the expiry clock
-/// reaches `due`.
-struct Active {
-    key: Key,
-    id: u64,
-    due: Timestamp,
-}
 
 /// A concluded closed connection's five-tuple, remembered for a while.
 struct Tomb {
@@ -183,8 +179,8 @@ pub struct FlowTable<T> {
     /// the state, so the table's slots stay small and it can shrink.
     map: FxHashMap<Key, Box<Tracked<T>>>,
     next_id: u64,
-    /// Closed connections in order of closing (roughly, of last packet).
-    closed: VecDeque<Closed>,
+    /// Closed connections, by the end of their close linger.
+    closed: BinaryHeap<Reverse<Due>>,
     /// The five-tuple of the last lookup: its connection may have closed
     /// since (the caller feeds the segment after the lookup).
     last_key: Option<Key>,
@@ -194,12 +190,9 @@ pub struct FlowTable<T> {
     tomb_queue: VecDeque<Tomb>,
     /// Segments that arrived after their (closed) connection was concluded.
     late_segments: u64,
-    /// Connections not established yet, in order of creation (due at
-    /// creation + handshake timeout).
-    young: VecDeque<Active>,
-    /// Established connections, looked at when idle for the idle timeout
-    /// (re-queued with their new due time when they were active since).
-    idle: VecDeque<Active>,
+    /// Open connections, by when they would time out if no packet came
+    /// (looked at then: concluded, or put back with their new deadline).
+    timers: BinaryHeap<Reverse<Due>>,
     /// Bytes buffered by all tracked connections.
     buffered: usize,
     evictions: Evictions,
@@ -212,13 +205,12 @@ impl<T> FlowTable<T> {
             config,
             map: FxHashMap::default(),
             next_id: 0,
-            closed: VecDeque::new(),
+            closed: BinaryHeap::new(),
             last_key: None,
             tombs: FxHashMap::default(),
             tomb_queue: VecDeque::new(),
             late_segments: 0,
-            young: VecDeque::new(),
-            idle: VecDeque::new(),
+            timers: BinaryHeap::new(),
             buffered: 0,
             evictions: Evictions::default(),
         }
@@ -307,18 +299,22 @@ impl<T> FlowTable<T> {
     ) -> bool {
         const LOOK: usize = 8;
         let mut best: Option<(Timestamp, Key)> = None;
-        for q in [&self.young, &self.idle] {
-            for a in q.iter().take(LOOK) {
-                if Some(a.key) == keep {
-                    continue;
-                }
-                if let Some(t) = self.map.get(&a.key)
-                    && t.conn.id == a.id
-                    && best.is_none_or(|(l, _)| t.last_clock < l)
-                {
+        let mut looked = Vec::with_capacity(LOOK);
+        while looked.len() < LOOK {
+            let Some(Reverse(a)) = self.timers.pop() else {
+                break;
+            };
+            if let Some(t) = self.map.get(&a.key)
+                && t.conn.id == a.id
+            {
+                if Some(a.key) != keep && best.is_none_or(|(l, _)| t.last_clock < l) {
                     best = Some((t.last_clock, a.key));
                 }
+                looked.push(a);
             }
+        }
+        for a in looked {
+            self.timers.push(Reverse(a));
         }
         if best.is_none() {
             // Queues hold only stale entries at their fronts: any other.
@@ -422,11 +418,11 @@ impl<T> FlowTable<T> {
                     let old = std::mem::replace(t, fresh);
                     self.buffered = self.buffered.saturating_sub(old.buffered);
                     done(old);
-                    self.young.push_back(Active {
-                        key,
-                        id,
+                    self.timers.push(Reverse(Due {
                         due: Timestamp(now.0.saturating_add(self.config.handshake_timeout_ns)),
-                    });
+                        id,
+                        key,
+                    }));
                 }
                 t.last_clock = now;
                 Some(t)
@@ -443,11 +439,11 @@ impl<T> FlowTable<T> {
                 self.last_key = Some(key);
                 let id = self.next_id;
                 self.next_id += 1;
-                self.young.push_back(Active {
-                    key,
-                    id,
+                self.timers.push(Reverse(Due {
                     due: Timestamp(now.0.saturating_add(self.config.handshake_timeout_ns)),
-                });
+                    id,
+                    key,
+                }));
                 Some(e.insert(Box::new(Tracked {
                     conn: Connection::new(id, seg, at, &self.config),
                     user: new_user(),
@@ -469,11 +465,11 @@ impl<T> FlowTable<T> {
             && t.conn.is_closed()
         {
             t.conn.close_queued = true;
-            self.closed.push_back(Closed {
-                key,
+            self.closed.push(Reverse(Due {
+                due: Timestamp(t.last_clock.0.saturating_add(self.config.close_linger_ns)),
                 id: t.conn.id,
-                last: t.last_clock,
-            });
+                key,
+            }));
         }
     }
 
@@ -484,11 +480,11 @@ impl<T> FlowTable<T> {
         self.note_last_closed();
         self.expire_inactive(now, done);
         let linger = self.config.close_linger_ns;
-        while let Some(front) = self.closed.front() {
-            if now.nanos_since(front.last) < linger {
+        while let Some(Reverse(front)) = self.closed.peek() {
+            if now < front.due {
                 break;
             }
-            let Some(c) = self.closed.pop_front() else {
+            let Some(Reverse(c)) = self.closed.pop() else {
                 break;
             };
             let Some(t) = self.map.get(&c.key) else {
@@ -498,10 +494,10 @@ impl<T> FlowTable<T> {
                 // Replaced by a new connection on the same five-tuple.
                 continue;
             }
-            let last = t.last_clock;
-            if last > c.last && now.nanos_since(last) < linger {
+            let due = Timestamp(t.last_clock.0.saturating_add(linger));
+            if now < due {
                 // A late packet: wait again from it.
-                self.closed.push_back(Closed { last, ..c });
+                self.closed.push(Reverse(Due { due, ..c }));
                 continue;
             }
             if let Some(t) = self.map.remove(&c.key) {
@@ -509,7 +505,9 @@ impl<T> FlowTable<T> {
                 if self.last_key == Some(c.key) {
                     self.last_key = None;
                 }
-                self.bury(c.key, t.conn.id, now);
+                // Buried at its deadline, not at `now`: the tombstone's
+                // life does not depend on when this frame came.
+                self.bury(c.key, t.conn.id, due);
                 done(t);
             }
         }
@@ -530,37 +528,30 @@ impl<T> FlowTable<T> {
     /// was queued goes back in the queue for its new due time, so each
     /// look is a conclusion or a postponement.
     fn expire_inactive(&mut self, now: Timestamp, done: &mut impl FnMut(Box<Tracked<T>>)) {
-        for young in [true, false] {
-            loop {
-                let q = if young { &self.young } else { &self.idle };
-                let Some(front) = q.front() else { break };
-                if now < front.due {
-                    break;
-                }
-                let q = if young {
-                    &mut self.young
-                } else {
-                    &mut self.idle
-                };
-                let Some(a) = q.pop_front() else { break };
-                let Some(t) = self.map.get(&a.key) else {
-                    continue;
-                };
-                if t.conn.id != a.id || t.conn.close_queued || t.conn.is_closed() {
-                    continue; // replaced, or waiting out its close linger
-                }
-                if let Some(why) = self.timed_out(t, now) {
-                    self.evict(&a.key, why, done);
-                    continue;
-                }
-                let timeout = if t.conn.established() {
-                    self.config.idle_timeout_ns
-                } else {
-                    self.config.handshake_timeout_ns
-                };
-                let due = Timestamp(t.last_clock.0.saturating_add(timeout));
-                self.idle.push_back(Active { due, ..a });
+        while let Some(Reverse(front)) = self.timers.peek() {
+            if now < front.due {
+                break;
             }
+            let Some(Reverse(a)) = self.timers.pop() else {
+                break;
+            };
+            let Some(t) = self.map.get(&a.key) else {
+                continue;
+            };
+            if t.conn.id != a.id || t.conn.close_queued || t.conn.is_closed() {
+                continue; // replaced, or waiting out its close linger
+            }
+            if let Some(why) = self.timed_out(t, now) {
+                self.evict(&a.key, why, done);
+                continue;
+            }
+            let timeout = if t.conn.established() {
+                self.config.idle_timeout_ns
+            } else {
+                self.config.handshake_timeout_ns
+            };
+            let due = Timestamp(t.last_clock.0.saturating_add(timeout));
+            self.timers.push(Reverse(Due { due, ..a }));
         }
     }
 
@@ -574,8 +565,7 @@ impl<T> FlowTable<T> {
     pub fn drain(&mut self, done: &mut impl FnMut(Box<Tracked<T>>)) {
         self.last_key = None;
         self.closed.clear();
-        self.young.clear();
-        self.idle.clear();
+        self.timers.clear();
         self.buffered = 0;
         self.tombs.clear();
         self.tomb_queue.clear();

@@ -179,7 +179,7 @@ struct MaxPromise {
 }
 
 /// Most `max=` promises kept (each a new lowest bound; see [`Fold`]).
-const MAX_PROMISES: usize = 256;
+pub const MAX_PROMISES: usize = 256;
 
 /// The verdict's running state over the exchanges of one connection, fed
 /// each exchange once it has settled (see `HttpSession::settle`), in order;

@@ -1,0 +1,293 @@
+//! The per-connection half of the analysis: the flow table, each
+//! connection's TCP state, application session and verdict fold, and what
+//! comes out of them as they go — connections created, exchanges settled,
+//! connections concluded — handed to an [`Events`] receiver.
+//!
+//! One engine does all the connections of a single-threaded run; with
+//! `--threads N` each worker runs one over the connections whose
+//! five-tuple hashes to it (see `crate::threads`), and is told the clock of
+//! every frame of the capture (see [`Engine::tick`]), so that connections
+//! expire at the same frames whatever the number of threads.
+//!
+//! The order of what comes out, for one frame: the connection created by
+//! it, then its settled exchanges, then the connections concluded at that
+//! frame in id order.
+
+use std::net::SocketAddr;
+
+use crate::app::AppSession;
+use crate::filter::{Filter, FilteredOut};
+use crate::report::{self, ConnectionReport, ExchangeReport};
+use crate::tcp::{FlowTable, TcpConfig, Tracked};
+use crate::types::{At, Timestamp};
+use crate::verdict;
+
+/// Receives what an engine produces.
+pub trait Events {
+    /// Whether exchange reports are wanted by the output (they are always
+    /// given to [`Events::exchange`] with `wanted` false otherwise, for the
+    /// findings).
+    fn wants_exchanges(&self) -> bool {
+        true
+    }
+    /// A connection was created at frame `frame` (engine-local id).
+    fn created(&mut self, _id: u64, _frame: u64) {}
+    /// The `n`th exchange (from 1) of open connection `id` settled; `stale`:
+    /// its request went out after the server's FIN.
+    fn exchange(&mut self, id: u64, server: SocketAddr, n: u64, ex: ExchangeReport, stale: bool);
+    /// A connection concluded (its `exchanges` are the ones not given out
+    /// before; `stale` says for each of them what [`Events::exchange`]
+    /// says). Connections the filter leaves out are not given.
+    fn concluded(&mut self, c: ConnectionReport, stale: Vec<bool>);
+}
+
+/// A run's connection filter and what it left out (of the connections it
+/// judged: the per-segment pre-check is the reader's).
+pub(crate) struct FilterState {
+    pub(crate) filter: Filter,
+    pub(crate) out: FilteredOut,
+    /// Address pairs dropped by the pre-check (counted as connections once).
+    pub(crate) dropped_pairs: rustc_hash::FxHashSet<(SocketAddr, SocketAddr)>,
+}
+
+/// Most distinct address pairs the pre-check counts.
+const MAX_DROPPED_PAIRS: usize = 1 << 20;
+
+impl FilterState {
+    pub(crate) fn new(filter: Filter) -> Option<Box<FilterState>> {
+        (!filter.is_empty()).then(|| {
+            Box::new(FilterState {
+                out: FilteredOut {
+                    filter: filter.describe(),
+                    ..FilteredOut::default()
+                },
+                filter,
+                dropped_pairs: Default::default(),
+            })
+        })
+    }
+
+    /// Pre-check of one segment: false drops it.
+    pub(crate) fn segment(&mut self, src: SocketAddr, dst: SocketAddr) -> bool {
+        if self.filter.may_match_segment(src, dst) {
+            return true;
+        }
+        self.out.frames += 1;
+        let pair = if src <= dst { (src, dst) } else { (dst, src) };
+        if self.dropped_pairs.len() < MAX_DROPPED_PAIRS && self.dropped_pairs.insert(pair) {
+            self.out.connections += 1;
+        }
+        false
+    }
+
+    /// Decision on a concluded connection: false leaves it out.
+    fn keeps(&mut self, c: &crate::tcp::Connection, capture_start: Timestamp) -> bool {
+        if self
+            .filter
+            .keeps(c.client, c.server, c.first.ts, c.last.ts, capture_start)
+        {
+            return true;
+        }
+        self.out.connections += 1;
+        self.out.frames += c.sides.client.packets + c.sides.server.packets;
+        false
+    }
+}
+
+/// One connection's state beside its TCP state: the application session
+/// and the verdict's running fold.
+pub(crate) struct ConnState {
+    app: AppSession,
+    fold: verdict::Fold,
+}
+
+impl ConnState {
+    fn new() -> Self {
+        ConnState {
+            app: AppSession::new(),
+            fold: verdict::Fold::new(),
+        }
+    }
+}
+
+/// The flow table and the per-connection analysis (see the module docs).
+pub struct Engine {
+    table: FlowTable<ConnState>,
+    /// Concluded connections waiting to be judged (filled inside table
+    /// calls, emptied right after). Boxed: they come out of the table so.
+    #[allow(clippy::vec_box)]
+    concluded: Vec<Box<Tracked<ConnState>>>,
+    filter: Option<Box<FilterState>>,
+}
+
+impl Engine {
+    /// An engine with this TCP configuration and connection filter.
+    pub fn new(tcp: TcpConfig, filter: Filter) -> Self {
+        Engine {
+            table: FlowTable::new(tcp),
+            concluded: Vec::new(),
+            filter: FilterState::new(filter),
+        }
+    }
+
+    /// Connections tracked now.
+    pub fn open_connections(&self) -> usize {
+        self.table.len()
+    }
+
+    /// What the filter left out of the connections concluded here.
+    pub(crate) fn filtered_out(&self) -> Option<FilteredOut> {
+        self.filter.as_ref().map(|f| f.out.clone())
+    }
+
+    /// Segments that came after their closed connection was concluded.
+    pub fn late_segments(&self) -> u64 {
+        self.table.late_segments()
+    }
+
+    /// Connections concluded before they closed.
+    pub fn evictions(&self) -> crate::tcp::flow::Evictions {
+        self.table.evictions()
+    }
+
+    /// A frame that carries none of this engine's connections, at clock
+    /// `now`: connections due to expire then do.
+    pub fn tick(&mut self, now: Timestamp, start: Timestamp, out: &mut impl Events) {
+        let concluded = &mut self.concluded;
+        self.table
+            .expire(now, &mut |t: Box<Tracked<ConnState>>| concluded.push(t));
+        self.drain(start, out);
+    }
+
+    /// One TCP segment of the frame at `at`, at clock `now`; `start`: the
+    /// capture's earliest timestamp so far (for the filter's time window).
+    pub fn segment(
+        &mut self,
+        seg: &crate::decode::Segment<'_>,
+        at: At,
+        now: Timestamp,
+        start: Timestamp,
+        out: &mut impl Events,
+    ) {
+        let concluded = &mut self.concluded;
+        let mut done = |t: Box<Tracked<ConnState>>| concluded.push(t);
+        // Expiry first, on this frame's clock: whether the connection this
+        // segment belongs to has already been concluded must not depend on
+        // which other connections' frames came before it.
+        self.table.expire(now, &mut done);
+        let mut buffered = None;
+        let mut created = None;
+        if let Some(t) = self.table.lookup(seg, at, now, ConnState::new, &mut done) {
+            if t.conn.first.frame == at.frame && t.conn.last.frame == at.frame {
+                created = Some(t.conn.id);
+            }
+            if let Some(id) = created.take() {
+                out.created(id, at.frame);
+            }
+            let Tracked { conn, user, .. } = &mut *t;
+            conn.segment(seg, at, &mut |dir, ev| user.app.on_event(dir, ev, at));
+            buffered = Some(conn.buffered() + user.app.buffered());
+            settle(t, out);
+        }
+        if let Some(b) = buffered {
+            self.table.set_buffered(b);
+            if self.table.over_budget() {
+                self.keep_budget(at, out);
+            }
+        }
+        self.drain(start, out);
+    }
+
+    /// Over the memory budget: the connection just fed sheds its
+    /// out-of-order buffers (holes become gaps), then the longest-idle
+    /// connections are concluded until the budget is kept.
+    fn keep_budget(&mut self, at: At, out: &mut impl Events) {
+        if let Some(t) = self.table.last_mut()
+            && t.conn.buffered() > 0
+        {
+            let Tracked { conn, user, .. } = &mut *t;
+            conn.shed(at, &mut |dir, ev| user.app.on_event(dir, ev, at));
+            let b = conn.buffered() + user.app.buffered();
+            settle(t, out);
+            self.table.note_shed();
+            self.table.set_buffered(b);
+        }
+        let keep = self.table.last_key();
+        let concluded = &mut self.concluded;
+        self.table
+            .enforce_budget(keep, &mut |t: Box<Tracked<ConnState>>| concluded.push(t));
+    }
+
+    /// Judges and hands out the connections concluded by the last table
+    /// calls, in id order.
+    fn drain(&mut self, start: Timestamp, out: &mut impl Events) {
+        if self.concluded.is_empty() {
+            return;
+        }
+        let mut all = std::mem::take(&mut self.concluded);
+        all.sort_unstable_by_key(|t| t.conn.id);
+        for t in all.drain(..) {
+            let kept = self.filter.as_mut().is_none_or(|f| f.keeps(&t.conn, start));
+            if kept {
+                let (c, stale) = conclude(t);
+                out.concluded(c, stale);
+            }
+        }
+        // Keep the vector's allocation for the next frame.
+        self.concluded = all;
+    }
+
+    /// The end of the run: every connection still tracked concludes.
+    pub fn finish(&mut self, start: Timestamp, out: &mut impl Events) {
+        let concluded = &mut self.concluded;
+        self.table
+            .drain(&mut |t: Box<Tracked<ConnState>>| concluded.push(t));
+        self.drain(start, out);
+    }
+}
+
+/// Hands the exchanges of `t` that have settled to the verdict's fold and
+/// out.
+fn settle(t: &mut Tracked<ConnState>, out: &mut impl Events) {
+    let Tracked { conn, user, .. } = t;
+    let ConnState { app, fold } = user;
+    app.settle(&mut |i, ex, next| {
+        let persistent = fold.settle(conn, i, &ex, next);
+        let rep = report::build::exchange_report(&ex, conn.first, persistent);
+        let stale = stale_request(conn, &ex);
+        out.exchange(conn.id, conn.server, i + 1, rep, stale);
+    });
+}
+
+/// Whether this exchange's request went out after the server's FIN (the
+/// stale-reuse race; the verdict's `request_after_peer_fin`).
+fn stale_request(conn: &crate::tcp::Connection, ex: &crate::http::Exchange) -> bool {
+    match (&ex.request, conn.sides.server.fin) {
+        (Some(r), Some(fin)) => r.timing.start > fin,
+        _ => false,
+    }
+}
+
+/// A connection is over (closed and lingered, reused, or the capture ended):
+/// flush its streams into the HTTP session and judge it over the exchanges
+/// not settled yet. Returns its report and, for each of its exchanges,
+/// whether its request was stale.
+fn conclude(t: Box<Tracked<ConnState>>) -> (ConnectionReport, Vec<bool>) {
+    let evicted = t.evicted;
+    let Tracked { mut conn, user, .. } = *t;
+    let ConnState { mut app, fold } = user;
+    let end = conn.last;
+    conn.flush(end, &mut |dir, ev| app.on_event(dir, ev, end));
+    app.finish(end);
+    let t = app.http().stats().tunnel_bytes;
+    let tunnel = crate::types::PerRole {
+        client: t[0],
+        server: t[1],
+    };
+    app.http_mut().make_contiguous();
+    let window = app.http().exchanges().as_slices().0;
+    let verdict = verdict::judge(&conn, fold, window, tunnel, evicted);
+    let c = report::build::connection(&conn, app.http(), window, verdict);
+    let stale = window.iter().map(|ex| stale_request(&conn, ex)).collect();
+    (c, stale)
+}
