@@ -63,7 +63,7 @@ fn stream_with(
     threads: usize,
 ) -> Result<Vec<u8>, String> {
     let inputs = [Input::Path(rel.to_path_buf())];
-    let readers = analyzer::open_inputs(&inputs).map_err(|e| e.to_string())?;
+    let set = analyzer::open_inputs(&inputs).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     {
         let streamer = report::stream::Streamer::new(r, &mut out);
@@ -72,12 +72,7 @@ fn stream_with(
             ..Options::default()
         };
         let mut a = analyzer::Analyzer::with_sink(opts, streamer);
-        for (input, reader) in inputs.iter().zip(readers) {
-            match reader {
-                Some(r) => a.read_from(r, input.display_name()),
-                None => a.read(input).map_err(|e| e.to_string())?,
-            }
-        }
+        a.read_set(set);
         let (outcome, streamer) = a.finish_with_sink();
         streamer.finish(&outcome).map_err(|e| e.to_string())?;
     }
