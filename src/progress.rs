@@ -86,12 +86,12 @@ impl Meter {
         } else {
             0.0
         };
-        bar.set_position(p.bytes_read);
         bar.set_message(format!(
             "{} frames/s, {} connections open",
             human_count(fps),
             p.open_connections
         ));
+        bar.set_position(p.bytes_read);
     }
 
     /// Removes the bar (before the report or a warning is written).

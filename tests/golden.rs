@@ -9,6 +9,9 @@
 //!
 //! and explaining the diff of `tests/golden/` in the commit message.
 //!
+//! A directory named `*.set` (a rotated capture set) is one capture, read
+//! as a directory.
+//!
 //! A capture that cannot be read at all keeps its error message instead
 //! (`.err`). Inputs are named relative to the repository root, so the
 //! reports do not depend on where the checkout lives.
@@ -31,7 +34,12 @@ fn captures() -> Vec<PathBuf> {
         };
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            let set = p.extension().is_some_and(|x| x == "set");
+            if p.is_dir() && set {
+                // A rotated capture set (fixtures/rotated/*.set/): one
+                // capture, read as a directory.
+                out.push(p);
+            } else if p.is_dir() {
                 walk(&p, out);
             } else {
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
