@@ -475,3 +475,52 @@ fn threads_give_the_same_report_on_sets() {
         }
     }
 }
+
+/// Splits a pcap (little endian, as tcpdump writes on x86) into files of
+/// `per` records each, by hand (not by the code under test).
+fn split_pcap(src: &Path, per: usize, dir: &Path) -> usize {
+    let bytes = std::fs::read(src).unwrap();
+    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+    let header = &bytes[..24];
+    let mut at = 24;
+    let mut n = 0;
+    while at < bytes.len() {
+        let mut out = header.to_vec();
+        for _ in 0..per {
+            if at >= bytes.len() {
+                break;
+            }
+            let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            out.extend_from_slice(&bytes[at..at + 16 + caplen]);
+            at += 16 + caplen;
+        }
+        std::fs::write(dir.join(format!("part{n:04}.pcap")), out).unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_set_of_more_files_than_are_kept_open() {
+    // 219 frames, 2 per file: 110 files, more than the 64 inputs kept open
+    // between checking and reading; the others are opened again in turn.
+    let d = scratch("rotated-many");
+    let n = split_pcap(&fixture("rotated/whole.pcap"), 2, &d);
+    assert_eq!(n, 110);
+    let whole = json_bytes(&[&s(&fixture("rotated/whole.pcap"))]);
+    let v = json_bytes(&[&s(&d)]);
+    assert_eq!(without_inputs(&v), without_inputs(&whole));
+    let mut names = files_in(&d);
+    names.reverse();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_eq!(json_bytes(&refs), v, "files given in reverse order");
+}
+
+fn files_in(d: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}

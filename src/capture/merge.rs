@@ -170,10 +170,21 @@ impl CaptureSet {
 
     /// A set of one reader already open; `name` is used in messages and
     /// in the report.
-    pub fn from_reader(mut reader: CaptureReader, name: String) -> CaptureSet {
-        reader.name = name;
+    pub fn from_reader(reader: CaptureReader, name: String) -> CaptureSet {
+        CaptureSet::from_readers(vec![(reader, name)])
+    }
+
+    /// A set of readers already open (e.g. over sockets or bytes in
+    /// memory), each with its name; ordered as [`CaptureSet::open`] orders.
+    pub fn from_readers(readers: Vec<(CaptureReader, String)>) -> CaptureSet {
         let mut set = CaptureSet {
-            members: vec![Member::checked(Input::Stdin, reader, None, true)],
+            members: readers
+                .into_iter()
+                .map(|(mut r, name)| {
+                    r.name = name;
+                    Member::checked(Input::Stdin, r, None, true)
+                })
+                .collect(),
             skipped: Vec::new(),
         };
         set.order();
