@@ -239,7 +239,7 @@ impl CaptureSet {
             newest: None,
             held_bytes: 0,
             pool: Vec::new(),
-            out: None,
+            out: false,
             exhausted: false,
             flush: 0,
         }
@@ -424,8 +424,9 @@ pub struct Merged {
     held_bytes: usize,
     /// Buffers of released copies, for reuse.
     pool: Vec<Vec<u8>>,
-    /// The frame released last (its bytes are borrowed by the caller).
-    out: Option<Held>,
+    /// The window's first frame was released last (its bytes are borrowed
+    /// by the caller until the next call).
+    out: bool,
     /// No member has frames left to merge.
     exhausted: bool,
     /// The window's first `flush` frames go out whatever their age: they
@@ -520,10 +521,10 @@ impl Merged {
             let f = m.head.take()?;
             let r = m.reader.as_ref()?;
             m.frames += 1;
-            let data = r.src.buffer().get(f.data.clone()).unwrap_or(&[]);
             let bytes = if matches!(r.src, Source::Whole { .. }) {
                 Bytes::Mapped(f.data.clone())
             } else {
+                let data = r.src.buffer().get(f.data.clone()).unwrap_or(&[]);
                 let mut v = self.pool.pop().unwrap_or_default();
                 v.clear();
                 v.extend_from_slice(data);
@@ -549,15 +550,11 @@ impl Merged {
         }
     }
 
-    /// Releases the window's first frame.
+    /// Releases the window's first frame (it stays at the front, its
+    /// bytes borrowed by the caller, until the next call).
     fn release(&mut self) -> Option<MergedFrame<'_>> {
-        let h = self.window.pop_front()?;
-        self.flush = self.flush.saturating_sub(1);
-        if let Bytes::Owned(v) = &h.bytes {
-            self.held_bytes -= v.len();
-        }
-        self.out = Some(h);
-        let h = self.out.as_ref()?;
+        let h = self.window.front()?;
+        self.out = true;
         let data = match &h.bytes {
             Bytes::Owned(v) => v.as_slice(),
             Bytes::Mapped(r) => self
@@ -577,20 +574,26 @@ impl Merged {
         })
     }
 
-    /// Done with the frame released last: its buffer goes back to the
-    /// pool, its member closes if it has ended and holds nothing more.
+    /// Done with the frame released last: it leaves the window, its buffer
+    /// goes back to the pool, its member closes if it has ended and holds
+    /// nothing more.
     fn recycle(&mut self) {
-        let Some(h) = self.out.take() else {
+        if !std::mem::take(&mut self.out) {
+            return;
+        }
+        let Some(h) = self.window.pop_front() else {
             return;
         };
+        self.flush = self.flush.saturating_sub(1);
         if let Some(m) = self.members.get_mut(h.member) {
             m.held = m.held.saturating_sub(1);
             m.close_if_unused();
         }
-        if let Bytes::Owned(v) = h.bytes
-            && self.pool.len() < 64
-        {
-            self.pool.push(v);
+        if let Bytes::Owned(v) = h.bytes {
+            self.held_bytes -= v.len();
+            if self.pool.len() < 64 {
+                self.pool.push(v);
+            }
         }
     }
 
