@@ -524,3 +524,37 @@ fn files_in(d: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+#[test]
+fn gzip_members_mix_with_plain_ones() {
+    let d = scratch("rotated-gzip");
+    let parts = files("rotated/editcap-c40.set");
+    for (i, p) in parts.iter().enumerate() {
+        let name = Path::new(p)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if i % 2 == 0 {
+            let st = Command::new("gzip")
+                .args(["-c", p])
+                .stdout(std::fs::File::create(d.join(format!("{name}.gz"))).unwrap())
+                .status()
+                .unwrap();
+            assert!(st.success());
+        } else {
+            std::fs::copy(p, d.join(name)).unwrap();
+        }
+    }
+    let v = json_bytes(&[&s(&d)]);
+    let whole = json_bytes(&[&s(&fixture("rotated/whole.pcap"))]);
+    assert_eq!(without_inputs(&v), without_inputs(&whole));
+    let v: Value = serde_json::from_slice(&v).unwrap();
+    let gz = v["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["gzip"] == true)
+        .count();
+    assert_eq!(gz, 3);
+}
