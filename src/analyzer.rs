@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::anomaly::AnomalyKind;
+use crate::capture::merge::CaptureSet;
 use crate::capture::{CaptureError, CaptureReader, Input};
 use crate::clock::{Clock, Jump};
 use crate::decode::{self, Decoded, Segment};
@@ -35,6 +36,9 @@ pub struct Options {
     /// whatever the number, as long as the memory bounds do not bite (each
     /// worker gets its share of `--memory-budget` and `--max-connections`).
     pub threads: usize,
+    /// The reorder window, ns of capture time (see [`crate::capture::merge`]):
+    /// frames out of time order by less than this are analysed in order.
+    pub reorder_window_ns: u64,
 }
 
 impl Default for Options {
@@ -45,9 +49,26 @@ impl Default for Options {
                 ..TcpConfig::default()
             },
             threads: 1,
+            reorder_window_ns: crate::capture::merge::DEFAULT_WINDOW_NS,
         }
     }
 }
+
+/// How far a run has got, for a progress display ([`Analyzer::read_set_with`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Bytes of the inputs read (on disk).
+    pub bytes_read: u64,
+    /// The inputs' sizes, when all are regular files.
+    pub bytes_total: Option<u64>,
+    /// Frames analysed so far.
+    pub frames: u64,
+    /// Connections open now.
+    pub open_connections: usize,
+}
+
+/// Frames between two calls of the progress hook.
+pub const PROGRESS_EVERY: u32 = 8192;
 
 /// Where concluded work goes: settled exchanges of open connections, then
 /// each connection when it concludes (its own `exchanges` being those not
@@ -252,38 +273,50 @@ impl<S: Sink> Analyzer<S> {
     /// Reads one whole input. Errors that keep the input from being read at
     /// all (cannot open, not a capture) are returned; a file cut off or
     /// corrupt part-way is recorded in the report and what came before it
-    /// stands.
+    /// stands. A directory is read as a rotated set (see
+    /// [`crate::capture::merge`]).
     pub fn read(&mut self, input: &Input) -> Result<(), CaptureError> {
-        let reader = CaptureReader::open(input)?;
-        self.read_from(reader, input.display_name());
+        let set = CaptureSet::open(std::slice::from_ref(input))?;
+        self.read_set(set);
         Ok(())
     }
 
     /// Reads every frame an opened reader gives (see [`Analyzer::read`]).
-    pub fn read_from(&mut self, mut reader: CaptureReader, name: String) {
-        let mut rep = InputReport {
-            file: name,
-            container: Some(reader.container()),
-            gzip: reader.gzip(),
-            frames: 0,
-            linktypes: BTreeMap::new(),
-            error: None,
-        };
-        loop {
-            match reader.next_frame() {
-                Ok(Some(frame)) => {
-                    rep.frames += 1;
-                    *rep.linktypes.entry(frame.linktype).or_insert(0) += 1;
-                    self.frame(frame.linktype, frame.data, frame.ts);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    rep.error = Some(e.to_string());
-                    break;
-                }
+    pub fn read_from(&mut self, reader: CaptureReader, name: String) {
+        self.read_set(CaptureSet::from_reader(reader, name));
+    }
+
+    /// Reads a set of inputs as one capture, merged in timestamp order
+    /// through the reorder window (see [`crate::capture::merge`]).
+    pub fn read_set(&mut self, set: CaptureSet) {
+        self.read_set_with(set, &mut |_| {});
+    }
+
+    /// [`Analyzer::read_set`], calling `progress` every
+    /// [`PROGRESS_EVERY`] frames.
+    pub fn read_set_with(&mut self, set: CaptureSet, progress: &mut dyn FnMut(Progress)) {
+        let mut merged = set.merge(self.opts.reorder_window_ns);
+        let mut tick = PROGRESS_EVERY;
+        while let Some(frame) = merged.next_frame() {
+            self.frame(frame.linktype, frame.data, frame.ts);
+            tick -= 1;
+            if tick == 0 {
+                tick = PROGRESS_EVERY;
+                progress(Progress {
+                    bytes_read: merged.bytes_read(),
+                    bytes_total: merged.bytes_total(),
+                    frames: self.frames,
+                    open_connections: self.open_connections(),
+                });
             }
         }
-        self.inputs.push(rep);
+        progress(Progress {
+            bytes_read: merged.bytes_read(),
+            bytes_total: merged.bytes_total(),
+            frames: self.frames,
+            open_connections: self.open_connections(),
+        });
+        self.inputs.extend(merged.finish());
     }
 
     /// Analyses one frame. Frame numbers count across all inputs.
@@ -443,31 +476,17 @@ impl<S: Sink> Analyzer<S> {
     }
 }
 
-/// Inputs kept open between checking them and reading them; past this
-/// many, files are checked, closed, and opened again when their turn comes
-/// (rotated capture sets can have thousands).
-const MAX_OPEN_INPUTS: usize = 64;
-
-/// Opens and sniffs every input before any is analysed, so that a missing
+/// Opens and checks every input before any is analysed, so that a missing
 /// or unreadable input fails the run at once, not after minutes of work on
-/// the ones before it. Returns the readers kept open (`None` for a file to
-/// reopen when read).
-pub fn open_inputs(inputs: &[Input]) -> Result<Vec<Option<CaptureReader>>, CaptureError> {
-    if inputs.iter().filter(|i| matches!(i, Input::Stdin)).count() > 1 {
-        return Err(CaptureError::StdinTwice);
-    }
-    let keep = inputs.len() <= MAX_OPEN_INPUTS;
-    inputs
-        .iter()
-        .map(|i| {
-            let r = CaptureReader::open(i)?;
-            Ok((keep || matches!(i, Input::Stdin)).then_some(r))
-        })
-        .collect()
+/// the ones before it; directories stand for the captures in them (see
+/// [`CaptureSet::open`]).
+pub fn open_inputs(inputs: &[Input]) -> Result<CaptureSet, CaptureError> {
+    CaptureSet::open(inputs)
 }
 
-/// Analyses inputs in order as one capture. Every input is opened and
-/// checked first (see [`open_inputs`]).
+/// Analyses inputs as one capture, merged in timestamp order (see
+/// [`crate::capture::merge`]). Every input is opened and checked first
+/// (see [`open_inputs`]).
 pub fn analyze(inputs: &[Input], opts: Options) -> Result<Report, CaptureError> {
     analyze_filtered(inputs, opts, Filter::default())
 }
@@ -478,14 +497,9 @@ pub fn analyze_filtered(
     opts: Options,
     filter: Filter,
 ) -> Result<Report, CaptureError> {
-    let readers = open_inputs(inputs)?;
+    let set = open_inputs(inputs)?;
     let mut a = Analyzer::new(opts);
     a.set_filter(filter);
-    for (input, reader) in inputs.iter().zip(readers) {
-        match reader {
-            Some(r) => a.read_from(r, input.display_name()),
-            None => a.read(input)?,
-        }
-    }
+    a.read_set(set);
     Ok(a.finish())
 }

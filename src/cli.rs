@@ -50,8 +50,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Capture files (pcap, pcapng, optionally gzip-compressed); `-` reads
-    /// standard input. Several files are analysed as one capture, in order.
+    /// Capture files (pcap, pcapng, optionally gzip-compressed) or
+    /// directories of them (a rotated set); `-` reads standard input.
+    /// Several files are analysed as one capture, merged in timestamp
+    /// order whatever their order here.
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
 
@@ -79,6 +81,11 @@ pub struct Cli {
     /// the busiest) and say how many were left out; `all` shows every one.
     #[arg(long, default_value = "20", value_name = "N|all", value_parser = parse_connections)]
     pub connections: ShownConnections,
+
+    /// No progress display (shown on standard error only when it is a
+    /// terminal). Warnings are still printed.
+    #[arg(short, long)]
+    pub quiet: bool,
 
     #[command(flatten)]
     pub analysis: AnalysisArgs,
@@ -123,6 +130,13 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
 
+    /// Frames out of time order by less than this much capture time are
+    /// analysed in timestamp order (`2s`, `10ms`; `0`: in the order read);
+    /// later ones are analysed where they come and counted.
+    #[arg(long, default_value = "2s", value_name = "SECS",
+          value_parser = parse_secs, allow_hyphen_values = true)]
+    pub reorder_window: f64,
+
     /// Threads for the per-connection analysis (default: the cores
     /// available); the report is the same byte for byte whatever the number.
     #[arg(long, value_name = "N")]
@@ -161,6 +175,7 @@ impl AnalysisArgs {
         o.tcp.handshake_timeout_ns = (self.handshake_timeout * 1e9) as u64;
         o.tcp.memory_budget = self.memory_budget;
         o.tcp.max_connections = self.max_connections.unwrap_or(0);
+        o.reorder_window_ns = (self.reorder_window * 1e9) as u64;
         o.threads = match self.threads {
             Some(n) => n.max(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -30,6 +30,7 @@ pub mod expr;
 pub mod filter;
 pub mod http;
 pub mod http2;
+pub mod progress;
 pub mod report;
 pub mod tcp;
 pub mod threads;

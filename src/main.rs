@@ -58,11 +58,14 @@ fn run_report(cli: &Cli) -> u8 {
     if matches!(cli.format, Format::Text | Format::Json | Format::Ndjson) {
         return stream_report(cli, color);
     }
-    let report =
-        match analyzer::analyze_filtered(&cli.inputs(), cli.options(), cli.analysis.filter()) {
-            Ok(r) => r,
-            Err(e) => return fail(&e.to_string()),
-        };
+    let set = match open_set(cli) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let mut a = analyzer::Analyzer::new(cli.options());
+    a.set_filter(cli.analysis.filter());
+    read_set(cli, &mut a, set);
+    let report = a.finish();
     warn_inputs(&report.header);
     let written = write_report(cli, &report, color);
     // The process ends here: freeing a large report piece by piece would
@@ -80,6 +83,30 @@ fn written_status(written: io::Result<()>) -> u8 {
     }
 }
 
+/// Opens and checks the inputs; warns about files of directories left out.
+fn open_set(cli: &Cli) -> Result<httpreuse::capture::merge::CaptureSet, String> {
+    let set = analyzer::open_inputs(&cli.inputs()).map_err(|e| e.to_string())?;
+    for s in set.skipped() {
+        eprintln!("httpreuse: warning: {s}; left out");
+    }
+    Ok(set)
+}
+
+/// Reads the set, with a progress display on a terminal.
+fn read_set<S: analyzer::Sink>(
+    cli: &Cli,
+    a: &mut analyzer::Analyzer<S>,
+    set: httpreuse::capture::merge::CaptureSet,
+) {
+    let mut meter = httpreuse::progress::Meter::new(cli.quiet, set.total_bytes());
+    if meter.shown() {
+        a.read_set_with(set, &mut |p| meter.update(p));
+    } else {
+        a.read_set(set);
+    }
+    meter.finish();
+}
+
 fn warn_inputs(header: &report::Header) {
     for input in &header.inputs {
         if let Some(err) = &input.error {
@@ -91,10 +118,9 @@ fn warn_inputs(header: &report::Header) {
 /// Text, JSON and NDJSON: rendered as the analysis goes (memory follows
 /// the open connections, not the capture).
 fn stream_report(cli: &Cli, color: bool) -> u8 {
-    let inputs = cli.inputs();
-    let readers = match analyzer::open_inputs(&inputs) {
-        Ok(r) => r,
-        Err(e) => return fail(&e.to_string()),
+    let set = match open_set(cli) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
     };
     let stdout = io::stdout();
     let mut out: Box<dyn Write> = match &cli.output {
@@ -118,18 +144,7 @@ fn stream_report(cli: &Cli, color: bool) -> u8 {
     let streamer = report::stream::Streamer::new(r, &mut *out);
     let mut a = analyzer::Analyzer::with_sink(cli.options(), streamer);
     a.set_filter(cli.analysis.filter());
-    for (input, reader) in inputs.iter().zip(readers) {
-        let read = match reader {
-            Some(r) => {
-                a.read_from(r, input.display_name());
-                Ok(())
-            }
-            None => a.read(input),
-        };
-        if let Err(e) = read {
-            return fail(&e.to_string());
-        }
-    }
+    read_set(cli, &mut a, set);
     let (outcome, streamer) = a.finish_with_sink();
     warn_inputs(&outcome.header);
     let written = streamer.finish(&outcome);

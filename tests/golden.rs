@@ -9,6 +9,9 @@
 //!
 //! and explaining the diff of `tests/golden/` in the commit message.
 //!
+//! A directory named `*.set` (a rotated capture set) is one capture, read
+//! as a directory.
+//!
 //! A capture that cannot be read at all keeps its error message instead
 //! (`.err`). Inputs are named relative to the repository root, so the
 //! reports do not depend on where the checkout lives.
@@ -31,7 +34,12 @@ fn captures() -> Vec<PathBuf> {
         };
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            let set = p.extension().is_some_and(|x| x == "set");
+            if p.is_dir() && set {
+                // A rotated capture set (fixtures/rotated/*.set/): one
+                // capture, read as a directory.
+                out.push(p);
+            } else if p.is_dir() {
                 walk(&p, out);
             } else {
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -63,7 +71,7 @@ fn stream_with(
     threads: usize,
 ) -> Result<Vec<u8>, String> {
     let inputs = [Input::Path(rel.to_path_buf())];
-    let readers = analyzer::open_inputs(&inputs).map_err(|e| e.to_string())?;
+    let set = analyzer::open_inputs(&inputs).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     {
         let streamer = report::stream::Streamer::new(r, &mut out);
@@ -72,12 +80,7 @@ fn stream_with(
             ..Options::default()
         };
         let mut a = analyzer::Analyzer::with_sink(opts, streamer);
-        for (input, reader) in inputs.iter().zip(readers) {
-            match reader {
-                Some(r) => a.read_from(r, input.display_name()),
-                None => a.read(input).map_err(|e| e.to_string())?,
-            }
-        }
+        a.read_set(set);
         let (outcome, streamer) = a.finish_with_sink();
         streamer.finish(&outcome).map_err(|e| e.to_string())?;
     }

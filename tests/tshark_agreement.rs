@@ -194,3 +194,10 @@ fn broken_and_mixed_inputs_agree_with_tshark() {
 fn third_party_captures_agree_with_tshark() {
     check_dir("thirdparty/", false);
 }
+
+/// The rotated sets of `fixtures/rotated/` (directories read as one
+/// capture) agree with tshark on the same files merged by mergecap.
+#[test]
+fn rotated_sets_agree_with_tshark() {
+    check_dir("rotated/", true);
+}

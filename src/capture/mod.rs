@@ -15,6 +15,7 @@ use memmap2::Mmap;
 
 use crate::types::Timestamp;
 
+pub mod merge;
 mod pcap;
 mod pcapng;
 mod source;
@@ -122,6 +123,8 @@ pub enum CaptureError {
         offset: u64,
         what: String,
     },
+    #[error("{dir}: no capture files in this directory")]
+    NoCaptures { dir: String },
     #[error("standard input given twice (`-` may appear once among the captures)")]
     StdinTwice,
 }
@@ -138,6 +141,8 @@ pub struct CaptureReader {
     /// Frames handed out so far.
     frames: u64,
     done: bool,
+    /// Compressed bytes read from a gzip file (for progress).
+    read: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 enum Format {
@@ -209,8 +214,15 @@ impl CaptureReader {
                 if map.starts_with(&GZIP_MAGIC) {
                     drop(map);
                     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+                    let read = std::sync::Arc::default();
+                    let file = Counting {
+                        inner: file,
+                        read: std::sync::Arc::clone(&read),
+                    };
                     let src = Source::stream(Box::new(MultiGzDecoder::new(file)));
-                    return Self::detect(name, src, true);
+                    let mut r = Self::detect(name, src, true)?;
+                    r.read = Some(read);
+                    return Ok(r);
                 }
                 Self::detect(name, Source::whole(Whole::Map(map)), false)
             }
@@ -272,6 +284,7 @@ impl CaptureReader {
             gzip,
             frames: 0,
             done: false,
+            read: None,
         };
         reader.fill(MAGIC_LEN)?;
         let avail = reader.src.avail();
@@ -346,19 +359,26 @@ impl CaptureReader {
     /// the end of the file is an `Err(Corrupt)` naming its offset; the caller
     /// keeps what it read before.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        Ok(self.next_found()?.map(|found| Frame {
+            index: self.frames,
+            ts: found.ts,
+            linktype: found.linktype,
+            data: self.src.buffer().get(found.data).unwrap_or(&[]),
+            orig_len: found.orig_len,
+        }))
+    }
+
+    /// [`CaptureReader::next_frame`], returning where the frame is in the
+    /// source buffer (valid until the next call; for a memory-mapped or
+    /// in-memory input, for as long as the reader lives).
+    fn next_found(&mut self) -> Result<Option<Found>, CaptureError> {
         if self.done {
             return Ok(None);
         }
         match self.advance() {
             Ok(Some(found)) => {
                 self.frames += 1;
-                Ok(Some(Frame {
-                    index: self.frames,
-                    ts: found.ts,
-                    linktype: found.linktype,
-                    data: self.src.buffer().get(found.data).unwrap_or(&[]),
-                    orig_len: found.orig_len,
-                }))
+                Ok(Some(found))
             }
             Ok(None) => {
                 self.done = true;
@@ -368,6 +388,15 @@ impl CaptureReader {
                 self.done = true;
                 Err(e)
             }
+        }
+    }
+
+    /// Bytes of the input read so far: the position in a file (compressed
+    /// bytes for a gzip file), or the bytes consumed of a stream.
+    pub fn position(&self) -> u64 {
+        match &self.read {
+            Some(n) => n.load(std::sync::atomic::Ordering::Relaxed),
+            None => self.src.offset(),
         }
     }
 
@@ -487,6 +516,21 @@ impl CaptureReader {
     /// The input's name as used in messages.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// Counts the bytes read through it (a gzip file's compressed bytes).
+struct Counting<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
     }
 }
 

@@ -791,3 +791,134 @@ proptest! {
         drain(CaptureReader::from_reader("p", std::io::Cursor::new(bytes)), max);
     }
 }
+
+// ------------------------------------------------- merge and reorder window
+
+mod merge_window {
+    use super::super::merge::{CaptureSet, MAX_HELD_FRAMES};
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    /// A pcap whose frames are one byte each (their id), stamped `ts_ms`
+    /// (milliseconds; nanosecond pcap).
+    fn frames(ids_ts_ms: &[(u8, u64)]) -> Vec<u8> {
+        let data: Vec<[u8; 1]> = ids_ts_ms.iter().map(|&(id, _)| [id]).collect();
+        let recs: Vec<Rec> = ids_ts_ms
+            .iter()
+            .zip(&data)
+            .map(|(&(_, ms), d)| {
+                let ns = ms * MS;
+                (
+                    (ns / 1_000_000_000) as u32,
+                    (ns % 1_000_000_000) as u32,
+                    &d[..],
+                    1,
+                )
+            })
+            .collect();
+        pcap(false, true, 1, &recs)
+    }
+
+    /// The ids in the order the merge releases them, each member given as
+    /// bytes in memory (`stream`: read through a stream, so copied).
+    fn order(members: &[Vec<u8>], window_ms: u64, stream: bool) -> Vec<u8> {
+        let readers = members
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let r = if stream {
+                    CaptureReader::from_reader(format!("m{i}"), std::io::Cursor::new(b.clone()))
+                } else {
+                    CaptureReader::from_bytes(format!("m{i}"), b.clone())
+                };
+                (r.unwrap(), format!("m{i}"))
+            })
+            .collect();
+        let mut m = CaptureSet::from_readers(readers).merge(window_ms * MS);
+        let mut out = Vec::new();
+        while let Some(f) = m.next_frame() {
+            out.push(f.data[0]);
+        }
+        out
+    }
+
+    fn both(members: &[Vec<u8>], window_ms: u64) -> Vec<u8> {
+        let a = order(members, window_ms, false);
+        assert_eq!(a, order(members, window_ms, true), "mapped vs streamed");
+        a
+    }
+
+    #[test]
+    fn small_disorder_is_sorted_and_ties_keep_their_order() {
+        let f = frames(&[(1, 10), (2, 12), (3, 11), (4, 12), (5, 13), (6, 11)]);
+        assert_eq!(both(std::slice::from_ref(&f), 2000), [1, 3, 6, 2, 4, 5]);
+        // Without a window: as read.
+        assert_eq!(both(&[f], 0), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn a_late_frame_comes_after_what_was_held_before_it() {
+        // 90 is 11 ms older than the newest (101): beyond a 5 ms window.
+        let f = frames(&[(1, 100), (2, 101), (3, 90), (4, 99), (5, 102)]);
+        // 4 (99) is within 5 ms of the new era's newest... which starts at
+        // 90: 99 is ahead of it, so it is simply next.
+        assert_eq!(both(&[f], 5), [1, 2, 3, 4, 5]);
+        // 3 is late and goes out at once (after 1 and 2); the window
+        // starts again from it: 5 (93) is sorted before 4 (95).
+        let g = frames(&[(1, 100), (2, 103), (3, 90), (4, 95), (5, 93), (6, 104)]);
+        assert_eq!(both(&[g], 5), [1, 2, 3, 5, 4, 6]);
+    }
+
+    #[test]
+    fn a_clock_step_back_and_a_far_outlier_keep_file_order() {
+        let s = 1000;
+        // NTP steps the clock back 30 s: what was held goes first.
+        let f = frames(&[
+            (1, 100 * s),
+            (2, 100 * s + 500),
+            (3, 70 * s),
+            (4, 70 * s + 100),
+        ]);
+        assert_eq!(both(&[f], 2000), [1, 2, 3, 4]);
+        // One timestamp 20 years ahead: it does not hold back what follows.
+        let y20 = 20 * 365 * 86_400 * s;
+        let g = frames(&[(1, 100 * s), (2, y20), (3, 100 * s + 1), (4, 100 * s + 2)]);
+        assert_eq!(both(&[g], 2000), [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn overlapping_members_are_merged_and_followers_follow() {
+        let a = frames(&[(1, 1), (3, 3), (5, 5)]);
+        let b = frames(&[(2, 2), (4, 4), (6, 6)]);
+        let c = frames(&[(7, 7), (8, 8)]);
+        // Given in any order; no window needed.
+        assert_eq!(
+            both(&[c.clone(), b.clone(), a.clone()], 0),
+            [1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        // Equal timestamps across members: the member starting first wins.
+        let d = frames(&[(9, 3)]);
+        assert_eq!(both(&[d, a], 0), [1, 3, 9, 5]);
+    }
+
+    #[test]
+    fn the_window_holds_at_most_its_frame_cap() {
+        // MAX_HELD_FRAMES + 10 frames at 1 ms, then one 2 ms before the
+        // last; the window (100 s) never ripens by time, only by the cap.
+        let n = MAX_HELD_FRAMES as u64 + 10;
+        let mut recs: Vec<(u8, u64)> = (0..n).map(|i| (1, 1000 + i)).collect();
+        recs.push((2, 1000 + n - 3));
+        let out = both(&[frames(&recs)], 100_000);
+        assert_eq!(out.len() as u64, n + 1);
+        // Sorted in among the frames still held: 2 before the last two.
+        assert_eq!(&out[out.len() - 3..], [2, 1, 1]);
+        let mut recs: Vec<(u8, u64)> = (0..n).map(|i| (1, 1000 + i)).collect();
+        recs.push((2, 1000));
+        // Its place (after the first frame) went out at the cap: it comes
+        // where it can, next, and the clock will count it.
+        let out = both(&[frames(&recs)], 100_000);
+        let at = out.iter().position(|&x| x == 2).unwrap();
+        assert_eq!(at, 10, "after the 10 frames released at the cap");
+    }
+}

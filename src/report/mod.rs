@@ -111,7 +111,8 @@ pub struct Summary {
     /// ip_fragments.fragments`.
     pub ip_fragments: crate::defrag::DefragStats,
     /// Frames stamped a little (under a second) earlier than the frame
-    /// before them.
+    /// analysed before them: those the reorder window could not put back
+    /// in order (see [`crate::capture::merge`]).
     pub frames_out_of_order: u64,
     /// Anomalies of the capture as a whole (timestamp jumps), in frame order.
     pub capture_anomalies: Vec<AnomalyReport>,
