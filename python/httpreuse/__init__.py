@@ -227,6 +227,7 @@ def stitch_sql(
     connections: str = "connections",
     exchanges: str = "exchanges",
     max_gap: float = 300.0,
+    close_linger: float = 5.0,
 ) -> str:
     """The shipped SQL (``httpreuse/stitch.sql``) that stitches connections
     cut by run boundaries, as one ``SELECT`` statement.
@@ -237,7 +238,10 @@ def stitch_sql(
     piece that was ``open_at_start`` continues the piece of the same sensor
     and ``community_id`` just before it when that one was ``open_at_end`` in
     an earlier run, ended before it began, and at most ``max_gap`` seconds
-    before (the ``--idle-timeout``; default 300 s).
+    before (the ``--idle-timeout``; default 300 s); or when the one before
+    was closed (FIN each way, or RST) and ended at most ``close_linger``
+    seconds before (``--close-linger``, default 5 s: the last ACKs of a
+    close, which one run gives to the closed connection).
 
     :param table: ``"connections"`` (one row per stitched connection,
         keyed by ``sensor``, ``community_id``, ``start``) or ``"exchanges"``
@@ -253,13 +257,14 @@ def stitch_sql(
     quote = {"duckdb": '"', "spark": "`"}.get(dialect)
     if quote is None:
         raise ValueError(f"dialect must be 'duckdb' or 'spark', not {dialect!r}")
-    gap = float(max_gap)
-    if not gap >= 0:
-        raise ValueError("max_gap must be a non-negative number of seconds")
+    gap, linger = float(max_gap), float(close_linger)
+    if not (gap >= 0 and linger >= 0) or gap == float("inf") or linger == float("inf"):
+        raise ValueError("max_gap and close_linger must be finite non-negative seconds")
     sql = parts["pieces"] + ",\n" + parts[table]
     return (
         sql.replace("{q}", quote)
         .replace("{max_gap}", repr(gap))
+        .replace("{close_linger}", repr(linger))
         .replace("{connections}", connections)
         .replace("{exchanges}", exchanges)
     )

@@ -126,19 +126,27 @@ def load(out_dir: str, con: Optional[Any] = None) -> Any:
     return con
 
 
-def stitch(out_dir: str, max_gap: float = 300.0, con: Optional[Any] = None) -> Tuple[pa.Table, pa.Table]:
+def stitch(
+    out_dir: str, max_gap: float = 300.0, close_linger: float = 5.0, con: Optional[Any] = None
+) -> Tuple[pa.Table, pa.Table]:
     """Stitches the runs written into ``out_dir`` with the shipped SQL in
     DuckDB: (connections, exchanges) as Arrow tables, one row per
     connection as one run over all the files would give it, keyed by
     ``sensor``, ``community_id`` and ``start``."""
     con = load(out_dir, con)
-    conns = con.execute(httpreuse.stitch_sql("connections", max_gap=max_gap) + "\nORDER BY sensor, start, community_id").arrow()
-    exs = con.execute(
-        httpreuse.stitch_sql("exchanges", max_gap=max_gap) + "\nORDER BY sensor, connection_start, community_id, trans_depth"
-    ).arrow()
-    return _table(conns), _table(exs)
+    conns = con.sql(httpreuse.stitch_sql("connections", max_gap=max_gap, close_linger=close_linger) + "\nORDER BY sensor, start, community_id")
+    exs = con.sql(
+        httpreuse.stitch_sql("exchanges", max_gap=max_gap, close_linger=close_linger) + "\nORDER BY sensor, connection_start, community_id, trans_depth"
+    )
+    return _arrow(conns), _arrow(exs)
 
 
-def _table(x: Any) -> pa.Table:
-    # duckdb's .arrow() is a Table in most versions, a RecordBatchReader in some.
-    return x if isinstance(x, pa.Table) else x.read_all()
+def _arrow(result: Any) -> pa.Table:
+    """A DuckDB relation as an Arrow table (the method's name
+    changed across DuckDB versions)."""
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        f = getattr(result, name, None)
+        if f is not None:
+            t = f()
+            return t if isinstance(t, pa.Table) else t.read_all()
+    raise RuntimeError("this duckdb cannot return Arrow tables")

@@ -9,11 +9,16 @@
 -- `open_at_start` (no SYN seen) in the later.
 --
 -- A piece continues the piece just before it (same sensor and community_id,
--- ordered by first packet) when it is open_at_start, the one before was
--- open_at_end in an earlier run, ended before it began, and at most
+-- ordered by run, then first packet) when it is open_at_start, the one
+-- before was open_at_end in an earlier run, ended before it began (give or
+-- take the second the analysis allows frames to be out of time order), and
+-- at most
 -- {max_gap} seconds before (the --idle-timeout: a longer silence would have
--- ended the connection inside one run too). A connection is then keyed by
--- (sensor, community_id, start), start being its first piece's first packet.
+-- ended the connection inside one run too). A piece also continues a closed
+-- one (FIN each way, or RST) that ended at most {close_linger} seconds
+-- before it (--close-linger): the last ACKs after a close, which one run
+-- gives to the closed connection. A connection is then keyed by (sensor,
+-- community_id, start), start being its first piece's first packet.
 --
 -- Pieces after the first may have told client and server apart differently
 -- (no SYN to go by): `flipped` marks them, and their per-side columns are
@@ -27,26 +32,26 @@
 -- part: pieces
 WITH ordered AS (
   SELECT c.*,
-    LAG(c.open_at_end) OVER (PARTITION BY c.sensor, c.community_id ORDER BY c.start, c.run, c.id) AS prev_open_at_end,
-    LAG(c.{q}end{q}) OVER (PARTITION BY c.sensor, c.community_id ORDER BY c.start, c.run, c.id) AS prev_end,
-    LAG(c.run) OVER (PARTITION BY c.sensor, c.community_id ORDER BY c.start, c.run, c.id) AS prev_run
+    LAG(c.open_at_end) OVER (PARTITION BY c.sensor, c.community_id ORDER BY c.run, c.start, c.id) AS prev_open_at_end,
+    LAG(c.{q}end{q}) OVER (PARTITION BY c.sensor, c.community_id ORDER BY c.run, c.start, c.id) AS prev_end,
+    LAG(c.run) OVER (PARTITION BY c.sensor, c.community_id ORDER BY c.run, c.start, c.id) AS prev_run
   FROM {connections} c
 ),
 marked AS (
   SELECT o.*,
     CASE WHEN o.community_id IS NOT NULL
           AND o.open_at_start
-          AND o.prev_open_at_end
           AND o.prev_run < o.run
-          AND o.start >= o.prev_end
-          AND o.start - o.prev_end <= {max_gap}
+          AND o.start >= o.prev_end - 1.0
+          AND ((o.prev_open_at_end AND o.start - o.prev_end <= {max_gap})
+               OR o.start - o.prev_end <= {close_linger})
          THEN 0 ELSE 1 END AS starts_connection
   FROM ordered o
 ),
 grouped AS (
   SELECT m.*,
     SUM(m.starts_connection) OVER (
-      PARTITION BY m.sensor, m.community_id ORDER BY m.start, m.run, m.id
+      PARTITION BY m.sensor, m.community_id ORDER BY m.run, m.start, m.id
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS piece_group
   FROM marked m
 ),
@@ -84,8 +89,8 @@ SELECT
   MIN_BY(p.handshake_state, p.run) AS handshake_state,
   MIN_BY(p.handshake_complete, p.run) AS handshake_complete,
   MIN_BY(p.handshake_rtt, p.run) AS handshake_rtt,
-  SUM(p.requests) AS requests,
-  SUM(p.responses) AS responses,
+  CAST(SUM(p.requests) AS BIGINT) AS requests,
+  CAST(SUM(p.responses) AS BIGINT) AS responses,
   SUM(p.requests) > 1 AS reused,
   MAX(p.max_outstanding) AS max_outstanding,
   BOOL_OR(p.upgraded) AS upgraded,
@@ -108,17 +113,17 @@ SELECT
   MAX_BY(p.server_keep_alive_max, CASE WHEN p.server_keep_alive_max IS NOT NULL AND NOT p.flipped THEN p.run END) AS server_keep_alive_max,
   MAX_BY(CASE WHEN p.flipped THEN p.server_keep_alive_timeout ELSE p.client_keep_alive_timeout END,
          CASE WHEN (CASE WHEN p.flipped THEN p.server_keep_alive_timeout ELSE p.client_keep_alive_timeout END) IS NOT NULL THEN p.run END) AS client_keep_alive_timeout,
-  SUM(CASE WHEN p.flipped THEN p.server_packets ELSE p.client_packets END) AS client_packets,
-  SUM(CASE WHEN p.flipped THEN p.client_packets ELSE p.server_packets END) AS server_packets,
-  SUM(CASE WHEN p.flipped THEN p.server_payload_bytes ELSE p.client_payload_bytes END) AS client_payload_bytes,
-  SUM(CASE WHEN p.flipped THEN p.client_payload_bytes ELSE p.server_payload_bytes END) AS server_payload_bytes,
-  SUM(CASE WHEN p.flipped THEN p.server_retransmitted_bytes ELSE p.client_retransmitted_bytes END) AS client_retransmitted_bytes,
-  SUM(CASE WHEN p.flipped THEN p.client_retransmitted_bytes ELSE p.server_retransmitted_bytes END) AS server_retransmitted_bytes,
-  SUM(CASE WHEN p.flipped THEN p.server_gap_bytes ELSE p.client_gap_bytes END) AS client_gap_bytes,
-  SUM(CASE WHEN p.flipped THEN p.client_gap_bytes ELSE p.server_gap_bytes END) AS server_gap_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.server_packets ELSE p.client_packets END) AS BIGINT) AS client_packets,
+  CAST(SUM(CASE WHEN p.flipped THEN p.client_packets ELSE p.server_packets END) AS BIGINT) AS server_packets,
+  CAST(SUM(CASE WHEN p.flipped THEN p.server_payload_bytes ELSE p.client_payload_bytes END) AS BIGINT) AS client_payload_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.client_payload_bytes ELSE p.server_payload_bytes END) AS BIGINT) AS server_payload_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.server_retransmitted_bytes ELSE p.client_retransmitted_bytes END) AS BIGINT) AS client_retransmitted_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.client_retransmitted_bytes ELSE p.server_retransmitted_bytes END) AS BIGINT) AS server_retransmitted_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.server_gap_bytes ELSE p.client_gap_bytes END) AS BIGINT) AS client_gap_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.client_gap_bytes ELSE p.server_gap_bytes END) AS BIGINT) AS server_gap_bytes,
   MAX_BY(CASE WHEN p.flipped THEN (CASE p.half_closed_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' END) ELSE p.half_closed_by END,
          CASE WHEN p.half_closed_by IS NOT NULL THEN p.run END) AS half_closed_by,
-  SUM(p.anomalies) AS anomalies,
+  CAST(SUM(p.anomalies) AS BIGINT) AS anomalies,
   MAX_BY(p.close_explanation, p.run) AS close_explanation,
   MIN_BY(p.open_at_start, p.run) AS open_at_start,
   MAX_BY(p.open_at_end, p.run) AS open_at_end
