@@ -260,7 +260,9 @@ def stitch_sql(
     gap, linger = float(max_gap), float(close_linger)
     if not (gap >= 0 and linger >= 0) or gap == float("inf") or linger == float("inf"):
         raise ValueError("max_gap and close_linger must be finite non-negative seconds")
-    sql = parts["pieces"] + ",\n" + parts[table]
+    rest = parts[table]
+    # `connections` is the final SELECT; `exchanges` adds CTEs of its own first.
+    sql = parts["pieces"] + ("\n" if rest.upper().startswith("SELECT") else ",\n") + rest
     return (
         sql.replace("{q}", quote)
         .replace("{max_gap}", repr(gap))
