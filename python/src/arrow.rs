@@ -102,8 +102,10 @@ unsafe extern "C" fn release_schema(s: *mut FfiSchema) {
 fn schema_node(format: &str, name: &str, flags: i64, children: Vec<FfiSchema>) -> FfiSchema {
     let format = CString::new(format).unwrap_or_default();
     let name = CString::new(name).unwrap_or_default();
-    let mut children: Vec<*mut FfiSchema> =
-        children.into_iter().map(|c| Box::into_raw(Box::new(c))).collect();
+    let mut children: Vec<*mut FfiSchema> = children
+        .into_iter()
+        .map(|c| Box::into_raw(Box::new(c)))
+        .collect();
     let n_children = children.len() as i64;
     let children_ptr = children.as_mut_ptr();
     let p = Box::new(SchemaPrivate {
@@ -153,7 +155,7 @@ struct Bits {
 
 impl Bits {
     fn push(&mut self, b: bool) {
-        if self.len % 8 == 0 {
+        if self.len.is_multiple_of(8) {
             self.bytes.push(0);
         }
         if b {
@@ -276,8 +278,10 @@ fn array_node(length: usize, nulls: usize, owned: Owned, children: Vec<FfiArray>
             d.as_ptr() as *const c_void,
         ],
     };
-    let mut children: Vec<*mut FfiArray> =
-        children.into_iter().map(|c| Box::into_raw(Box::new(c))).collect();
+    let mut children: Vec<*mut FfiArray> = children
+        .into_iter()
+        .map(|c| Box::into_raw(Box::new(c)))
+        .collect();
     let mut p = Box::new(ArrayPrivate {
         _owned: owned,
         buffers,
@@ -319,7 +323,9 @@ impl Batch {
             .columns
             .into_iter()
             .map(|c| match c {
-                Column::Int(v, ok) => array_node(rows, rows - ok.ones, Owned::Int(v, ok.bytes), vec![]),
+                Column::Int(v, ok) => {
+                    array_node(rows, rows - ok.ones, Owned::Int(v, ok.bytes), vec![])
+                }
                 Column::Float(v, ok) => {
                     array_node(rows, rows - ok.ones, Owned::Float(v, ok.bytes), vec![])
                 }
@@ -354,7 +360,10 @@ impl TableBuilder {
 
     fn batch(kinds: &[(&str, Kind)]) -> Batch {
         Batch {
-            columns: kinds.iter().map(|(_, k)| Column::new(*k, BATCH_ROWS)).collect(),
+            columns: kinds
+                .iter()
+                .map(|(_, k)| Column::new(*k, BATCH_ROWS))
+                .collect(),
             rows: 0,
         }
     }

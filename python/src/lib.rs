@@ -202,9 +202,8 @@ fn analyze_to_parquet(
         let mut r = report::parquet::ParquetRenderer::create(&dir)?;
         report::render::render(&report, &mut r)
     });
-    written.map_err(|e| {
-        pyo3::exceptions::PyOSError::new_err(format!("{}: {e}", out_dir.display()))
-    })?;
+    written
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{}: {e}", out_dir.display())))?;
     Ok((
         json(&report.header)?,
         json(&report.summary)?,
