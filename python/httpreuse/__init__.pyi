@@ -58,4 +58,5 @@ def stitch_sql(
     connections: str = ...,
     exchanges: str = ...,
     max_gap: float = ...,
+    close_linger: float = ...,
 ) -> str: ...

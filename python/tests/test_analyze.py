@@ -359,3 +359,27 @@ def test_open_flags_agree_with_tshark(capture: str, tmp_path: Path) -> None:
             assert c["open_at_end"] == (not closed), (part, c["id"])
             checked += 1
     assert checked > 0
+
+
+def test_type_stubs_match_the_functions() -> None:
+    import ast
+    import inspect
+
+    pkg = Path(httpreuse.__file__).parent
+    assert (pkg / "py.typed").exists() and (pkg / "_native.pyi").exists()
+    stub = ast.parse((pkg / "__init__.pyi").read_text())
+    defs = {n.name: n for n in stub.body if isinstance(n, ast.FunctionDef)}
+    for fname in ("analyze", "analyze_to_parquet", "capture_start", "connection_schema", "exchange_schema", "stitch_sql"):
+        args = defs[fname].args
+        stub_names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+        real = inspect.signature(getattr(httpreuse, fname)).parameters
+        named = [n for n, p in real.items() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        if fname == "analyze":
+            # the stub spells out the options the runtime takes as **options
+            assert stub_names == named + [k for k in httpreuse.OPTIONS if k != "from"]
+        else:
+            assert stub_names == named, fname
+    native = ast.parse((pkg / "_native.pyi").read_text())
+    for n in native.body:
+        if isinstance(n, ast.FunctionDef):
+            assert callable(getattr(httpreuse._native, n.name)), n.name
