@@ -49,20 +49,14 @@ fn capture_error(py: Python<'_>, e: &CaptureError) -> PyErr {
     }
 }
 
-fn run(
-    py: Python<'_>,
-    paths: Vec<PathBuf>,
-    argv: Vec<String>,
-) -> PyResult<(Report, httpreuse::analyzer::Options)> {
+/// Parses the flags, then analyses with the GIL released.
+fn run(py: Python<'_>, paths: Vec<PathBuf>, argv: Vec<String>) -> PyResult<Report> {
     let f = flags(argv)?;
     let inputs = httpreuse::cli::inputs(&paths);
     let opts = f.analysis.options();
     let filter = f.analysis.filter();
     let r = py.detach(move || analyzer::analyze_filtered(&inputs, opts, filter));
-    match r {
-        Ok(r) => Ok((r, opts)),
-        Err(e) => Err(capture_error(py, &e)),
-    }
+    r.map_err(|e| capture_error(py, &e))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
@@ -150,7 +144,7 @@ type Parts = (String, String, String, Vec<RecordBatch>, Vec<RecordBatch>);
 #[pyfunction]
 #[pyo3(signature = (paths, argv))]
 fn analyze(py: Python<'_>, paths: Vec<PathBuf>, argv: Vec<String>) -> PyResult<Parts> {
-    let (report, _) = run(py, paths, argv)?;
+    let report = run(py, paths, argv)?;
     let header = json(&report.header)?;
     let summary = json(&report.summary)?;
     let findings = json(&report.findings)?;
@@ -195,7 +189,7 @@ fn analyze_to_parquet(
     out_dir: PathBuf,
     argv: Vec<String>,
 ) -> PyResult<(String, String, String)> {
-    let (report, _) = run(py, paths, argv)?;
+    let report = run(py, paths, argv)?;
     let dir = out_dir.clone();
     let written = py.detach(|| -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;

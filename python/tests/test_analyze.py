@@ -312,13 +312,15 @@ def test_gil_is_released_during_analysis() -> None:
 
 def tshark_streams(capture: str) -> Dict[int, Dict[str, Any]]:
     """Per first frame of each TCP stream: whether a SYN (without ACK) was
-    seen, and whether it closed (a RST, or a FIN each way), as tshark says."""
+    seen, whether it closed (a RST, or a FIN each way), and its Community
+    ID (tshark's own dissector), as tshark says."""
     need("tshark")
     out = subprocess.run(
         [
             "tshark", "-r", capture, "-Y", "tcp", "-T", "fields", "-E", "separator=/t",
             "-e", "frame.number", "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.flags.syn",
             "-e", "tcp.flags.ack", "-e", "tcp.flags.fin", "-e", "tcp.flags.reset",
+            "--enable-protocol", "communityid", "-e", "communityid",
         ],
         check=True, capture_output=True, text=True,
     ).stdout
@@ -329,7 +331,9 @@ def tshark_streams(capture: str) -> Dict[int, Dict[str, Any]]:
             continue
         frame, stream, port = int(f[0]), int(f[1]), f[2]
         flag = lambda v: v in ("1", "True")  # noqa: E731
-        s = streams.setdefault(stream, {"first": frame, "syn": False, "rst": False, "fin_from": set()})
+        s = streams.setdefault(
+            stream, {"first": frame, "syn": False, "rst": False, "fin_from": set(), "cid": f[7] if len(f) > 7 else None}
+        )
         s["syn"] |= flag(f[3]) and not flag(f[4])
         s["rst"] |= flag(f[6])
         if flag(f[5]):
@@ -339,21 +343,22 @@ def tshark_streams(capture: str) -> Dict[int, Dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "capture",
-    ["ab-k.pcap", "tcp-keepalive.pcap", "client-reset.pcap", "multi-connection-mixed.pcap", "squid-http10.pcap"],
+    ["ab-k.pcap", "tcp-keepalive.pcap", "client-reset.pcap", "multi-connection-mixed.pcap"],
 )
-def test_open_flags_agree_with_tshark(capture: str, tmp_path: Path) -> None:
+def test_merge_keys_and_open_flags_agree_with_tshark(capture: str, tmp_path: Path) -> None:
     from conftest import editcap_split
 
     whole = str(ROOT / "fixtures" / "captures" / capture)
     # The parts of a split capture begin and end mid-connection.
     checked = 0
-    for part in [whole, *editcap_split(whole, 7, tmp_path)]:
+    for part in [whole, *editcap_split(whole, 15, tmp_path)]:
         streams = tshark_streams(part)
         a = httpreuse.analyze(part)
         for c in a.connections.to_pylist():
             s = streams.get(c["first_frame"])
             if s is None:
                 continue  # a later connection on a tshark stream (port reuse)
+            assert c["community_id"] == s["cid"], (part, c["id"])
             assert c["open_at_start"] == (not s["syn"]), (part, c["id"])
             closed = s["rst"] or len(s["fin_from"]) == 2
             assert c["open_at_end"] == (not closed), (part, c["id"])
