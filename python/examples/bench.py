@@ -25,6 +25,13 @@ import httpreuse
 from httpreuse import distributed as hd
 
 
+def _cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(f):
     t = time.perf_counter()
     f()
@@ -39,6 +46,7 @@ def main() -> int:
     ap.add_argument("--parts", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1, help="--threads of each analysis (default 1)")
     ap.add_argument("--skip-dask", action="store_true")
+    ap.add_argument("--only-dask", action="store_true")
     args = ap.parse_args()
     cap = args.capture
     size = os.path.getsize(cap)
@@ -53,13 +61,14 @@ def main() -> int:
         "python analyze_to_parquet()": lambda: httpreuse.analyze_to_parquet(cap, os.path.join(tmp, "py"), threads=args.threads),
     }
     best = {k: float("inf") for k in runs}
-    for _ in range(args.repeat):
+    for _ in range(0 if args.only_dask else args.repeat):
         for k, f in runs.items():
             best[k] = min(best[k], timed(f))
-    print(f"capture {cap}: {size / 1e9:.2f} GB, best of {args.repeat}, --threads {th}")
+    print(f"capture {cap}: {size / 1e9:.2f} GB, best of {args.repeat}, --threads {th}, load {os.getloadavg()[0]:.1f}")
     base = best["cli --format parquet"]
     for k, t in best.items():
-        print(f"  {k:34s} {t:7.2f} s  {size / t / 1e9:5.2f} GB/s  {t / base:4.2f}x the CLI's parquet time")
+        if t < float("inf"):
+            print(f"  {k:34s} {t:7.2f} s  {size / t / 1e9:5.2f} GB/s  {t / base:4.2f}x the CLI's parquet time")
     a = httpreuse.analyze(cap, threads=args.threads)
     print(f"  ({a.connections.num_rows} connections, {a.exchanges.num_rows} exchanges)")
 
@@ -79,10 +88,13 @@ def main() -> int:
         out = os.path.join(tmp, f"dask{workers}")
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cl, Client(cl) as c:
             c.run(lambda: __import__("httpreuse"))  # workers up and the extension loaded before the clock starts
+            cpu0 = sum(c.run(_cpu).values())
             t_map = timed(lambda: hd.run_on_dask(c, plan, out))
+            cpu = sum(c.run(_cpu).values()) - cpu0
         t_stitch = timed(lambda: hd.stitch(out))
         times[workers] = t_map
-        print(f"dask LocalCluster {workers} worker(s): {len(plan)} runs in {t_map:.2f} s ({size / t_map / 1e9:.2f} GB/s), stitch {t_stitch:.2f} s")
+        print(f"dask LocalCluster {workers} worker(s): {len(plan)} runs in {t_map:.2f} s ({size / t_map / 1e9:.2f} GB/s), "
+              f"workers' CPU {cpu:.2f} s ({cpu / t_map:.2f} cores busy), stitch {t_stitch:.2f} s, load {os.getloadavg()[0]:.1f}")
     print(f"speed-up 2 workers vs 1: {times[1] / times[2]:.2f}x")
     conns, _ = hd.stitch(os.path.join(tmp, "dask2"))
     print(f"  stitched {conns.num_rows} connections (one run: {a.connections.num_rows})")
