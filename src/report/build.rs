@@ -228,6 +228,17 @@ pub fn connection(
         duration: secs(conn.last, conn.first),
         first_frame: conn.first.frame,
         last_frame: conn.last.frame,
+        community_id: crate::community_id::v1(
+            conn.client,
+            conn.server,
+            crate::community_id::PROTO_TCP,
+            0,
+        ),
+        open_at_start: conn.handshake.syn.is_none(),
+        open_at_end: verdict.close.evicted.is_none()
+            && conn.sides.client.rst.is_none()
+            && conn.sides.server.rst.is_none()
+            && (conn.sides.client.fin.is_none() || conn.sides.server.fin.is_none()),
         handshake: handshake_report(&conn.handshake),
         packets: per(|s| s.packets, &conn.sides),
         payload_bytes: per(|s| s.payload_bytes, &conn.sides),

@@ -132,19 +132,16 @@ pub const CONNECTION_COLUMNS: &[(&str, Kind)] = &[
     ("anomalies", Kind::Int),
     ("anomaly_kinds", Kind::Str),
     ("close_explanation", Kind::Str),
+    // Merge keys of separately analysed runs (with community_id and start).
+    ("open_at_start", Kind::Bool),
+    ("open_at_end", Kind::Bool),
 ];
 
 /// The row of one connection (same order as [`CONNECTION_COLUMNS`]).
 pub fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
     let (ca, cp) = split_endpoint(&c.client);
     let (sa, sp) = split_endpoint(&c.server);
-    let cid = match (
-        c.client.parse::<SocketAddr>(),
-        c.server.parse::<SocketAddr>(),
-    ) {
-        (Ok(a), Ok(b)) => crate::community_id::v1(a, b, crate::community_id::PROTO_TCP, 0),
-        _ => None,
-    };
+    let cid = c.community_id.clone();
     let per = |p: &PerRole<u64>| (int(p.client), int(p.server));
     let (cpk, spk) = per(&c.packets);
     let (cpb, spb) = per(&c.payload_bytes);
@@ -201,6 +198,8 @@ pub fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
         int(c.anomalies.len() as u64 + c.anomalies_not_listed),
         s(kinds.join(";")),
         s(c.close.explanation.clone()),
+        Cell::Bool(Some(c.open_at_start)),
+        Cell::Bool(Some(c.open_at_end)),
     ]
 }
 

@@ -223,6 +223,14 @@ pub struct ConnectionReport {
     pub duration: f64,
     pub first_frame: FrameNo,
     pub last_frame: FrameNo,
+    /// Community ID v1 of the connection (`1:` + base64), with `start` the
+    /// key that matches its pieces across separately analysed files.
+    pub community_id: Option<String>,
+    /// No SYN was seen: the capture (or file set) began mid-connection.
+    pub open_at_start: bool,
+    /// Neither a RST nor a FIN from each side, and not evicted: the
+    /// connection was still open when the input ended.
+    pub open_at_end: bool,
     pub handshake: HandshakeReport,
     pub packets: PerRole<u64>,
     pub payload_bytes: PerRole<u64>,

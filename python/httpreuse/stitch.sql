@@ -1,0 +1,270 @@
+-- Stitching connections cut by run boundaries (httpreuse, issue 13).
+--
+-- Inputs: {connections} and {exchanges}, the flat tables of several runs
+-- (`httpreuse --format parquet`, or httpreuse.analyze), each row with two
+-- more columns: `sensor` (text) and `run` (the run's position in its
+-- sensor's time order). A run is a time-ordered set of rotated files from one
+-- sensor, analysed as one capture; a connection open across a run boundary
+-- comes out as one piece per run: `open_at_end` in the earlier run,
+-- `open_at_start` (no SYN seen) in the later.
+--
+-- A piece continues the piece just before it (same sensor and community_id,
+-- ordered by run, then first packet) when it is open_at_start, the one
+-- before was open_at_end in an earlier run, ended before it began (give or
+-- take the second the analysis allows frames to be out of time order), and
+-- at most
+-- {max_gap} seconds before (the --idle-timeout: a longer silence would have
+-- ended the connection inside one run too). A piece also continues a closed
+-- one (FIN each way, or RST) that ended at most {close_linger} seconds
+-- before it (--close-linger): the last ACKs after a close, which one run
+-- gives to the closed connection. A connection is then keyed by (sensor,
+-- community_id, start), start being its first piece's first packet.
+--
+-- Pieces after the first may have told client and server apart differently
+-- (no SYN to go by): `flipped` marks them, and their per-side columns are
+-- swapped back.
+--
+-- Written for DuckDB and Spark SQL alike: window functions, MIN_BY/MAX_BY,
+-- BOOL_OR; {q} quotes the `end` column ("" for DuckDB, `` for Spark).
+-- httpreuse.stitch_sql() fills in the placeholders and puts the `pieces`
+-- part in front of the part asked for.
+
+-- part: pieces
+WITH ordered AS (
+  SELECT c.*,
+    LAG(c.open_at_end) OVER (PARTITION BY c.sensor, c.community_id ORDER BY c.run, c.start, c.id) AS prev_open_at_end,
+    LAG(c.{q}end{q}) OVER (PARTITION BY c.sensor, c.community_id ORDER BY c.run, c.start, c.id) AS prev_end,
+    LAG(c.run) OVER (PARTITION BY c.sensor, c.community_id ORDER BY c.run, c.start, c.id) AS prev_run
+  FROM {connections} c
+),
+marked AS (
+  SELECT o.*,
+    CASE WHEN o.community_id IS NOT NULL
+          AND o.open_at_start
+          AND o.prev_run < o.run
+          AND o.start >= o.prev_end - 1.0
+          AND ((o.prev_open_at_end AND o.start - o.prev_end <= {max_gap})
+               OR (NOT o.prev_open_at_end AND o.start - o.prev_end <= {close_linger}))
+         THEN 0 ELSE 1 END AS starts_connection
+  FROM ordered o
+),
+grouped AS (
+  SELECT m.*,
+    SUM(m.starts_connection) OVER (
+      PARTITION BY m.sensor, m.community_id ORDER BY m.run, m.start, m.id
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS piece_group
+  FROM marked m
+),
+firsts AS (
+  SELECT g.*,
+    MIN(g.start) OVER (PARTITION BY g.sensor, g.community_id, g.piece_group) AS connection_start,
+    MIN(g.run) OVER (PARTITION BY g.sensor, g.community_id, g.piece_group) AS first_run_of,
+    FIRST_VALUE(g.client_addr) OVER (PARTITION BY g.sensor, g.community_id, g.piece_group ORDER BY g.run
+      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS first_client_addr,
+    FIRST_VALUE(g.client_port) OVER (PARTITION BY g.sensor, g.community_id, g.piece_group ORDER BY g.run
+      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS first_client_port
+  FROM grouped g
+),
+sided AS (
+  SELECT f.*,
+    NOT (f.client_addr = f.first_client_addr AND f.client_port = f.first_client_port) AS flipped
+  FROM firsts f
+),
+pieces AS (
+  SELECT s.*,
+    -- The piece with the first FIN or RST, whose verdict says why the
+    -- connection closed (else the last piece).
+    COALESCE(
+      MIN(CASE WHEN s.close_kind IS NOT NULL THEN s.run END) OVER (PARTITION BY s.sensor, s.community_id, s.piece_group),
+      MAX(s.run) OVER (PARTITION BY s.sensor, s.community_id, s.piece_group)) AS close_run,
+    -- FINs and RSTs by side, from the Zeek history (F client FIN, f server's; R/r RST).
+    CASE WHEN s.flipped THEN s.history LIKE '%f%' ELSE s.history LIKE '%F%' END AS client_fin,
+    CASE WHEN s.flipped THEN s.history LIKE '%F%' ELSE s.history LIKE '%f%' END AS server_fin,
+    (s.history LIKE '%R%' OR s.history LIKE '%r%') AS any_rst,
+    -- After an Upgrade (WebSocket, h2c) or CONNECT, what a later piece
+    -- reads as HTTP/1 is the tunnel's bytes (one run would not parse them).
+    COALESCE(MAX(CASE WHEN s.upgraded THEN 1 ELSE 0 END) OVER (
+      PARTITION BY s.sensor, s.community_id, s.piece_group ORDER BY s.run
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) = 1 AS tunnel_before
+  FROM sided s
+)
+
+-- part: connections
+SELECT
+  p.sensor,
+  p.community_id,
+  p.connection_start AS start,
+  MAX(p.{q}end{q}) AS {q}end{q},
+  MAX(p.{q}end{q}) - p.connection_start AS duration,
+  COUNT(*) AS pieces,
+  MIN(p.run) AS first_run,
+  MAX(p.run) AS last_run,
+  MIN_BY(p.id, p.run) AS first_id,
+  MIN_BY(p.client_addr, p.run) AS client_addr,
+  MIN_BY(p.client_port, p.run) AS client_port,
+  MIN_BY(p.server_addr, p.run) AS server_addr,
+  MIN_BY(p.server_port, p.run) AS server_port,
+  MIN_BY(p.roles_from, p.run) AS roles_from,
+  -- A handshake cut by a run boundary: the SYN in one piece, the rest in
+  -- the next; data in a later piece says it completed.
+  CASE WHEN MIN_BY(p.handshake_state, p.run) IN ('unanswered', 'no_final_ack')
+         AND SUM(CASE WHEN p.run > p.first_run_of THEN p.client_payload_bytes + p.server_payload_bytes ELSE 0 END) > 0
+       THEN 'complete' ELSE MIN_BY(p.handshake_state, p.run) END AS handshake_state,
+  MIN_BY(p.handshake_complete, p.run)
+    OR (MIN_BY(p.handshake_state, p.run) IN ('unanswered', 'no_final_ack')
+        AND SUM(CASE WHEN p.run > p.first_run_of THEN p.client_payload_bytes + p.server_payload_bytes ELSE 0 END) > 0) AS handshake_complete,
+  MIN_BY(p.handshake_rtt, p.run) AS handshake_rtt,
+  CAST(SUM(CASE WHEN p.tunnel_before THEN 0 ELSE p.requests END) AS BIGINT) AS requests,
+  CAST(SUM(CASE WHEN p.tunnel_before THEN 0 ELSE p.responses END) AS BIGINT) AS responses,
+  SUM(CASE WHEN p.tunnel_before THEN 0 ELSE p.requests END) > 1 AS reused,
+  MAX(p.max_outstanding) AS max_outstanding,
+  BOOL_OR(p.upgraded) AS upgraded,
+  MIN_BY(CASE WHEN p.flipped THEN (CASE p.first_close_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' END) ELSE p.first_close_by END,
+         CASE WHEN p.first_close_by IS NOT NULL THEN p.run END) AS first_close_by,
+  MIN_BY(p.first_close_kind, CASE WHEN p.first_close_kind IS NOT NULL THEN p.run END) AS first_close_kind,
+  MAX_BY(p.close_reason, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_reason,
+  MAX_BY(CASE WHEN p.flipped THEN (CASE p.close_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' END) ELSE p.close_by END, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_by,
+  MAX_BY(p.close_kind, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_kind,
+  MAX_BY(CASE WHEN p.flipped THEN (CASE p.close_said_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' ELSE p.close_said_by END) ELSE p.close_said_by END, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_said_by,
+  MAX_BY(p.close_idle_seconds, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_idle_seconds,
+  MAX_BY(p.close_advertised_timeout, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_advertised_timeout,
+  MAX_BY(p.close_matches_timeout, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_matches_timeout,
+  MAX_BY(p.close_request_outstanding, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_request_outstanding,
+  MIN(p.idle_between_requests_min) AS idle_between_requests_min,
+  MAX(p.idle_between_requests_max) AS idle_between_requests_max,
+  MAX_BY(p.idle_before_close, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS idle_before_close,
+  MAX_BY(CASE WHEN p.flipped THEN p.client_keep_alive_timeout ELSE p.server_keep_alive_timeout END,
+         CASE WHEN (CASE WHEN p.flipped THEN p.client_keep_alive_timeout ELSE p.server_keep_alive_timeout END) IS NOT NULL THEN p.run END) AS server_keep_alive_timeout,
+  MAX_BY(p.server_keep_alive_max, CASE WHEN p.server_keep_alive_max IS NOT NULL AND NOT p.flipped THEN p.run END) AS server_keep_alive_max,
+  MAX_BY(CASE WHEN p.flipped THEN p.server_keep_alive_timeout ELSE p.client_keep_alive_timeout END,
+         CASE WHEN (CASE WHEN p.flipped THEN p.server_keep_alive_timeout ELSE p.client_keep_alive_timeout END) IS NOT NULL THEN p.run END) AS client_keep_alive_timeout,
+  CAST(SUM(CASE WHEN p.flipped THEN p.server_packets ELSE p.client_packets END) AS BIGINT) AS client_packets,
+  CAST(SUM(CASE WHEN p.flipped THEN p.client_packets ELSE p.server_packets END) AS BIGINT) AS server_packets,
+  CAST(SUM(CASE WHEN p.flipped THEN p.server_payload_bytes ELSE p.client_payload_bytes END) AS BIGINT) AS client_payload_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.client_payload_bytes ELSE p.server_payload_bytes END) AS BIGINT) AS server_payload_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.server_retransmitted_bytes ELSE p.client_retransmitted_bytes END) AS BIGINT) AS client_retransmitted_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.client_retransmitted_bytes ELSE p.server_retransmitted_bytes END) AS BIGINT) AS server_retransmitted_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.server_gap_bytes ELSE p.client_gap_bytes END) AS BIGINT) AS client_gap_bytes,
+  CAST(SUM(CASE WHEN p.flipped THEN p.client_gap_bytes ELSE p.server_gap_bytes END) AS BIGINT) AS server_gap_bytes,
+  MAX_BY(CASE WHEN p.flipped THEN (CASE p.half_closed_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' END) ELSE p.half_closed_by END,
+         CASE WHEN p.half_closed_by IS NOT NULL THEN p.run END) AS half_closed_by,
+  CAST(SUM(p.anomalies) AS BIGINT) AS anomalies,
+  MAX_BY(p.close_explanation, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_explanation,
+  MIN_BY(p.open_at_start, p.run) AS open_at_start,
+  MAX_BY(p.open_at_end, p.run)
+    AND NOT (BOOL_OR(p.any_rst) OR (BOOL_OR(p.client_fin) AND BOOL_OR(p.server_fin))) AS open_at_end
+FROM pieces p
+GROUP BY p.sensor, p.community_id, p.piece_group, p.connection_start
+
+-- part: exchanges
+numbered AS (
+  SELECT p.sensor, p.community_id, p.piece_group, p.connection_start, p.run, p.id AS piece_id,
+    e.trans_depth AS piece_trans_depth,
+    CASE WHEN p.flipped THEN e.server ELSE e.client END AS client,
+    CASE WHEN p.flipped THEN e.client ELSE e.server END AS server,
+    e.method,
+    e.target,
+    e.request_version,
+    e.request_frame,
+    e.request_connection,
+    e.request_persistence,
+    e.request_framing,
+    e.request_body_bytes,
+    e.request_complete,
+    e.expect_continue,
+    e.status,
+    e.reason,
+    e.response_version,
+    e.interim_statuses,
+    e.persistent,
+    e.response_lost_in_gap,
+    e.response_frame,
+    e.response_connection,
+    e.response_persistence,
+    e.response_keep_alive_timeout,
+    e.response_keep_alive_max,
+    e.response_framing,
+    e.response_content_length,
+    e.response_transfer_encoding,
+    e.response_body_bytes,
+    e.response_complete,
+    e.request_start + (p.start - p.connection_start) AS request_start,
+    e.request_end + (p.start - p.connection_start) AS request_end,
+    e.response_start + (p.start - p.connection_start) AS response_start,
+    e.response_end + (p.start - p.connection_start) AS response_end,
+    ROW_NUMBER() OVER (PARTITION BY p.sensor, p.community_id, p.piece_group ORDER BY p.run, e.trans_depth) AS seq
+  FROM {exchanges} e
+  JOIN pieces p ON e.sensor = p.sensor AND e.run = p.run AND e.connection_id = p.id
+  WHERE NOT p.tunnel_before
+),
+-- An exchange cut by a run boundary: its request in one piece (no
+-- response), its response first in the next (no request). The two rows
+-- become one: the request row takes the response's columns.
+linked AS (
+  SELECT n.*,
+    (n.method IS NULL AND n.status IS NOT NULL AND LAG(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) IS NOT NULL
+      AND LAG(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) IS NULL AND LAG(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) < n.run) AS absorbed,
+    (n.method IS NOT NULL AND n.status IS NULL AND LEAD(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) IS NULL
+      AND LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) IS NOT NULL AND LEAD(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) > n.run) AS absorbs,
+    LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_status,
+    LEAD(n.reason) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_reason,
+    LEAD(n.response_version) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_version,
+    LEAD(n.interim_statuses) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_interim_statuses,
+    LEAD(n.persistent) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_persistent,
+    LEAD(n.response_lost_in_gap) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_lost_in_gap,
+    LEAD(n.response_frame) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_frame,
+    LEAD(n.response_connection) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_connection,
+    LEAD(n.response_persistence) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_persistence,
+    LEAD(n.response_keep_alive_timeout) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_keep_alive_timeout,
+    LEAD(n.response_keep_alive_max) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_keep_alive_max,
+    LEAD(n.response_framing) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_framing,
+    LEAD(n.response_content_length) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_content_length,
+    LEAD(n.response_transfer_encoding) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_transfer_encoding,
+    LEAD(n.response_body_bytes) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_body_bytes,
+    LEAD(n.response_complete) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_complete,
+    LEAD(n.response_start) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_start,
+    LEAD(n.response_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_end
+  FROM numbered n
+)
+SELECT
+  l.sensor,
+  l.community_id,
+  l.connection_start,
+  l.run,
+  l.piece_id,
+  l.piece_trans_depth,
+  ROW_NUMBER() OVER (PARTITION BY l.sensor, l.community_id, l.piece_group ORDER BY l.seq) AS trans_depth,
+  l.client,
+  l.server,
+  l.method,
+  l.target,
+  l.request_version,
+  CASE WHEN l.absorbs THEN l.next_status ELSE l.status END AS status,
+  CASE WHEN l.absorbs THEN l.next_reason ELSE l.reason END AS reason,
+  CASE WHEN l.absorbs THEN l.next_response_version ELSE l.response_version END AS response_version,
+  CASE WHEN l.absorbs THEN l.next_interim_statuses ELSE l.interim_statuses END AS interim_statuses,
+  CASE WHEN l.absorbs THEN l.next_persistent ELSE l.persistent END AS persistent,
+  CASE WHEN l.absorbs THEN l.next_response_lost_in_gap ELSE l.response_lost_in_gap END AS response_lost_in_gap,
+  l.request_frame,
+  l.request_connection,
+  l.request_persistence,
+  l.request_framing,
+  l.request_body_bytes,
+  l.request_complete,
+  l.expect_continue,
+  CASE WHEN l.absorbs THEN l.next_response_frame ELSE l.response_frame END AS response_frame,
+  CASE WHEN l.absorbs THEN l.next_response_connection ELSE l.response_connection END AS response_connection,
+  CASE WHEN l.absorbs THEN l.next_response_persistence ELSE l.response_persistence END AS response_persistence,
+  CASE WHEN l.absorbs THEN l.next_response_keep_alive_timeout ELSE l.response_keep_alive_timeout END AS response_keep_alive_timeout,
+  CASE WHEN l.absorbs THEN l.next_response_keep_alive_max ELSE l.response_keep_alive_max END AS response_keep_alive_max,
+  CASE WHEN l.absorbs THEN l.next_response_framing ELSE l.response_framing END AS response_framing,
+  CASE WHEN l.absorbs THEN l.next_response_content_length ELSE l.response_content_length END AS response_content_length,
+  CASE WHEN l.absorbs THEN l.next_response_transfer_encoding ELSE l.response_transfer_encoding END AS response_transfer_encoding,
+  CASE WHEN l.absorbs THEN l.next_response_body_bytes ELSE l.response_body_bytes END AS response_body_bytes,
+  CASE WHEN l.absorbs THEN l.next_response_complete ELSE l.response_complete END AS response_complete,
+  l.request_start,
+  l.request_end,
+  CASE WHEN l.absorbs THEN l.next_response_start ELSE l.response_start END AS response_start,
+  CASE WHEN l.absorbs THEN l.next_response_end ELSE l.response_end END AS response_end
+FROM linked l
+WHERE NOT l.absorbed

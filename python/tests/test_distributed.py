@@ -1,0 +1,179 @@
+"""Rotated parts analysed as separate runs on Dask (a LocalCluster of two
+worker processes), stitched with the shipped SQL in DuckDB, against one
+run over the whole capture."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import warnings
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+import httpreuse
+from httpreuse import distributed as hd
+from conftest import CAPTURES, ROOT, editcap_split
+
+dd = pytest.importorskip("dask.distributed")
+
+# Where cutting a capture into runs loses what one run sees, for reasons
+# of the analysis of a piece that begins mid-connection, not of stitching
+# (checked by hand on the pieces; see python/README.md "Limits"):
+KNOWN_REQUESTS = {
+    # A boundary inside the 2 MB request body: the later piece reads body
+    # bytes that happen to start "A /" as a (malformed) request line.
+    "expect-100.pcap",
+}
+KNOWN_EXCHANGES = KNOWN_REQUESTS | {
+    # A retransmitted response segment and its original fall in different
+    # runs: the later piece sees a gap where the response head was.
+    "lossy.pcap",
+}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = dd.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    c = dd.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+Key = Tuple[str, float]
+
+
+def whole_run(capture: str) -> Tuple[Dict[Key, Dict[str, Any]], Dict[Key, List[Tuple]]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", httpreuse.CaptureWarning)
+        a = httpreuse.analyze(capture)
+    conns = {(r["community_id"], r["start"]): r for r in a.connections.to_pylist()}
+    assert len(conns) == a.connections.num_rows, "keys are unique"
+    by_id = {r["id"]: k for k, r in conns.items()}
+    exs: Dict[Key, List[Tuple]] = defaultdict(list)
+    for x in a.exchanges.to_pylist():
+        exs[by_id[x["connection_id"]]].append((x["method"], x["target"], x["status"]))
+    return conns, exs
+
+
+def stitched(out: str) -> Tuple[Dict[Key, Dict[str, Any]], Dict[Key, List[Tuple]]]:
+    c, e = hd.stitch(out)
+    conns = {(r["community_id"], r["start"]): r for r in c.to_pylist()}
+    assert len(conns) == c.num_rows, "keys are unique"
+    exs: Dict[Key, List[Tuple]] = defaultdict(list)
+    for x in e.to_pylist():
+        exs[(x["community_id"], x["connection_start"])].append((x["method"], x["target"], x["status"]))
+    return conns, exs
+
+
+def split_and_run(client, captures: List[str], packets: int, files_per_run: int, tmp: Path) -> Dict[str, str]:
+    """Each capture cut with editcap -c PACKETS, its parts planned into runs
+    (handed over shuffled: the plan orders them by first frame), all runs
+    mapped on the cluster; returns capture -> output directory."""
+    runs: List[hd.Run] = []
+    outs: Dict[str, str] = {}
+    for i, cap in enumerate(captures):
+        try:
+            parts = editcap_split(cap, packets, tmp / f"parts{i}")
+        except subprocess.CalledProcessError:
+            # editcap cannot rewrite a pcapng carrying TLS secrets (DSB).
+            assert cap.endswith("-dsb.pcapng"), cap
+            continue
+        random.Random(i).shuffle(parts)
+        outs[cap] = str(tmp / f"out{i}")
+        plan = hd.plan_runs({os.path.basename(cap): parts}, files_per_run=files_per_run)
+        assert [p for r in plan for p in r.paths] == sorted(parts)
+        runs += [(r, outs[cap]) for r in plan]
+    futures = [client.submit(hd.analyze_run, r, out, pure=False) for r, out in runs]
+    results = client.gather(futures)
+    assert len(results) == len(runs)
+    return outs
+
+
+def splittable(packets: int) -> List[str]:
+    # editcap writes pcapng parts of pcapng inputs; a capture of one part is no test.
+    return [c for c in CAPTURES if not c.endswith(".gz")]
+
+
+@pytest.mark.parametrize("packets,files_per_run", [(10, 1), (6, 3)])
+def test_runs_stitched_equal_one_run(client, tmp_path: Path, packets: int, files_per_run: int) -> None:
+    outs = split_and_run(client, splittable(packets), packets, files_per_run, tmp_path)
+    cut = 0
+    bad_requests, bad_exchanges = set(), set()
+    for cap, out in outs.items():
+        name = os.path.basename(cap)
+        want, want_ex = whole_run(cap)
+        got, got_ex = stitched(out)
+        # Every connection, by its keys, once: no piece left over or lost.
+        assert sorted(got) == sorted(want), name
+        cut += sum(1 for r in got.values() if r["pieces"] > 1)
+        if any(got[k]["requests"] != want[k]["requests"] for k in want):
+            bad_requests.add(name)
+        if any(got_ex.get(k, []) != want_ex.get(k, []) for k in want):
+            bad_exchanges.add(name)
+        # Per-side counts add up across pieces, whichever side a piece took for the client.
+        for k in want:
+            for col in ("client_packets", "server_packets", "client_payload_bytes", "server_payload_bytes"):
+                if name not in KNOWN_EXCHANGES and "fragments" not in name:
+                    assert got[k][col] <= want[k][col], (name, k, col)
+    assert cut > 50, "the cuts went through connections"
+    assert bad_requests <= KNOWN_REQUESTS, bad_requests
+    assert bad_exchanges <= KNOWN_EXCHANGES, bad_exchanges
+    if packets == 10:
+        # The known cases do show the limit (update the lists when they stop).
+        assert bad_requests == KNOWN_REQUESTS
+
+
+def test_one_run_of_all_parts_equals_the_whole(client, tmp_path: Path) -> None:
+    """A run carries connection state across its files: all the parts as
+    one run give the whole capture's connections, nothing to stitch."""
+    cap = str(ROOT / "fixtures" / "captures" / "multi-connection-mixed.pcap")
+    parts = editcap_split(cap, 5, tmp_path / "parts")
+    plan = hd.plan_runs({"s": parts}, files_per_run=len(parts))
+    assert len(plan) == 1
+    (res,) = hd.run_on_dask(client, plan, str(tmp_path / "out"))
+    want, want_ex = whole_run(cap)
+    got, got_ex = stitched(str(tmp_path / "out"))
+    assert res["connections"] == len(want) == len(got)
+    assert all(r["pieces"] == 1 for r in got.values())
+    assert {k: r["requests"] for k, r in got.items()} == {k: r["requests"] for k, r in want.items()}
+    assert dict(got_ex) == dict(want_ex)
+    # Per-connection verdicts need no stitching here: the same as the whole run.
+    assert {k: r["close_reason"] for k, r in got.items()} == {k: r["close_reason"] for k, r in want.items()}
+
+
+def test_stitch_sql_is_one_statement_per_table() -> None:
+    for table in ("connections", "exchanges"):
+        for dialect, q in (("duckdb", '"end"'), ("spark", "`end`")):
+            sql = httpreuse.stitch_sql(table, dialect=dialect, max_gap=60, close_linger=2)
+            assert sql.lstrip().upper().startswith("WITH")
+            assert "{" not in sql and q in sql and "60.0" in sql and "2.0" in sql
+    with pytest.raises(ValueError):
+        httpreuse.stitch_sql("connections", dialect="mysql")
+    with pytest.raises(ValueError):
+        httpreuse.stitch_sql("hosts")
+    with pytest.raises(ValueError):
+        httpreuse.stitch_sql(max_gap=float("nan"))
+
+
+def test_max_gap_keeps_apart_pieces_after_a_long_silence(client, tmp_path: Path) -> None:
+    """tcp-keepalive.pcap (tshark): 21 frames, one connection kept up by TCP
+    keep-alive probes. Cut every 7 frames, the silences between the parts
+    are 1.007975 s (frame 7 at 0.002144 s, frame 8 at 1.010119 s) and
+    16 us (frame 14 at 4.077874 s, frame 15 at 4.077890 s)."""
+    cap = str(ROOT / "fixtures" / "captures" / "tcp-keepalive.pcap")
+    out = split_and_run(client, [cap], 7, 1, tmp_path)[cap]
+    together, _ = hd.stitch(out)
+    assert together.num_rows == 1 and together.column("pieces").to_pylist() == [3]
+    apart, _ = hd.stitch(out, max_gap=0.5)
+    assert sorted(apart.column("pieces").to_pylist()) == [1, 2]
+    assert hd.stitch(out, max_gap=1.1)[0].num_rows == 1
+    assert hd.stitch(out, max_gap=0.00001)[0].num_rows == 3
