@@ -11,7 +11,10 @@
 #   HOSTILE=1        also measure httpreuse on the five hostile captures (0: skip)
 #   BIG4=1           also measure the 4x capture (0: skip)
 #   TSHARK=0         1: also count conversations and HTTP messages with tshark (slow)
-#   HTTPREUSE_ARGS=  extra flags for every httpreuse run (e.g. --threads 1 later)
+#   SMALL=1          also record (if missing) and measure the small-message capture (0: skip)
+#   HTTPREUSE_ARGS=  extra flags for every httpreuse run
+# Every httpreuse run gives --threads explicitly: --threads 1 for brief,
+# ndjson and json, and the same with --threads 2 (labels ending in -t2).
 # It writes DIR/results-TIME.jsonl (one JSON object per run, see
 # benches/measure.py) and DIR/floor-*.txt, and prints the tables at the end.
 set -eu
@@ -25,6 +28,7 @@ HOSTILE=${HOSTILE:-1}
 DO_BIG4=${BIG4:-1}
 TSHARK=${TSHARK:-0}
 HTTPREUSE_ARGS=${HTTPREUSE_ARGS:-}
+DO_SMALL=${SMALL:-1}
 
 echo "== build" >&2
 cargo build --release >&2
@@ -47,6 +51,8 @@ BIG4=$DIR/big4.pcap
 if [ "$DO_BIG4" = 1 ] && { [ ! -s "$BIG4" ] || [ "$BIG" -nt "$BIG4" ]; }; then
   "$X" repeat "$BIG" "$BIG4" --copies 4 --server-port 18180
 fi
+SMALLCAP=$DIR/small.pcap
+[ "$DO_SMALL" = 1 ] && { [ -s "$SMALLCAP" ] || sh benches/record-smallcap.sh "$SMALLCAP" 1000000; }
 CASES="syn-flood abandoned ooo pipelined small-conns"
 if [ "$HOSTILE" = 1 ]; then
   for c in $CASES; do
@@ -63,14 +69,30 @@ measure_file() {
   $M --label cat --file "$F" -- cat "$F" >>"$RES"
   $M --label tcpdump --file "$F" -- tcpdump -r "$F" -w /dev/null >>"$RES" 2>/dev/null
   $M --label floor --file "$F" --out "$DIR/floor-$B.txt" -- "$FLOOR" "$F" >>"$RES"
-  # shellcheck disable=SC2086
-  $M --label brief --file "$F" --limit-gib "$LIMIT_GIB" -- "$HR" $HTTPREUSE_ARGS --brief "$F" >>"$RES"
-  # shellcheck disable=SC2086
-  $M --label json --file "$F" --limit-gib "$LIMIT_GIB" -- "$HR" $HTTPREUSE_ARGS --format json "$F" >>"$RES"
-  tail -n 5 "$RES" | cut -c1-160 >&2
+  for t in 1 2; do
+    sfx=$([ $t = 1 ] || echo "-t$t")
+    # shellcheck disable=SC2086
+    $M --label "brief$sfx" --file "$F" --limit-gib "$LIMIT_GIB" -- "$HR" $HTTPREUSE_ARGS --threads $t --brief "$F" >>"$RES"
+    # shellcheck disable=SC2086
+    $M --label "ndjson$sfx" --file "$F" --limit-gib "$LIMIT_GIB" -- "$HR" $HTTPREUSE_ARGS --threads $t --format ndjson "$F" >>"$RES"
+    # shellcheck disable=SC2086
+    $M --label "json$sfx" --file "$F" --limit-gib "$LIMIT_GIB" -- "$HR" $HTTPREUSE_ARGS --threads $t --format json "$F" >>"$RES"
+  done
+  tail -n 9 "$RES" | cut -c1-160 >&2
 }
 measure_file "$BIG"
+[ "$DO_SMALL" = 1 ] && measure_file "$SMALLCAP"
 [ "$DO_BIG4" = 1 ] && measure_file "$BIG4"
+# --threads 1 and 2 give the same bytes (checked after the timed runs, so
+# the files written here do not take page cache from them).
+SAME=$DIR/threads-identical.txt
+: >"$SAME"
+for fmt in json ndjson; do
+  for t in 1 2; do
+    # shellcheck disable=SC2086
+    "$HR" $HTTPREUSE_ARGS --threads $t --format $fmt "$BIG" | md5sum | sed "s|-\$|$fmt --threads $t|" >>"$SAME"
+  done
+done
 if [ "$HOSTILE" = 1 ]; then
   for c in $CASES; do
     F=$DIR/hostile-$c.pcap
@@ -112,3 +134,6 @@ $M --table "$RES"
 echo
 echo "Counts on $BIG:"
 sed 's/^/    /' "$COUNTS"
+echo
+echo "md5 of the reports on $BIG, --threads 1 and 2:"
+sed 's/^/    /' "$SAME"

@@ -253,8 +253,8 @@ fn settle(t: &mut Tracked<ConnState>, out: &mut impl Events) {
     let ConnState { app, fold } = user;
     app.settle(&mut |i, ex, next| {
         let persistent = fold.settle(conn, i, &ex, next);
-        let rep = report::build::exchange_report(&ex, conn.first, persistent);
         let stale = stale_request(conn, &ex);
+        let rep = report::build::exchange_report_owned(ex, conn.first, persistent);
         out.exchange(conn.id, conn.server, i + 1, rep, stale);
     });
 }

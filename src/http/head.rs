@@ -45,6 +45,35 @@ pub fn find_head_end(tail: &[u8], input: &[u8]) -> Option<usize> {
 /// The end (exclusive) of the first blank line whose first `\n` is at or
 /// after... any position, ending after `min_end`.
 pub(crate) fn find_blank_line(hay: &[u8], min_end: usize) -> Option<usize> {
+    if min_end == 0 {
+        return first_blank_line(hay);
+    }
+    blank_line_scan(hay, min_end)
+}
+
+/// [`find_blank_line`] with no lower bound, by two SIMD substring searches
+/// instead of a `memchr` per line (a head's lines are short, and starting a
+/// search per line cost more than the search): the first `\n\r\n`, and a
+/// `\n\n` only before it. The same answer as [`blank_line_scan`] (the
+/// first `\n` followed by `\n` or `\r\n`); a test compares them on every
+/// string of up to 9 bytes over `a`, `\r`, `\n`.
+fn first_blank_line(hay: &[u8]) -> Option<usize> {
+    static CRLF: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n\r\n"));
+    static LFLF: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n\n"));
+    let crlf = CRLF.find(hay);
+    // A `\n\n` starting before the `\n\r\n` lies within hay[..p + 1].
+    let before = crlf.map_or(hay, |p| hay.get(..p + 1).unwrap_or(hay));
+    match (LFLF.find(before), crlf) {
+        (Some(q), _) => Some(q + 2),
+        (None, Some(p)) => Some(p + 3),
+        (None, None) => None,
+    }
+}
+
+/// [`find_blank_line`] line by line.
+fn blank_line_scan(hay: &[u8], min_end: usize) -> Option<usize> {
     for i in memchr_iter(b'\n', hay) {
         let end = match (hay.get(i + 1), hay.get(i + 2)) {
             (Some(b'\n'), _) => i + 2,
@@ -194,6 +223,28 @@ pub(crate) fn head_fields(headers: &[httparse::Header<'_>], request: bool) -> Fi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two-search fast path gives what the line-by-line scan gives, on
+    /// every string of up to 9 bytes over `a`, `\r`, `\n`.
+    #[test]
+    fn first_blank_line_is_the_scan() {
+        let alphabet = [b'a', b'\r', b'\n'];
+        for len in 0..=9u32 {
+            for mut k in 0..3usize.pow(len) {
+                let mut hay = Vec::new();
+                for _ in 0..len {
+                    hay.push(alphabet[k % 3]);
+                    k /= 3;
+                }
+                assert_eq!(
+                    first_blank_line(&hay),
+                    blank_line_scan(&hay, 0),
+                    "{:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+            }
+        }
+    }
 
     #[test]
     fn head_end_across_boundary() {

@@ -73,6 +73,82 @@ fn response_report(r: &Response) -> ResponseReport {
     }
 }
 
+/// [`message_report`], taking the head's strings instead of cloning them.
+fn message_report_owned(
+    version: crate::http::Version,
+    mut head: HeadInfo,
+    framing: Framing,
+    body_bytes: u64,
+    complete: bool,
+    start: At,
+) -> MessageReport {
+    let persistence = message_persistence(version, &head);
+    MessageReport {
+        frame: start.frame,
+        connection: std::mem::take(&mut head.connection),
+        keep_alive: keep_alive(head.keep_alive),
+        persistence,
+        framing: framing.kind(),
+        content_length: head.content_length,
+        transfer_encoding: head.transfer_encoding.take(),
+        body_bytes,
+        complete,
+    }
+}
+
+/// [`exchange_report`] of an exchange that is done with (a settled one):
+/// its strings move into the report instead of being copied.
+pub fn exchange_report_owned(ex: Exchange, origin: At, persistent: bool) -> ExchangeReport {
+    let rel = |a: At| secs(a, origin);
+    let timing = TimingReport {
+        request_start: ex.request.as_ref().map(|r| rel(r.timing.start)),
+        request_end: ex.request.as_ref().and_then(|r| r.timing.end.map(rel)),
+        response_start: ex.response.as_ref().map(|r| rel(r.timing.start)),
+        response_end: ex.response.as_ref().and_then(|r| r.timing.end.map(rel)),
+    };
+    let interim = ex
+        .interim
+        .iter()
+        .map(|i| InterimReport {
+            status: i.status,
+            frame: i.at.frame,
+        })
+        .collect();
+    ExchangeReport {
+        request: ex.request.map(|r| RequestReport {
+            method: r.method,
+            target: r.target,
+            version: r.version.as_str(),
+            expect_continue: r.head.expect_continue,
+            message: message_report_owned(
+                r.version,
+                r.head,
+                r.framing,
+                r.body_bytes,
+                r.complete,
+                r.timing.start,
+            ),
+        }),
+        response: ex.response.map(|r| ResponseReport {
+            status: r.status,
+            version: r.version.as_str(),
+            reason: r.reason,
+            message: message_report_owned(
+                r.version,
+                r.head,
+                r.framing,
+                r.body_bytes,
+                r.complete,
+                r.timing.start,
+            ),
+        }),
+        interim,
+        response_lost_in_gap: ex.response_lost,
+        persistent,
+        timing,
+    }
+}
+
 /// The report of one exchange; `origin` is its connection's first packet.
 pub fn exchange_report(ex: &Exchange, origin: At, persistent: bool) -> ExchangeReport {
     let rel = |a: At| secs(a, origin);

@@ -28,19 +28,129 @@ pub fn write_ndjson(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 /// indented by `depth` levels.
 fn nested<T: Serialize>(value: &T, depth: usize, buf: &mut Vec<u8>, out: &mut dyn WriteBytes) {
     buf.clear();
+    pretty_into(value, depth, buf);
+    out.put(buf);
+}
+
+/// Appends `value` to `out` pretty-printed as if nested `depth` levels deep
+/// (see [`nested`]), with [`Indented`].
+fn pretty_into<T: Serialize>(value: &T, depth: usize, out: &mut Vec<u8>) {
+    let mut ser = serde_json::Serializer::with_formatter(out, Indented::new(depth));
     // Serialising the report's own types into memory cannot fail (no
     // maps with non-string keys, no non-finite floats: those are rounded
     // finite values).
-    let _ = serde_json::to_writer_pretty(&mut *buf, value);
-    let pad = &b"                                "[..(2 * depth).min(32)];
-    let mut rest = &buf[..];
-    while let Some(nl) = memchr::memchr(b'\n', rest) {
-        let (line, tail) = rest.split_at(nl + 1);
-        out.put(line);
-        out.put(pad);
-        rest = tail;
+    let _ = value.serialize(&mut ser);
+}
+
+/// `,` then a newline then the indentation of up to [`PAD_LEVELS`] levels:
+/// what [`Indented`] writes before a value, in one slice.
+const PAD: &[u8; 2 + 2 * PAD_LEVELS] =
+    b",\n                                                                ";
+/// Levels of indentation [`PAD`] holds (deeper ones are written piecemeal).
+const PAD_LEVELS: usize = 32;
+
+/// serde_json's `PrettyFormatter` (two-space indentation, `": "` after
+/// keys) byte for byte, except that it starts `depth` levels deep and
+/// writes each line break and its indentation as one slice of [`PAD`]
+/// (the `PrettyFormatter` writes the indentation two bytes at a time:
+/// most of the pretty report's rendering time went there).
+struct Indented {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Indented {
+    fn new(depth: usize) -> Self {
+        Indented {
+            depth,
+            has_value: false,
+        }
     }
-    out.put(rest);
+
+    /// A line break (after a comma unless `first`) and the indentation of
+    /// the current depth.
+    #[inline]
+    fn line<W: ?Sized + io::Write>(&self, w: &mut W, first: bool) -> io::Result<()> {
+        let from = usize::from(first);
+        if self.depth <= PAD_LEVELS {
+            w.write_all(&PAD[from..2 + 2 * self.depth])
+        } else {
+            w.write_all(&PAD[from..2])?;
+            for _ in 0..self.depth {
+                w.write_all(b"  ")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl serde_json::ser::Formatter for Indented {
+    #[inline]
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    #[inline]
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(w, true)?;
+        }
+        w.write_all(b"]")
+    }
+
+    #[inline]
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.line(w, first)
+    }
+
+    #[inline]
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    #[inline]
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    #[inline]
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(w, true)?;
+        }
+        w.write_all(b"}")
+    }
+
+    #[inline]
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.line(w, first)
+    }
+
+    #[inline]
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    #[inline]
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// Where rendered bytes go: a `Vec` or a writer (whose errors are kept).
@@ -142,9 +252,7 @@ impl SpillRender for JsonRenderer {
         } else {
             b",\n        "
         });
-        let mut buf = std::mem::take(&mut self.buf);
-        nested(ex, 4, &mut buf, out);
-        self.buf = buf;
+        pretty_into(ex, 4, out);
     }
 
     fn connection(
@@ -154,11 +262,10 @@ impl SpillRender for JsonRenderer {
         head: &mut Vec<u8>,
         tail: &mut Vec<u8>,
     ) {
-        let mut rendered = Vec::with_capacity(4096);
+        let mut rendered = std::mem::take(&mut self.buf);
+        rendered.clear();
         rendered.extend_from_slice(b"\n    ");
-        let mut buf = std::mem::take(&mut self.buf);
-        nested(&WithoutExchanges(c), 2, &mut buf, &mut rendered);
-        self.buf = buf;
+        pretty_into(&WithoutExchanges(c), 2, &mut rendered);
         split_at_exchanges(
             &rendered,
             b"\n      \"exchanges\": []",
@@ -167,6 +274,7 @@ impl SpillRender for JsonRenderer {
             head,
             tail,
         );
+        self.buf = rendered;
     }
 
     fn separator(&self) -> &'static [u8] {
@@ -281,5 +389,58 @@ impl SpillRender for NdjsonRenderer {
         self.buf.push(b'\n');
         out.write_all(&self.buf)?;
         out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What [`Indented`] replaces: serde_json's `PrettyFormatter`, every
+    /// line after the first indented `depth` more levels.
+    fn reference<T: Serialize>(value: &T, depth: usize) -> Vec<u8> {
+        let plain = serde_json::to_vec_pretty(value).unwrap();
+        let pad = "  ".repeat(depth);
+        let mut out = Vec::new();
+        for (i, line) in plain.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+                out.extend_from_slice(pad.as_bytes());
+            }
+            out.extend_from_slice(line);
+        }
+        out
+    }
+
+    fn indented<T: Serialize>(value: &T, depth: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        pretty_into(value, depth, &mut out);
+        out
+    }
+
+    #[test]
+    fn indented_is_pretty_formatter_shifted() {
+        // Empty and nested containers, strings with newlines and quotes,
+        // numbers; and nesting past what PAD holds.
+        let mut deep = serde_json::json!({"leaf": [1, {"a": []}]});
+        for i in 0..40 {
+            deep = serde_json::json!({ format!("k{i}"): [deep, {}], "s": "x\ny\"z" });
+        }
+        let values = [
+            serde_json::json!(null),
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!({"a": [], "b": {}, "c": [1, 2.5, "t"], "d": {"e": null}}),
+            deep,
+        ];
+        for v in &values {
+            for depth in [0, 1, 2, 4, 31, 32, 33] {
+                assert_eq!(
+                    String::from_utf8(indented(v, depth)).unwrap(),
+                    String::from_utf8(reference(v, depth)).unwrap(),
+                    "depth {depth}"
+                );
+            }
+        }
     }
 }

@@ -179,21 +179,28 @@ impl<'w> Streamer<'w> {
     }
 
     /// Notes a concluded connection for the text report's selection.
-    fn select(&mut self, c: &ConnectionReport) {
-        let Some(n) = self.limit else { return };
+    /// Whether it may still be shown: false when it is in neither part of
+    /// the selection (the heaps only ever drop connections, so it never
+    /// will be), and it need not be rendered at all.
+    fn select(&mut self, c: &ConnectionReport) -> bool {
+        let Some(n) = self.limit else { return true };
+        let mut kept = false;
         if !c.anomalies.is_empty() || c.anomalies_not_listed > 0 {
             self.with_anomalies.push(c.id);
-            if self.with_anomalies.len() > n {
-                self.with_anomalies.pop();
+            kept = true;
+            if self.with_anomalies.len() > n && self.with_anomalies.pop() == Some(c.id) {
+                kept = false;
             }
         }
         self.busiest.push(Busy {
             requests: std::cmp::Reverse(c.requests),
             id: c.id,
         });
-        if self.busiest.len() > n {
-            self.busiest.pop();
+        let mut busy = true;
+        if self.busiest.len() > n && self.busiest.pop().map(|b| b.id) == Some(c.id) {
+            busy = false;
         }
+        kept || busy
     }
 
     /// Writes the report: the preamble, the stored connections in id order
@@ -268,6 +275,10 @@ impl Sink for Streamer<'_> {
 
     fn connection(&mut self, c: ConnectionReport) {
         let mut o = self.open.remove(&c.id).unwrap_or_default();
+        if !self.r.live() && !self.select(&c) {
+            // Not in the text report's selection, and never will be.
+            return;
+        }
         if self.r.wants_exchanges() {
             for ex in &c.exchanges {
                 o.count += 1;
@@ -298,7 +309,6 @@ impl Sink for Streamer<'_> {
             self.keep_err(r);
             self.live_written += 1;
         } else {
-            self.select(&c);
             let first = self.parts.len();
             let mut r = || -> io::Result<()> {
                 if o.stored.is_empty() {
