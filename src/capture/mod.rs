@@ -371,6 +371,57 @@ impl CaptureReader {
         }
     }
 
+    /// [`CaptureReader::next_frame`], and the TLS secrets of the pcapng
+    /// Decryption Secrets Blocks read since the last call (before this
+    /// frame), merged into `secrets`: keys known before the packets that
+    /// need them, as `editcap --inject-secrets` places them.
+    pub fn next_frame_secrets(
+        &mut self,
+        secrets: &mut Option<crate::tls::KeyLog>,
+    ) -> Result<Option<Frame<'_>>, CaptureError> {
+        if self.done {
+            return Ok(None);
+        }
+        let found = self.advance();
+        if let Format::PcapNg(p) = &mut self.format
+            && let Some(new) = p.secrets.take()
+        {
+            match secrets {
+                Some(s) => s.merge(new),
+                None => *secrets = Some(new),
+            }
+        }
+        match found {
+            Ok(Some(found)) => {
+                self.frames += 1;
+                Ok(Some(Frame {
+                    index: self.frames,
+                    ts: found.ts,
+                    linktype: found.linktype,
+                    data: self.src.buffer().get(found.data).unwrap_or(&[]),
+                    orig_len: found.orig_len,
+                }))
+            }
+            Ok(None) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Decryption Secrets Blocks whose secrets ran past their block
+    /// (skipped), so far.
+    pub fn secrets_truncated(&self) -> u64 {
+        match &self.format {
+            Format::PcapNg(p) => p.secrets_truncated,
+            Format::Pcap(_) => 0,
+        }
+    }
+
     /// Parses records until a frame, consuming it; returns where its bytes
     /// are in the source buffer.
     fn advance(&mut self) -> Result<Option<Found>, CaptureError> {

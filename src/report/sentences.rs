@@ -34,8 +34,53 @@ fn unfinished(o: Option<Outstanding>) -> String {
 
 /// The sentence explaining why a connection ended.
 pub fn close_explanation(c: &Close) -> String {
+    let base = close_sentence(c);
+    match &c.tls {
+        Some(t) if c.reason != CloseReason::TlsFailed => format!("{base}{}", tls_note(t)),
+        _ => base,
+    }
+}
+
+/// What a TLS connection judged from its records adds to the sentence.
+fn tls_note(t: &crate::verdict::tls::TlsClose) -> String {
+    let why = match (t.unanalysed, t.decrypt_error) {
+        (Some(p), _) => format!("the {p} plaintext was decrypted but is not analysed yet"),
+        (None, Some("no_keys") | None) => "no TLS keys for it".to_string(),
+        (None, Some(e)) => format!("TLS not decrypted: {e}"),
+    };
+    let turns = match t.turns {
+        1 => "1 turn".to_string(),
+        n => format!("{n} turns"),
+    };
+    format!(" (estimated from the TLS records, {turns}; {why})")
+}
+
+fn close_sentence(c: &Close) -> String {
     let by = c.by.unwrap_or(Role::Client);
     match c.reason {
+        CloseReason::TlsFailed => {
+            let (handshake, alert) = c
+                .tls
+                .as_ref()
+                .map_or(("abandoned", None), |t| (t.handshake, t.alert.as_ref()));
+            match (handshake, alert) {
+                ("failed", Some(a)) if a.description == "encrypted" => format!(
+                    "the TLS handshake failed: the {} sent an encrypted alert (its description cannot be read without keys)",
+                    a.by
+                ),
+                ("failed", Some(a)) => format!(
+                    "the TLS handshake failed: the {} sent a {} {} alert",
+                    a.by, a.level, a.description
+                ),
+                _ => format!(
+                    "the TLS handshake was abandoned: {by} {} before it completed",
+                    match c.kind {
+                        Some(crate::tcp::connection::CloseKind::Rst) => "reset the connection",
+                        _ => "closed the connection",
+                    }
+                ),
+            }
+        }
         CloseReason::Refused => "connection refused: the server answered the SYN with a RST".into(),
         CloseReason::Open => {
             if let Some(why) = c.evicted {

@@ -161,6 +161,7 @@ fn reason_word(r: CloseReason) -> &'static str {
         CloseReason::Open => "open",
         CloseReason::NoHttp => "no HTTP",
         CloseReason::Upgraded => "upgraded",
+        CloseReason::TlsFailed => "TLS failed",
     }
 }
 
@@ -171,7 +172,10 @@ fn reason_paint(r: CloseReason) -> Paint {
         | CloseReason::Http10
         | CloseReason::Upgraded => Paint::Green,
         CloseReason::Open | CloseReason::NoHttp => Paint::Dim,
-        CloseReason::Reset | CloseReason::MidMessage | CloseReason::Refused => Paint::Red,
+        CloseReason::Reset
+        | CloseReason::MidMessage
+        | CloseReason::Refused
+        | CloseReason::TlsFailed => Paint::Red,
     }
 }
 
