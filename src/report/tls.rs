@@ -220,3 +220,137 @@ impl KeyLogReport {
         }
     }
 }
+
+/// The text report's line for a TLS connection: version, SNI, ALPN,
+/// cipher, resumption, turns, decryption.
+pub fn text_line(t: &TlsReport) -> String {
+    let f = &t.facts;
+    let mut parts = vec![match f.version {
+        Some(v) => v.to_string(),
+        None => format!("TLS (handshake {})", f.handshake.replace('_', " ")),
+    }];
+    if f.version.is_some() && f.handshake != "complete" {
+        parts.push(format!("handshake {}", f.handshake.replace('_', " ")));
+    }
+    if let Some(a) = &f.alert {
+        parts.push(format!("{} alert {} by {}", a.level, a.description, a.by));
+    }
+    if let Some(sni) = &f.sni {
+        parts.push(format!("SNI {sni}"));
+    }
+    match (&f.alpn, f.alpn_hidden, f.alpn_offered.is_empty()) {
+        (Some(a), _, _) => parts.push(format!("ALPN {a}")),
+        (None, true, false) => parts.push(format!(
+            "ALPN hidden (offered {})",
+            f.alpn_offered.join(", ")
+        )),
+        _ => {}
+    }
+    if let Some(c) = f.cipher {
+        parts.push(c.to_string());
+    }
+    if f.resumed == Some(true) {
+        parts.push(match f.resumed_how {
+            Some(how) => format!("resumed ({})", how.replace('_', " ")),
+            None => "resumed".into(),
+        });
+    }
+    if f.hello_retry {
+        parts.push("HelloRetryRequest".into());
+    }
+    if f.early_data.offered {
+        parts.push(match f.early_data.accepted {
+            Some(true) => "0-RTT accepted".to_string(),
+            Some(false) => "0-RTT rejected".to_string(),
+            None => "0-RTT offered".to_string(),
+        });
+    }
+    parts.push(match f.turns {
+        1 => "1 turn".to_string(),
+        n => format!("{n} turns"),
+    });
+    parts.push(match (f.decrypted, t.plaintext_analysed, t.plaintext_protocol) {
+        (true, true, _) => "decrypted".to_string(),
+        (true, false, Some(p)) => format!("decrypted ({p} not analysed yet)"),
+        (true, false, None) => "decrypted".to_string(),
+        (false, _, _) => format!(
+            "not decrypted ({})",
+            f.decrypt_error.unwrap_or("no_keys").replace('_', " ")
+        ),
+    });
+    parts.join(" · ")
+}
+
+/// The text report's TLS summary rows: label, value.
+pub fn text_rows(s: &TlsSummary) -> Vec<(&'static str, String)> {
+    let list = |m: &BTreeMap<&'static str, u64>| {
+        m.iter()
+            .map(|(k, n)| format!("{} {n}", k.replace('_', " ")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rows = vec![(
+        "TLS",
+        format!(
+            "{} connections; handshakes {}",
+            s.connections,
+            list(&s.handshakes)
+        ),
+    )];
+    if !s.versions.is_empty() {
+        rows.push(("TLS versions", list(&s.versions)));
+    }
+    if !s.ciphers.is_empty() {
+        let c: Vec<String> = s.ciphers.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        rows.push(("TLS ciphers", c.join(", ")));
+    }
+    let mut alpn: Vec<String> = s.alpn.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    if s.alpn_hidden > 0 {
+        alpn.push(format!("hidden {}", s.alpn_hidden));
+    }
+    if !alpn.is_empty() {
+        rows.push(("ALPN", alpn.join(", ")));
+    }
+    let how = if s.resumed_how.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", list(&s.resumed_how))
+    };
+    rows.push((
+        "TLS resumed",
+        format!(
+            "{} ({:.0}% of handshakes with a ServerHello){how}",
+            s.resumed,
+            s.resumed_share * 100.0
+        ),
+    ));
+    let mut dec = format!("{} decrypted", s.decrypted);
+    if !s.not_decrypted.is_empty() {
+        dec.push_str(&format!("; not: {}", list(&s.not_decrypted)));
+    }
+    if s.plaintext_not_analysed > 0 {
+        dec.push_str(&format!(
+            "; {} with HTTP/2 plaintext not analysed yet",
+            s.plaintext_not_analysed
+        ));
+    }
+    dec.push_str(&format!("; {} turns", s.turns));
+    rows.push(("TLS decryption", dec));
+    let sni: Vec<String> = s
+        .by_server
+        .iter()
+        .take(8)
+        .map(|srv| {
+            let names: Vec<&str> = srv.sni.keys().map(String::as_str).collect();
+            if names.is_empty() {
+                format!("{} (no SNI)", srv.server)
+            } else {
+                format!("{} {}", srv.server, names.join(" "))
+            }
+        })
+        .collect();
+    if !sni.is_empty() {
+        rows.push(("SNI by server", sni.join("; ")));
+    }
+    rows
+}
