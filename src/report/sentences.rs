@@ -153,6 +153,9 @@ fn close_sentence(c: &Close) -> String {
             format!("the connection {what}{bytes}{end}")
         }
         CloseReason::Idle => {
+            if c.estimated && c.tls.as_ref().is_some_and(|t| t.turns == 0) {
+                return format!("{by} closed after the TLS handshake, before any application data");
+            }
             if c.last_response_lost {
                 return format!(
                     "{by} closed after the last request; its response was lost in a capture gap, so whether it asked to close is not known"
