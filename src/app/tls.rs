@@ -96,10 +96,10 @@ impl TlsConn {
 
     /// One TCP stream event; plaintext goes to `http` (see [`Inner`]).
     pub fn on_event(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At, http: &mut HttpSession) {
-        if matches!(ev, StreamEvent::Reset) {
-            if let Some(r) = self.reset.get_mut(dir.index()) {
-                *r = true;
-            }
+        if matches!(ev, StreamEvent::Reset)
+            && let Some(r) = self.reset.get_mut(dir.index())
+        {
+            *r = true;
         }
         let (buf, events) = (&mut self.buf, &mut self.events);
         self.engine

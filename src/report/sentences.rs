@@ -36,8 +36,19 @@ fn unfinished(o: Option<Outstanding>) -> String {
 pub fn close_explanation(c: &Close) -> String {
     let base = close_sentence(c);
     match &c.tls {
-        Some(t) if c.reason != CloseReason::TlsFailed => format!("{base}{}", tls_note(t)),
-        _ => base,
+        Some(t) if t.from_records && c.reason != CloseReason::TlsFailed => {
+            format!("{base}{}", tls_note(t))
+        }
+        Some(t) => match (t.close_notify, c.by) {
+            // The TLS session was ended by the other side than the FIN's.
+            (Some(n), Some(by))
+                if n.by != by && !n.estimated && c.reason != CloseReason::TlsFailed =>
+            {
+                format!("{base}; the {} had sent the first close_notify", n.by)
+            }
+            _ => base,
+        },
+        None => base,
     }
 }
 
@@ -45,8 +56,9 @@ pub fn close_explanation(c: &Close) -> String {
 fn tls_note(t: &crate::verdict::tls::TlsClose) -> String {
     let why = match (t.unanalysed, t.decrypt_error) {
         (Some(p), _) => format!("the {p} plaintext was decrypted but is not analysed yet"),
-        (None, Some("no_keys") | None) => "no TLS keys for it".to_string(),
-        (None, Some(e)) => format!("TLS not decrypted: {e}"),
+        (None, Some("no_keys")) => "no TLS keys for it".to_string(),
+        (None, Some(e)) => format!("TLS not decrypted: {}", e.replace('_', " ")),
+        (None, None) => "decrypted, no plaintext".to_string(),
     };
     let turns = match t.turns {
         1 => "1 turn".to_string(),

@@ -269,15 +269,17 @@ pub fn text_line(t: &TlsReport) -> String {
         1 => "1 turn".to_string(),
         n => format!("{n} turns"),
     });
-    parts.push(match (f.decrypted, t.plaintext_analysed, t.plaintext_protocol) {
-        (true, true, _) => "decrypted".to_string(),
-        (true, false, Some(p)) => format!("decrypted ({p} not analysed yet)"),
-        (true, false, None) => "decrypted".to_string(),
-        (false, _, _) => format!(
-            "not decrypted ({})",
-            f.decrypt_error.unwrap_or("no_keys").replace('_', " ")
-        ),
-    });
+    parts.push(
+        match (f.decrypted, t.plaintext_analysed, t.plaintext_protocol) {
+            (true, true, _) => "decrypted".to_string(),
+            (true, false, Some(p)) => format!("decrypted ({p} not analysed yet)"),
+            (true, false, None) => "decrypted".to_string(),
+            (false, _, _) => format!(
+                "not decrypted ({})",
+                f.decrypt_error.unwrap_or("no_keys").replace('_', " ")
+            ),
+        },
+    );
     parts.join(" · ")
 }
 

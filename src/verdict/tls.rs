@@ -37,6 +37,11 @@ pub struct TlsClose {
     pub unanalysed: Option<&'static str>,
     /// Why the plaintext could not be read (`no_keys`, `bad_keys`...).
     pub decrypt_error: Option<&'static str>,
+    /// The first close_notify, where visible.
+    pub close_notify: Option<crate::tls::CloseNotify>,
+    /// The close was judged from the TLS records (the plaintext was not
+    /// analysed), not from HTTP messages.
+    pub from_records: bool,
 }
 
 /// Adds the TLS side to the verdict of a TLS connection (module docs).
@@ -56,9 +61,6 @@ pub fn judge(conn: &Connection, tls: &TlsConn, v: &mut Verdict) {
         v.anomalies.truncate(MAX_ANOMALIES_PER_CONNECTION);
         v.anomalies_dropped += extra as u64;
     }
-    if tls.inner().analysed() {
-        return;
-    }
     let c = &mut v.close;
     c.tls = Some(TlsClose {
         handshake: f.handshake,
@@ -66,7 +68,12 @@ pub fn judge(conn: &Connection, tls: &TlsConn, v: &mut Verdict) {
         turns: f.turns,
         unanalysed: tls.inner().name().filter(|_| f.decrypted),
         decrypt_error: f.decrypt_error,
+        close_notify: f.close_notify,
+        from_records: !tls.inner().analysed(),
     });
+    if tls.inner().analysed() {
+        return;
+    }
     if matches!(c.reason, CloseReason::Refused | CloseReason::Open) {
         return;
     }
