@@ -158,8 +158,19 @@ impl TlsConn {
             }
         }
         self.buf.clear();
+        // A large flush (out-of-order data released at once) must not keep
+        // its memory for the life of the connection.
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
+        if self.events.capacity() > 1024 {
+            self.events = Vec::new();
+        }
     }
 }
+
+/// Plaintext buffer capacity kept between engine calls.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
 fn collect(buf: &mut Vec<u8>, events: &mut Vec<Plain>, d: Dir, p: PlainEvent<'_>, a: At) {
     match p {
