@@ -27,7 +27,7 @@ use crate::tcp::TcpConfig;
 use crate::types::{Anomaly, At, MAX_ANOMALIES_PER_CONNECTION, Timestamp, human_secs, round_us};
 
 /// Tunables of a run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// The TCP layer's.
     pub tcp: TcpConfig,
@@ -39,6 +39,12 @@ pub struct Options {
     /// The reorder window, ns of capture time (see [`crate::capture::merge`]):
     /// frames out of time order by less than this are analysed in order.
     pub reorder_window_ns: u64,
+    /// TLS secrets (`--keylog` files, merged), shared by every connection
+    /// and worker; the Decryption Secrets Blocks of pcapng inputs are added
+    /// to them as they are read.
+    pub keylog: Option<std::sync::Arc<crate::tls::KeyLog>>,
+    /// What reading each key log file gave (the report's `keylogs`).
+    pub keylog_sources: Vec<report::tls::KeyLogReport>,
 }
 
 impl Default for Options {
@@ -50,6 +56,8 @@ impl Default for Options {
             },
             threads: 1,
             reorder_window_ns: crate::capture::merge::DEFAULT_WINDOW_NS,
+            keylog: None,
+            keylog_sources: Vec::new(),
         }
     }
 }
@@ -69,6 +77,29 @@ pub struct Progress {
 
 /// Frames between two calls of the progress hook.
 pub const PROGRESS_EVERY: u32 = 8192;
+
+impl Options {
+    /// Reads `--keylog` files (in order; later secrets win). A file that
+    /// cannot be read is an error naming it; malformed lines are counted
+    /// per file (see [`report::tls::KeyLogReport`]), never fatal.
+    pub fn read_keylogs(&mut self, files: &[std::path::PathBuf]) -> Result<(), String> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut all = self.keylog.as_deref().cloned().unwrap_or_default();
+        for f in files {
+            let name = f.display().to_string();
+            let bytes =
+                std::fs::read(f).map_err(|e| format!("--keylog {name}: cannot read: {e}"))?;
+            let log = crate::tls::KeyLog::parse(&bytes, &name);
+            self.keylog_sources
+                .push(report::tls::KeyLogReport::of(&name, &log));
+            all.merge(log);
+        }
+        self.keylog = Some(std::sync::Arc::new(all));
+        Ok(())
+    }
+}
 
 /// Where concluded work goes: settled exchanges of open connections, then
 /// each connection when it concludes (its own `exchanges` being those not
@@ -194,6 +225,34 @@ pub struct Analyzer<S: Sink = Collect> {
     /// engine's).
     prefilter: Option<Box<FilterState>>,
     opts: Options,
+    /// The key log in force (`--keylog` and the Decryption Secrets Blocks
+    /// read so far).
+    keys: Option<std::sync::Arc<crate::tls::KeyLog>>,
+    /// The key logs read, for the header.
+    keylogs: Vec<report::tls::KeyLogReport>,
+}
+
+/// The backend of a run: one engine, or worker threads.
+fn backend(opts: &Options, filter: Filter) -> Backend {
+    if opts.threads > 1 {
+        let mut p = crate::threads::Pool::new(opts.threads, opts.tcp, filter);
+        if opts.keylog.is_some() {
+            p.set_keys(opts.keylog.clone(), &mut NoEvents);
+        }
+        Backend::Threads(Box::new(p))
+    } else {
+        let mut e = Engine::new(opts.tcp, filter);
+        e.set_keys(opts.keylog.clone());
+        Backend::Local(Box::new(e))
+    }
+}
+
+/// Receives nothing (a pool before its first segment has nothing to give).
+struct NoEvents;
+
+impl Events for NoEvents {
+    fn exchange(&mut self, _: u64, _: std::net::SocketAddr, _: u64, _: ExchangeReport, _: bool) {}
+    fn concluded(&mut self, _: ConnectionReport, _: Vec<bool>) {}
 }
 
 impl Analyzer<Collect> {
@@ -220,15 +279,7 @@ impl Analyzer<Collect> {
 impl<S: Sink> Analyzer<S> {
     /// An analyzer handing what concludes to `sink`.
     pub fn with_sink(opts: Options, sink: S) -> Self {
-        let backend = if opts.threads > 1 {
-            Backend::Threads(Box::new(crate::threads::Pool::new(
-                opts.threads,
-                opts.tcp,
-                Filter::default(),
-            )))
-        } else {
-            Backend::Local(Box::new(Engine::new(opts.tcp, Filter::default())))
-        };
+        let backend = backend(&opts, Filter::default());
         Analyzer {
             backend,
             front: Front::new(sink),
@@ -242,6 +293,8 @@ impl<S: Sink> Analyzer<S> {
             capture_anomalies_dropped: 0,
             capture_anomaly_counts: BTreeMap::new(),
             prefilter: None,
+            keys: opts.keylog.clone(),
+            keylogs: opts.keylog_sources.clone(),
             opts,
         }
     }
@@ -259,15 +312,7 @@ impl<S: Sink> Analyzer<S> {
     /// out. Call before the first frame.
     pub fn set_filter(&mut self, filter: Filter) {
         self.prefilter = FilterState::new(filter.clone());
-        self.backend = if self.opts.threads > 1 {
-            Backend::Threads(Box::new(crate::threads::Pool::new(
-                self.opts.threads,
-                self.opts.tcp,
-                filter,
-            )))
-        } else {
-            Backend::Local(Box::new(Engine::new(self.opts.tcp, filter)))
-        };
+        self.backend = backend(&self.opts, filter);
     }
 
     /// Reads one whole input. Errors that keep the input from being read at
@@ -297,7 +342,10 @@ impl<S: Sink> Analyzer<S> {
     pub fn read_set_with(&mut self, set: CaptureSet, progress: &mut dyn FnMut(Progress)) {
         let mut merged = set.merge(self.opts.reorder_window_ns);
         let mut tick = PROGRESS_EVERY;
-        while let Some(frame) = merged.next_frame() {
+        while let Some(mut frame) = merged.next_frame() {
+            if let Some(keys) = frame.secrets.take() {
+                self.add_keys(keys);
+            }
             self.frame(frame.linktype, frame.data, frame.ts);
             tick -= 1;
             if tick == 0 {
@@ -316,7 +364,21 @@ impl<S: Sink> Analyzer<S> {
             frames: self.frames,
             open_connections: self.open_connections(),
         });
+        self.keylogs.extend(merged.keylog_reports());
         self.inputs.extend(merged.finish());
+    }
+
+    /// Secrets read from a capture (Decryption Secrets Blocks): merged into
+    /// the key log in force, for the connections created from now on.
+    fn add_keys(&mut self, new: crate::tls::KeyLog) {
+        let mut all = self.keys.as_deref().cloned().unwrap_or_default();
+        all.merge(new);
+        let keys = Some(std::sync::Arc::new(all));
+        self.keys = keys.clone();
+        match &mut self.backend {
+            Backend::Local(e) => e.set_keys(keys),
+            Backend::Threads(p) => p.set_keys(keys, &mut self.front),
+        }
     }
 
     /// Analyses one frame. Frame numbers count across all inputs.
@@ -468,6 +530,7 @@ impl<S: Sink> Analyzer<S> {
                     version: env!("CARGO_PKG_VERSION"),
                 },
                 inputs: self.inputs,
+                keylogs: self.keylogs,
             },
             summary,
             findings,

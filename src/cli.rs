@@ -142,6 +142,13 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
+    /// TLS key log (the NSS format SSLKEYLOGFILE makes browsers, curl,
+    /// OpenSSL, Go, Python and Node write) to decrypt HTTPS with
+    /// (repeatable). Malformed lines are counted and reported, not fatal.
+    /// pcapng Decryption Secrets Blocks are read without it.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylogs: Vec<PathBuf>,
+
     /// Only connections to this server (repeatable; any of them).
     #[arg(long = "server", value_name = "ADDR[:PORT]", value_parser = Endpoint::parse)]
     pub servers: Vec<Endpoint>,
@@ -165,8 +172,9 @@ pub struct AnalysisArgs {
 }
 
 impl AnalysisArgs {
-    /// The analysis options.
-    pub fn options(&self) -> Options {
+    /// The analysis options; a `--keylog` file that cannot be read is an
+    /// error naming it.
+    pub fn options(&self) -> Result<Options, String> {
         let mut o = Options::default();
         o.tcp.max_buffered_bytes = self.max_buffer;
         // Validated finite and non-negative; saturates at u64::MAX ns.
@@ -180,7 +188,8 @@ impl AnalysisArgs {
             Some(n) => n.max(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        o
+        o.read_keylogs(&self.keylogs)?;
+        Ok(o)
     }
 
     /// The connection filter (empty when no filter flag was given).
@@ -347,7 +356,7 @@ impl Cli {
         inputs(&self.captures)
     }
 
-    pub fn options(&self) -> Options {
+    pub fn options(&self) -> Result<Options, String> {
         self.analysis.options()
     }
 }

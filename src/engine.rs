@@ -102,9 +102,9 @@ pub(crate) struct ConnState {
 }
 
 impl ConnState {
-    fn new() -> Self {
+    fn new(keys: Option<std::sync::Arc<crate::tls::KeyLog>>) -> Self {
         ConnState {
-            app: AppSession::new(),
+            app: AppSession::with_keys(keys),
             fold: verdict::Fold::new(),
         }
     }
@@ -118,6 +118,8 @@ pub struct Engine {
     #[allow(clippy::vec_box)]
     concluded: Vec<Box<Tracked<ConnState>>>,
     filter: Option<Box<FilterState>>,
+    /// The key log given to each new connection (TLS decryption).
+    keys: Option<std::sync::Arc<crate::tls::KeyLog>>,
 }
 
 impl Engine {
@@ -127,7 +129,14 @@ impl Engine {
             table: FlowTable::new(tcp),
             concluded: Vec::new(),
             filter: FilterState::new(filter),
+            keys: None,
         }
+    }
+
+    /// The key log connections created from now on decrypt their TLS with
+    /// (`--keylog`, and pcapng Decryption Secrets Blocks as they are read).
+    pub fn set_keys(&mut self, keys: Option<std::sync::Arc<crate::tls::KeyLog>>) {
+        self.keys = keys;
     }
 
     /// Connections tracked now.
@@ -177,7 +186,9 @@ impl Engine {
         self.table.expire(now, &mut done);
         let mut buffered = None;
         let mut created = None;
-        if let Some(t) = self.table.lookup(seg, at, now, ConnState::new, &mut done) {
+        let keys = &self.keys;
+        let new_user = || ConnState::new(keys.clone());
+        if let Some(t) = self.table.lookup(seg, at, now, new_user, &mut done) {
             if t.conn.first.frame == at.frame && t.conn.last.frame == at.frame {
                 created = Some(t.conn.id);
             }
@@ -286,8 +297,14 @@ fn conclude(t: Box<Tracked<ConnState>>) -> (ConnectionReport, Vec<bool>) {
     };
     app.http_mut().make_contiguous();
     let window = app.http().exchanges().as_slices().0;
-    let verdict = verdict::judge(&conn, fold, window, tunnel, evicted);
-    let c = report::build::connection(&conn, app.http(), window, verdict);
+    let mut verdict = verdict::judge(&conn, fold, window, tunnel, evicted);
+    if let Some(tls) = app.tls() {
+        verdict::tls::judge(&conn, tls, &mut verdict);
+    }
+    let mut c = report::build::connection(&conn, app.http(), window, verdict);
+    if let Some(tls) = app.tls() {
+        c.tls = Some(Box::new(report::build::tls_report(tls)));
+    }
     let stale = window.iter().map(|ex| stale_request(&conn, ex)).collect();
     (c, stale)
 }

@@ -6,6 +6,9 @@
 //!   -> Segment    {addrs, seq, ack, flags, payload}           decode
 //!   -> Connection (roles, handshake, teardown, history)       tcp/
 //!   -> StreamEvent::{Data, Gap, Fin, Reset}                   tcp/reassembly
+//!   -> AppSession: protocol sniffed from the first bytes      app/
+//!      (TLS: records -> TlsFacts, decrypted plaintext ->      tls/, app/tls
+//!       the HTTP/1 session, with a key log)
 //!   -> Exchange   {request, response, framing, timings}       http/
 //!   -> ConnectionReport -> Report -> text | json              report/
 //! ```

@@ -58,11 +58,15 @@ fn run_report(cli: &Cli) -> u8 {
     if matches!(cli.format, Format::Text | Format::Json | Format::Ndjson) {
         return stream_report(cli, color);
     }
+    let opts = match cli.options() {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
     let set = match open_set(cli) {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let mut a = analyzer::Analyzer::new(cli.options());
+    let mut a = analyzer::Analyzer::new(opts);
     a.set_filter(cli.analysis.filter());
     read_set(cli, &mut a, set);
     let report = a.finish();
@@ -113,11 +117,28 @@ fn warn_inputs(header: &report::Header) {
             eprintln!("httpreuse: warning: {err}; the report covers the frames before it");
         }
     }
+    for k in &header.keylogs {
+        if k.malformed > 0 {
+            let first = k.malformed_lines.first().map_or(String::new(), |m| {
+                format!(" (first: line {}, {})", m.line, m.reason)
+            });
+            eprintln!(
+                "httpreuse: warning: {}: {} malformed key log line{} skipped{first}",
+                k.source,
+                k.malformed,
+                if k.malformed == 1 { "" } else { "s" }
+            );
+        }
+    }
 }
 
 /// Text, JSON and NDJSON: rendered as the analysis goes (memory follows
 /// the open connections, not the capture).
 fn stream_report(cli: &Cli, color: bool) -> u8 {
+    let opts = match cli.options() {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
     let set = match open_set(cli) {
         Ok(s) => s,
         Err(e) => return fail(&e),
@@ -142,7 +163,7 @@ fn stream_report(cli: &Cli, color: bool) -> u8 {
         )),
     };
     let streamer = report::stream::Streamer::new(r, &mut *out);
-    let mut a = analyzer::Analyzer::with_sink(cli.options(), streamer);
+    let mut a = analyzer::Analyzer::with_sink(opts, streamer);
     a.set_filter(cli.analysis.filter());
     read_set(cli, &mut a, set);
     let (outcome, streamer) = a.finish_with_sink();
@@ -240,12 +261,11 @@ fn run_check(a: &CheckArgs) -> u8 {
             strict_times: a.strict_times,
         },
     };
-    let run = check::run(
-        &cli::inputs(&a.captures),
-        a.analysis.options(),
-        &a.analysis.filter(),
-        &plan,
-    );
+    let opts = match a.analysis.options() {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let run = check::run(&cli::inputs(&a.captures), opts, &a.analysis.filter(), &plan);
     for w in &run.warnings {
         eprintln!("httpreuse: warning: {w}; the report covers the frames before it");
     }
@@ -313,11 +333,15 @@ fn run_diff(a: &DiffArgs) -> u8 {
             Err(e) => return fail(&e.to_string()),
         }
     }
-    let (opts, filter) = (a.analysis.options(), a.analysis.filter());
+    let opts = match a.analysis.options() {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let filter = a.analysis.filter();
     let load = |p: &std::path::Path| {
         check::load(
             &cli::inputs(std::slice::from_ref(&p.to_path_buf())),
-            opts,
+            opts.clone(),
             &filter,
         )
     };

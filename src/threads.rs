@@ -89,6 +89,8 @@ enum Job {
     Finish {
         start: Timestamp,
     },
+    /// The key log for connections created from the next window on.
+    Keys(Option<Arc<crate::tls::KeyLog>>),
 }
 
 /// What a worker reports, tagged with the frame it happened at.
@@ -227,6 +229,7 @@ fn run_worker(
                     return;
                 }
             }
+            Job::Keys(k) => engine.set_keys(k),
             Job::Finish { start } => {
                 out.frame = u64::MAX;
                 engine.finish(start, &mut out);
@@ -338,6 +341,18 @@ impl Pool {
         });
         if self.ticks.len() >= WINDOW {
             self.send_window(front);
+        }
+    }
+
+    /// The key log for connections created from the next segment on (see
+    /// [`Engine::set_keys`]): the window so far is sent first, so that
+    /// every worker switches at the same frame.
+    pub fn set_keys(&mut self, keys: Option<Arc<crate::tls::KeyLog>>, front: &mut impl Events) {
+        self.send_window(front);
+        for wk in &self.workers {
+            if wk.jobs.send(Job::Keys(keys.clone())).is_err() {
+                self.failed = true;
+            }
         }
     }
 

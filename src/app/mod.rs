@@ -4,15 +4,19 @@
 //!
 //! Until the protocol is known, events are held (bounded by
 //! [`MAX_HELD_BYTES`]) and replayed, with their own frames and times, into
-//! the session once it is. Today every protocol is analysed by the HTTP/1
-//! session (TLS and HTTP/2 bytes show there as `non_http`); the protocol
-//! decided is kept so that TLS and HTTP/2 sessions can take their
-//! connections without touching the layers around this one.
+//! the session once it is. TLS connections go to the TLS engine
+//! ([`tls::TlsConn`]), whose decrypted plaintext (with a key log) comes back
+//! to the HTTP/1 session; everything else is analysed by the HTTP/1
+//! session (HTTP/2 bytes show there as `non_http`).
 
 pub mod sniff;
+pub mod tls;
+
+use std::sync::Arc;
 
 use crate::http::HttpSession;
 use crate::tcp::StreamEvent;
+use crate::tls::KeyLog;
 use crate::types::{At, Dir};
 use sniff::{Guess, Protocol};
 
@@ -66,6 +70,9 @@ pub struct AppSession {
     held: Vec<Held>,
     held_bytes: usize,
     http: HttpSession,
+    /// The run's key log, for a TLS session once the protocol is known.
+    keys: Option<Arc<KeyLog>>,
+    tls: Option<Box<tls::TlsConn>>,
 }
 
 impl Default for AppSession {
@@ -77,13 +84,26 @@ impl Default for AppSession {
 impl AppSession {
     /// A connection before any of its bytes.
     pub fn new() -> Self {
+        Self::with_keys(None)
+    }
+
+    /// A connection before any of its bytes, whose TLS (if it turns out to
+    /// speak it) is decrypted with `keys`.
+    pub fn with_keys(keys: Option<Arc<KeyLog>>) -> Self {
         AppSession {
             protocol: None,
             probes: [Probe::default(), Probe::default()],
             held: Vec::new(),
             held_bytes: 0,
             http: HttpSession::new(),
+            keys,
+            tls: None,
         }
+    }
+
+    /// The TLS side, for a TLS connection.
+    pub fn tls(&self) -> Option<&tls::TlsConn> {
+        self.tls.as_deref()
     }
 
     /// What the connection speaks, once decided.
@@ -154,6 +174,9 @@ impl AppSession {
             let p = self.decide(true).unwrap_or(Protocol::Http1);
             self.set_protocol(p);
         }
+        if let Some(t) = &mut self.tls {
+            t.finish(at, &mut self.http);
+        }
         self.http.finish(at);
     }
 
@@ -204,6 +227,9 @@ impl AppSession {
     /// Decides the protocol and replays what was held.
     fn set_protocol(&mut self, p: Protocol) {
         self.protocol = Some(p);
+        if p == Protocol::Tls {
+            self.tls = Some(Box::new(tls::TlsConn::new(self.keys.take())));
+        }
         for h in std::mem::take(&mut self.held) {
             match h {
                 Held::Data(d, at, b) => self.route(d, StreamEvent::Data(&b), at),
@@ -216,7 +242,10 @@ impl AppSession {
     }
 
     fn route(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At) {
-        // Every protocol goes to the HTTP/1 session for now (module docs).
-        self.http.on_event(dir, ev, at);
+        match &mut self.tls {
+            Some(t) => t.on_event(dir, ev, at, &mut self.http),
+            // Every other protocol goes to the HTTP/1 session (module docs).
+            None => self.http.on_event(dir, ev, at),
+        }
     }
 }

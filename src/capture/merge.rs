@@ -103,6 +103,11 @@ struct Member {
     /// Bytes read when its reader closed.
     read: u64,
     report: InputReport,
+    /// TLS secrets of its Decryption Secrets Blocks read and not yet
+    /// handed out (pcapng).
+    secrets: Option<crate::tls::KeyLog>,
+    /// What its Decryption Secrets Blocks gave (the header's `keylogs`).
+    dsb: Option<crate::report::tls::KeyLogReport>,
 }
 
 /// Inputs opened and checked, in reading order (see the module docs).
@@ -228,7 +233,15 @@ impl CaptureSet {
 
     /// The merge of the set, with a reorder window of `window_ns` of
     /// capture time (0: none; frames are released in the order read).
-    pub fn merge(self, window_ns: u64) -> Merged {
+    pub fn merge(mut self, window_ns: u64) -> Merged {
+        // Secrets before the members' first frames (read when checked).
+        let mut secrets: Option<crate::tls::KeyLog> = None;
+        for new in self.members.iter_mut().filter_map(|m| m.secrets.take()) {
+            match &mut secrets {
+                Some(s) => s.merge(new),
+                None => secrets = Some(new),
+            }
+        }
         Merged {
             total: self.total_bytes(),
             members: self.members,
@@ -242,6 +255,7 @@ impl CaptureSet {
             out: false,
             exhausted: false,
             flush: 0,
+            secrets,
         }
     }
 }
@@ -295,8 +309,17 @@ impl Member {
             frames: 0,
             read: 0,
             report,
+            secrets: None,
+            dsb: None,
         };
-        match reader.next_found() {
+        let first = reader.next_found();
+        if let Some(new) = reader.take_secrets() {
+            m.note_secrets(new);
+        }
+        if !keep {
+            m.note_truncated(&reader);
+        }
+        match first {
             Ok(Some(f)) => {
                 m.first = Some(f.ts);
                 if keep {
@@ -317,6 +340,9 @@ impl Member {
     fn reopen(&mut self) {
         let reader = CaptureReader::open(&self.input).and_then(|mut r| {
             let head = r.next_found()?;
+            // The secrets before the first frame were taken when the
+            // member was checked.
+            let _ = r.take_secrets();
             Ok((r, head))
         });
         match reader {
@@ -344,13 +370,18 @@ impl Member {
             self.done = true;
             return;
         };
-        match r.next_found() {
+        let next = r.next_found();
+        let secrets = r.take_secrets();
+        match next {
             Ok(Some(f)) => self.head = Some(f),
             Ok(None) => self.done = true,
             Err(e) => {
                 self.report.error = Some(e.to_string());
                 self.done = true;
             }
+        }
+        if let Some(new) = secrets {
+            self.note_secrets(new);
         }
         if self.done {
             self.close_if_unused();
@@ -363,7 +394,54 @@ impl Member {
             && let Some(r) = self.reader.take()
         {
             self.read = r.position();
+            self.note_truncated(&r);
         }
+    }
+
+    /// Secrets of Decryption Secrets Blocks just read: kept to hand out,
+    /// and counted for the header's `keylogs`.
+    fn note_secrets(&mut self, new: crate::tls::KeyLog) {
+        use crate::report::tls::KeyLogReport;
+        let file = &self.report.file;
+        let dsb = self.dsb.get_or_insert_with(|| KeyLogReport {
+            source: format!("{file} (decryption secrets blocks)"),
+            ..KeyLogReport::default()
+        });
+        let r = KeyLogReport::of(&dsb.source, &new);
+        dsb.lines += r.lines;
+        dsb.connections += r.connections;
+        dsb.ignored += r.ignored;
+        dsb.malformed += r.malformed;
+        dsb.malformed_lines.extend(r.malformed_lines);
+        dsb.malformed_lines
+            .truncate(crate::tls::keylog::MAX_MALFORMED_KEPT);
+        match &mut self.secrets {
+            Some(s) => s.merge(new),
+            None => self.secrets = Some(new),
+        }
+    }
+
+    /// Decryption Secrets Blocks of a reader about to close that ran past
+    /// their block.
+    fn note_truncated(&mut self, r: &CaptureReader) {
+        let truncated = r.secrets_truncated();
+        if truncated == 0 {
+            return;
+        }
+        let file = &self.report.file;
+        let dsb = self
+            .dsb
+            .get_or_insert_with(|| crate::report::tls::KeyLogReport {
+                source: format!("{file} (decryption secrets blocks)"),
+                ..Default::default()
+            });
+        dsb.malformed += truncated;
+        dsb.malformed_lines.push(crate::report::tls::MalformedLine {
+            line: 0,
+            reason: "decryption secrets block cut short",
+        });
+        dsb.malformed_lines
+            .truncate(crate::tls::keylog::MAX_MALFORMED_KEPT);
     }
 
     /// Bytes of this member read so far.
@@ -396,7 +474,6 @@ struct Held {
 }
 
 /// A frame released by [`Merged::next_frame`].
-#[derive(Clone, Copy, Debug)]
 pub struct MergedFrame<'a> {
     pub ts: Timestamp,
     /// LINKTYPE_* of the interface the frame was captured on.
@@ -408,6 +485,10 @@ pub struct MergedFrame<'a> {
     pub member: usize,
     /// Its frame number within its own file (from 1).
     pub file_frame: u64,
+    /// TLS secrets of pcapng Decryption Secrets Blocks read since the last
+    /// frame released (at least those before this frame and before every
+    /// frame released after it): to be in force before this frame.
+    pub secrets: Option<crate::tls::KeyLog>,
 }
 
 /// The frames of a [`CaptureSet`] in timestamp order (see the module docs).
@@ -433,6 +514,8 @@ pub struct Merged {
     /// came before a late frame (which is the last of them).
     flush: usize,
     total: Option<u64>,
+    /// Secrets taken from members, to go out with the next frame.
+    secrets: Option<crate::tls::KeyLog>,
 }
 
 impl Merged {
@@ -543,6 +626,12 @@ impl Merged {
             // Held from now on: its reader stays open until it is released.
             m.held += 1;
             m.advance();
+            if let Some(new) = m.secrets.take() {
+                match &mut self.secrets {
+                    Some(s) => s.merge(new),
+                    None => self.secrets = Some(new),
+                }
+            }
             if m.done {
                 self.active.retain(|&a| a != i);
             }
@@ -553,6 +642,11 @@ impl Merged {
     /// Releases the window's first frame (it stays at the front, its
     /// bytes borrowed by the caller, until the next call).
     fn release(&mut self) -> Option<MergedFrame<'_>> {
+        let secrets = if self.window.is_empty() {
+            None
+        } else {
+            self.secrets.take()
+        };
         let h = self.window.front()?;
         self.out = true;
         let data = match &h.bytes {
@@ -571,6 +665,7 @@ impl Merged {
             orig_len: h.orig_len,
             member: h.member,
             file_frame: h.file_frame,
+            secrets,
         })
     }
 
@@ -606,6 +701,12 @@ impl Merged {
     /// The sum of the inputs' sizes, if all are regular files.
     pub fn bytes_total(&self) -> Option<u64> {
         self.total
+    }
+
+    /// What the inputs' Decryption Secrets Blocks gave, in reading order
+    /// (call at the end, before [`Merged::finish`]).
+    pub fn keylog_reports(&mut self) -> Vec<crate::report::tls::KeyLogReport> {
+        self.members.iter_mut().filter_map(|m| m.dsb.take()).collect()
     }
 
     /// What was read of each input, in reading order (call at the end).

@@ -400,6 +400,25 @@ impl CaptureReader {
         }
     }
 
+    /// The TLS secrets of the pcapng Decryption Secrets Blocks read since
+    /// the last call (blocks before the frame read last): keys known before
+    /// the packets that need them, as `editcap --inject-secrets` places them.
+    pub fn take_secrets(&mut self) -> Option<crate::tls::KeyLog> {
+        match &mut self.format {
+            Format::PcapNg(p) => p.secrets.take(),
+            Format::Pcap(_) => None,
+        }
+    }
+
+    /// Decryption Secrets Blocks whose secrets ran past their block
+    /// (skipped), so far.
+    pub fn secrets_truncated(&self) -> u64 {
+        match &self.format {
+            Format::PcapNg(p) => p.secrets_truncated,
+            Format::Pcap(_) => 0,
+        }
+    }
+
     /// Parses records until a frame, consuming it; returns where its bytes
     /// are in the source buffer.
     fn advance(&mut self) -> Result<Option<Found>, CaptureError> {

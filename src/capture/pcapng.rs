@@ -56,6 +56,9 @@ const PB_IFACE_OFFSET: usize = 0;
 const SPB_ORIGLEN_OFFSET: usize = 0;
 const SPB_DATA_OFFSET: usize = 4;
 
+/// The Decryption Secrets Block type (pcapng spec, section 4.7).
+const DECRYPTION_SECRETS_BLOCK: u32 = 0x0000_000A;
+
 /// The default `if_tsresol`: microseconds.
 const DEFAULT_TSRESOL: u8 = 6;
 
@@ -99,6 +102,10 @@ pub(crate) struct PcapNgState {
     /// Timestamp of the last packet, given to Simple Packet Blocks (which
     /// carry none) so that time never jumps back to 1970.
     last_ts: Timestamp,
+    /// TLS secrets of the Decryption Secrets Blocks read and not yet taken.
+    pub(crate) secrets: Option<crate::tls::KeyLog>,
+    /// Decryption Secrets Blocks whose secrets ran past the block (skipped).
+    pub(crate) secrets_truncated: u64,
 }
 
 impl PcapNgState {
@@ -107,6 +114,8 @@ impl PcapNgState {
             big_endian: true,
             interfaces: Vec::new(),
             last_ts: Timestamp::default(),
+            secrets: None,
+            secrets_truncated: 0,
         }
     }
 
@@ -142,7 +151,25 @@ impl PcapNgState {
             ENHANCED_PACKET_BLOCK => self.packet(body, len, frame_no, true),
             PACKET_BLOCK => self.packet(body, len, frame_no, false),
             SIMPLE_PACKET_BLOCK => self.simple_packet(body, len, frame_no),
+            DECRYPTION_SECRETS_BLOCK => {
+                self.secrets_block(body);
+                Step::Skip(len)
+            }
             _ => Step::Skip(len),
+        }
+    }
+
+    /// A Decryption Secrets Block: TLS key logs are kept for the analysis
+    /// (other secrets types are skipped; the body's fields are in the
+    /// section's byte order, which `KeyLog::from_pcapng_dsb` recognises).
+    fn secrets_block(&mut self, body: &[u8]) {
+        match crate::tls::KeyLog::from_pcapng_dsb(body) {
+            Ok(log) => match &mut self.secrets {
+                Some(s) => s.merge(log),
+                None => self.secrets = Some(log),
+            },
+            Err(crate::tls::DsbError::Truncated) => self.secrets_truncated += 1,
+            Err(crate::tls::DsbError::NotTls(_)) => {}
         }
     }
 

@@ -350,8 +350,11 @@ pub fn connection(
             .map(|a| anomaly_report(a, origin))
             .collect(),
         anomalies_not_listed,
+        tls: None,
     }
 }
+
+pub use super::tls::tls_report;
 
 fn idle_report(i: &Idle) -> IdleReport {
     IdleReport {
@@ -375,6 +378,7 @@ fn close_report(c: &Close) -> CloseReport {
         protocol: c.protocol.clone(),
         tunnel_bytes: c.tunnel_bytes,
         evicted: c.evicted,
+        estimated: c.estimated,
         explanation: sentences::close_explanation(c),
     }
 }
@@ -411,7 +415,7 @@ fn distribution(histogram: BTreeMap<u64, u64>) -> Distribution {
     }
 }
 
-fn ratio(a: u64, b: u64) -> f64 {
+pub(crate) fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         0.0
     } else {
@@ -502,6 +506,7 @@ pub struct SummaryBuilder {
     histogram: BTreeMap<u64, u64>,
     servers: BTreeMap<String, ServerAcc>,
     servers_not_listed: u64,
+    tls: super::tls::TlsSummaryBuilder,
 }
 
 impl SummaryBuilder {
@@ -554,6 +559,7 @@ impl SummaryBuilder {
         *self.histogram.entry(c.requests).or_insert(0) += 1;
         count_reason(&mut s.close_reasons, c);
         count_anomalies(&mut s.anomalies, c);
+        self.tls.add(c);
 
         if !self.servers.contains_key(c.server.as_str()) && self.servers.len() >= MAX_SERVERS {
             self.servers_not_listed += 1;
@@ -620,6 +626,7 @@ impl SummaryBuilder {
                 .then(a.server.cmp(&b.server))
         });
         s.servers_not_listed = self.servers_not_listed;
+        s.tls = self.tls.finish();
         s
     }
 }

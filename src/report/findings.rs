@@ -461,8 +461,10 @@ impl FindingsBuilder {
         s.reused += c.reused as u64;
         let close = &c.close;
 
-        // The server's idle close.
+        // The server's idle close (not an estimate from TLS records: a
+        // server closing after Connection: close looks the same there).
         if close.reason == CloseReason::Idle
+            && !close.estimated
             && close.by == Some(Role::Server)
             && let Some(idle) = close.idle_seconds
         {

@@ -135,6 +135,16 @@ pub const CONNECTION_COLUMNS: &[(&str, Kind)] = &[
     // Merge keys of separately analysed runs (with community_id and start).
     ("open_at_start", Kind::Bool),
     ("open_at_end", Kind::Bool),
+    ("close_estimated", Kind::Bool),
+    ("tls_version", Kind::Str),
+    ("tls_sni", Kind::Str),
+    ("tls_alpn", Kind::Str),
+    ("tls_cipher", Kind::Str),
+    ("tls_resumed", Kind::Bool),
+    ("tls_handshake", Kind::Str),
+    ("tls_turns", Kind::Int),
+    ("tls_decrypted", Kind::Bool),
+    ("tls_decrypt_error", Kind::Str),
 ];
 
 /// The row of one connection (same order as [`CONNECTION_COLUMNS`]).
@@ -148,6 +158,7 @@ pub fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
     let ka = &c.http.keep_alive_advertised;
     let mut kinds: Vec<String> = c.anomalies.iter().filter_map(|a| name(&a.kind)).collect();
     kinds.dedup();
+    let tls = c.tls.as_deref().map(|t| &t.facts);
     vec![
         int(c.id),
         s(ca),
@@ -200,6 +211,16 @@ pub fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
         s(c.close.explanation.clone()),
         Cell::Bool(Some(c.open_at_start)),
         Cell::Bool(Some(c.open_at_end)),
+        Cell::Bool(Some(c.close.estimated)),
+        os(tls.and_then(|t| t.version.map(String::from))),
+        os(tls.and_then(|t| t.sni.clone())),
+        os(tls.and_then(|t| t.alpn.clone())),
+        os(tls.and_then(|t| t.cipher.map(String::from))),
+        Cell::Bool(tls.and_then(|t| t.resumed)),
+        os(tls.map(|t| t.handshake.to_string())),
+        oint(tls.map(|t| t.turns)),
+        Cell::Bool(tls.map(|t| t.decrypted)),
+        os(tls.and_then(|t| t.decrypt_error.map(String::from))),
     ]
 }
 

@@ -235,6 +235,10 @@ impl SpillRender for JsonRenderer {
         nested(&pre.header.tool, 1, b, &mut o);
         o.put(b",\n  \"inputs\": ");
         nested(&pre.header.inputs, 1, b, &mut o);
+        if !pre.header.keylogs.is_empty() {
+            o.put(b",\n  \"keylogs\": ");
+            nested(&pre.header.keylogs, 1, b, &mut o);
+        }
         o.put(b",\n  \"summary\": ");
         match pre.summary {
             Some(s) => nested(s, 1, b, &mut o),
@@ -330,6 +334,8 @@ struct SummaryLine<'a> {
     format_version: u32,
     tool: &'a crate::report::Tool,
     inputs: &'a [crate::report::InputReport],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    keylogs: &'a [crate::report::tls::KeyLogReport],
     #[serde(flatten)]
     summary: &'a Summary,
     findings: &'a [crate::report::findings::Finding],
@@ -382,6 +388,7 @@ impl SpillRender for NdjsonRenderer {
             format_version: pre.header.format_version,
             tool: &pre.header.tool,
             inputs: &pre.header.inputs,
+            keylogs: &pre.header.keylogs,
             summary,
             findings: pre.findings,
         };

@@ -20,6 +20,7 @@ pub mod render;
 pub mod sentences;
 pub mod stream;
 pub mod text;
+pub mod tls;
 pub mod zeek;
 
 use std::collections::BTreeMap;
@@ -61,6 +62,10 @@ pub struct Header {
     pub tool: Tool,
     /// Each input and what reading it gave.
     pub inputs: Vec<InputReport>,
+    /// The TLS key logs read (`--keylog` files, pcapng Decryption Secrets
+    /// Blocks); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keylogs: Vec<tls::KeyLogReport>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -157,6 +162,10 @@ pub struct Summary {
     /// present when a filter was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filtered_out: Option<crate::filter::FilteredOut>,
+    /// TLS connections: versions, ALPN, SNI per server, resumption; only
+    /// present when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<tls::TlsSummary>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -253,6 +262,10 @@ pub struct ConnectionReport {
     pub anomalies: Vec<AnomalyReport>,
     /// Anomalies beyond the per-connection detail cap (counted, not listed).
     pub anomalies_not_listed: u64,
+    /// A TLS connection's facts (see [`tls::TlsReport`]); absent on other
+    /// connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Box<tls::TlsReport>>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -355,6 +368,10 @@ pub struct CloseReport {
     /// connection. With no FIN or RST seen the reason is then `open`; a
     /// half-closed connection keeps the reason its close gives.
     pub evicted: Option<crate::tcp::flow::Eviction>,
+    /// Judged from encrypted TLS records (turns), not HTTP messages; only
+    /// present (and `true`) then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
     /// A sentence for people.
     pub explanation: String,
 }

@@ -34,8 +34,65 @@ fn unfinished(o: Option<Outstanding>) -> String {
 
 /// The sentence explaining why a connection ended.
 pub fn close_explanation(c: &Close) -> String {
+    let base = close_sentence(c);
+    match &c.tls {
+        Some(t) if t.from_records && c.reason != CloseReason::TlsFailed => {
+            format!("{base}{}", tls_note(t))
+        }
+        Some(t) => match (t.close_notify, c.by) {
+            // The TLS session was ended by the other side than the FIN's.
+            (Some(n), Some(by))
+                if n.by != by && !n.estimated && c.reason != CloseReason::TlsFailed =>
+            {
+                format!("{base}; the {} had sent the first close_notify", n.by)
+            }
+            _ => base,
+        },
+        None => base,
+    }
+}
+
+/// What a TLS connection judged from its records adds to the sentence.
+fn tls_note(t: &crate::verdict::tls::TlsClose) -> String {
+    let why = match (t.unanalysed, t.decrypt_error) {
+        (Some(p), _) => format!("the {p} plaintext was decrypted but is not analysed yet"),
+        (None, Some("no_keys")) => "no TLS keys for it".to_string(),
+        (None, Some(e)) => format!("TLS not decrypted: {}", e.replace('_', " ")),
+        (None, None) => "decrypted, no plaintext".to_string(),
+    };
+    let turns = match t.turns {
+        1 => "1 turn".to_string(),
+        n => format!("{n} turns"),
+    };
+    format!(" (estimated from the TLS records, {turns}; {why})")
+}
+
+fn close_sentence(c: &Close) -> String {
     let by = c.by.unwrap_or(Role::Client);
     match c.reason {
+        CloseReason::TlsFailed => {
+            let (handshake, alert) = c
+                .tls
+                .as_ref()
+                .map_or(("abandoned", None), |t| (t.handshake, t.alert.as_ref()));
+            match (handshake, alert) {
+                ("failed", Some(a)) if a.description == "encrypted" => format!(
+                    "the TLS handshake failed: the {} sent an encrypted alert (its description cannot be read without keys)",
+                    a.by
+                ),
+                ("failed", Some(a)) => format!(
+                    "the TLS handshake failed: the {} sent a {} {} alert",
+                    a.by, a.level, a.description
+                ),
+                _ => format!(
+                    "the TLS handshake was abandoned: {by} {} before it completed",
+                    match c.kind {
+                        Some(crate::tcp::connection::CloseKind::Rst) => "reset the connection",
+                        _ => "closed the connection",
+                    }
+                ),
+            }
+        }
         CloseReason::Refused => "connection refused: the server answered the SYN with a RST".into(),
         CloseReason::Open => {
             if let Some(why) = c.evicted {
@@ -108,6 +165,9 @@ pub fn close_explanation(c: &Close) -> String {
             format!("the connection {what}{bytes}{end}")
         }
         CloseReason::Idle => {
+            if c.estimated && c.tls.as_ref().is_some_and(|t| t.turns == 0) {
+                return format!("{by} closed after the TLS handshake, before any application data");
+            }
             if c.last_response_lost {
                 return format!(
                     "{by} closed after the last request; its response was lost in a capture gap, so whether it asked to close is not known"

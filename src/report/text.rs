@@ -161,6 +161,7 @@ fn reason_word(r: CloseReason) -> &'static str {
         CloseReason::Open => "open",
         CloseReason::NoHttp => "no HTTP",
         CloseReason::Upgraded => "upgraded",
+        CloseReason::TlsFailed => "TLS failed",
     }
 }
 
@@ -171,7 +172,10 @@ fn reason_paint(r: CloseReason) -> Paint {
         | CloseReason::Http10
         | CloseReason::Upgraded => Paint::Green,
         CloseReason::Open | CloseReason::NoHttp => Paint::Dim,
-        CloseReason::Reset | CloseReason::MidMessage | CloseReason::Refused => Paint::Red,
+        CloseReason::Reset
+        | CloseReason::MidMessage
+        | CloseReason::Refused
+        | CloseReason::TlsFailed => Paint::Red,
     }
 }
 
@@ -491,6 +495,11 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
         );
         row(o, "filtered out", &txt)?;
     }
+    if let Some(t) = &s.tls {
+        for (label, value) in super::tls::text_rows(t) {
+            row(o, label, &value)?;
+        }
+    }
     Ok(())
 }
 
@@ -662,6 +671,11 @@ fn connection_head(o: &mut Out<'_>, c: &ConnectionReport, exchanges: u64) -> io:
     ))?;
     for l in lines {
         o.line(&format!("      {l}"))?;
+    }
+    if let Some(t) = &c.tls {
+        for l in wrap(&super::tls::text_line(t), 74) {
+            o.line(&format!("    {l}"))?;
+        }
     }
     let mut facts = vec![
         format!("first close: {how}"),

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::types::{At, PerRole, Role};
 
-/// Per connection facts of a TLS session (the future `tls` object of the
+/// Per connection facts of a TLS session (the `tls` object of the
 /// JSON report). Field names are the report's; `Option`s serialise as
 /// `null` when not seen.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

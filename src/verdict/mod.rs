@@ -18,6 +18,13 @@
 //!    response could only end at close.
 //! 8. `idle`: otherwise: the last exchange was persistent and nothing was
 //!    outstanding when one side closed.
+//!
+//! A TLS connection whose plaintext was not analysed (no keys) is judged
+//! from its TLS records instead ([`tls`]): `tls_failed` when the handshake
+//! failed or was abandoned, else `reset`, `mid_message` or `idle` from the
+//! turns, with `estimated` set.
+
+pub mod tls;
 
 use crate::anomaly::AnomalyKind;
 use crate::http::keepalive::{ExchangePersistence, exchange_persistence};
@@ -50,6 +57,9 @@ named_enum! {
         /// The connection became a tunnel (101 Switching Protocols, or 2xx
         /// to CONNECT): HTTP ended there, whatever closed it later.
         Upgraded = "upgraded",
+        /// The TLS handshake failed (an alert) or was abandoned (the
+        /// connection ended before it completed).
+        TlsFailed = "tls_failed",
     }
 }
 
@@ -128,6 +138,11 @@ pub struct Close {
     /// For `open`: the connection was concluded before the capture ended,
     /// and why (an idle timeout, the memory budget...).
     pub evicted: Option<crate::tcp::flow::Eviction>,
+    /// Judged from encrypted TLS records (turns), not from HTTP messages.
+    pub estimated: bool,
+    /// For a TLS connection judged from its records: what the sentence
+    /// needs (see [`tls::TlsClose`]).
+    pub tls: Option<tls::TlsClose>,
 }
 
 /// Idle times of a connection, seconds.
@@ -441,7 +456,7 @@ pub fn matches_timeout(idle: f64, timeout: u64) -> bool {
     idle >= t - timeout_early_slack(t) && idle <= t + timeout_late_slack(t)
 }
 
-fn anomaly(kind: AnomalyKind, at: At, by: Option<Role>, detail: String) -> Anomaly {
+pub(crate) fn anomaly(kind: AnomalyKind, at: At, by: Option<Role>, detail: String) -> Anomaly {
     Anomaly {
         kind,
         frame: at.frame,
@@ -546,6 +561,8 @@ pub fn judge(
             protocol: None,
             tunnel_bytes: None,
             evicted: Some(why),
+            estimated: false,
+            tls: None,
         };
     }
 
@@ -664,6 +681,8 @@ fn close_reason(
         protocol: None,
         tunnel_bytes: None,
         evicted: None,
+        estimated: false,
+        tls: None,
     };
     if conn.handshake.refused {
         c.reason = CloseReason::Refused;
