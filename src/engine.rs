@@ -257,6 +257,11 @@ fn settle(t: &mut Tracked<ConnState>, out: &mut impl Events) {
         let stale = stale_request(conn, &ex);
         out.exchange(conn.id, conn.server, i + 1, rep, stale);
     });
+    if let Some(h2) = app.h2_mut() {
+        h2.settle(conn, &mut |n, rep, stale| {
+            out.exchange(conn.id, conn.server, n, rep, stale);
+        });
+    }
 }
 
 /// Whether this exchange's request went out after the server's FIN (the
@@ -279,6 +284,9 @@ fn conclude(t: Box<Tracked<ConnState>>) -> (ConnectionReport, Vec<bool>) {
     let end = conn.last;
     conn.flush(end, &mut |dir, ev| app.on_event(dir, ev, end));
     app.finish(end);
+    if app.h2().is_some() {
+        return conclude_h2(&conn, app, fold, evicted);
+    }
     let t = app.http().stats().tunnel_bytes;
     let tunnel = crate::types::PerRole {
         client: t[0],
@@ -289,5 +297,36 @@ fn conclude(t: Box<Tracked<ConnState>>) -> (ConnectionReport, Vec<bool>) {
     let verdict = verdict::judge(&conn, fold, window, tunnel, evicted);
     let c = report::build::connection(&conn, app.http(), window, verdict);
     let stale = window.iter().map(|ex| stale_request(&conn, ex)).collect();
+    (c, stale)
+}
+
+/// [`conclude`] for a connection that spoke HTTP/2 (from its start, or
+/// after an `Upgrade: h2c`): its streams not handed out yet, after the
+/// HTTP/1 exchanges of before the upgrade, and the HTTP/2 verdict.
+fn conclude_h2(
+    conn: &crate::tcp::Connection,
+    mut app: AppSession,
+    fold: verdict::Fold,
+    evicted: Option<crate::tcp::flow::Eviction>,
+) -> (ConnectionReport, Vec<bool>) {
+    app.http_mut().make_contiguous();
+    let (http, h2) = app.parts_mut();
+    let Some(h2) = h2 else {
+        unreachable!("conclude_h2 is called with an HTTP/2 session");
+    };
+    let window = http.exchanges().as_slices().0;
+    let (streams, h2_stale, verdict) = h2.conclude(conn, fold, window, evicted);
+    let mut stale: Vec<bool> = window.iter().map(|ex| stale_request(conn, ex)).collect();
+    stale.extend(h2_stale);
+    let mut c = report::build::connection_with(
+        conn,
+        http,
+        window,
+        verdict,
+        h2.anomalies(),
+        h2.anomalies_dropped(),
+    );
+    c.exchanges.extend(streams);
+    c.http2 = Some(Box::new(h2.report(conn.first)));
     (c, stale)
 }

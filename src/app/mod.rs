@@ -4,16 +4,21 @@
 //!
 //! Until the protocol is known, events are held (bounded by
 //! [`MAX_HELD_BYTES`]) and replayed, with their own frames and times, into
-//! the session once it is. Today every protocol is analysed by the HTTP/1
-//! session (TLS and HTTP/2 bytes show there as `non_http`); the protocol
-//! decided is kept so that TLS and HTTP/2 sessions can take their
-//! connections without touching the layers around this one.
+//! the session once it is. HTTP/2 with prior knowledge (the client's
+//! preface) goes to an [`h2::H2Conn`]; so does the rest of a connection
+//! whose `Upgrade: h2c` request the server answered with 101 (the HTTP/1
+//! session hands over there, see [`crate::http::session::H2cHandoff`]).
+//! Everything else is analysed by the HTTP/1 session (TLS bytes show
+//! there as `non_http`).
 
+pub mod h2;
 pub mod sniff;
 
 use crate::http::HttpSession;
+use crate::http2::H2Start;
 use crate::tcp::StreamEvent;
 use crate::types::{At, Dir};
+use h2::H2Conn;
 use sniff::{Guess, Protocol};
 
 /// Most bytes held while the protocol is undecided (a TLS-looking first
@@ -66,6 +71,8 @@ pub struct AppSession {
     held: Vec<Held>,
     held_bytes: usize,
     http: HttpSession,
+    /// The connection's HTTP/2, once it speaks it.
+    h2: Option<Box<H2Conn>>,
 }
 
 impl Default for AppSession {
@@ -83,7 +90,23 @@ impl AppSession {
             held: Vec::new(),
             held_bytes: 0,
             http: HttpSession::new(),
+            h2: None,
         }
+    }
+
+    /// The connection's HTTP/2 analysis, if it speaks HTTP/2.
+    pub fn h2(&self) -> Option<&H2Conn> {
+        self.h2.as_deref()
+    }
+
+    /// The same, to change.
+    pub fn h2_mut(&mut self) -> Option<&mut H2Conn> {
+        self.h2.as_deref_mut()
+    }
+
+    /// The HTTP/1 session and the HTTP/2 analysis at once.
+    pub fn parts_mut(&mut self) -> (&mut HttpSession, Option<&mut H2Conn>) {
+        (&mut self.http, self.h2.as_deref_mut())
     }
 
     /// What the connection speaks, once decided.
@@ -99,7 +122,7 @@ impl AppSession {
     /// Bytes held: events waiting for the protocol to be decided, and what
     /// the protocol's session buffers.
     pub fn buffered(&self) -> usize {
-        self.held_bytes + self.http.buffered()
+        self.held_bytes + self.http.buffered() + self.h2.as_ref().map_or(0, |h| h.buffered())
     }
 
     /// The HTTP/1 session, to change.
@@ -155,6 +178,9 @@ impl AppSession {
             self.set_protocol(p);
         }
         self.http.finish(at);
+        if let Some(h) = self.h2.as_mut() {
+            h.finish(at);
+        }
     }
 
     /// The protocol, if the bytes so far decide it; with `now`, a guess is
@@ -179,6 +205,10 @@ impl AppSession {
             };
         }
         if !server.is_empty() {
+            if sniff::h2_server_settings(server) && !now && !c.over {
+                // An HTTP/2 server's SETTINGS before the client's preface.
+                return None;
+            }
             return match sniff::server_first(server) {
                 Guess::Is(Protocol::Unknown) => Some(Protocol::Http1),
                 Guess::Is(p) => Some(p),
@@ -204,6 +234,9 @@ impl AppSession {
     /// Decides the protocol and replays what was held.
     fn set_protocol(&mut self, p: Protocol) {
         self.protocol = Some(p);
+        if p == Protocol::Http2 {
+            self.h2 = Some(Box::new(H2Conn::new(H2Start::PriorKnowledge, 0, None)));
+        }
         for h in std::mem::take(&mut self.held) {
             match h {
                 Held::Data(d, at, b) => self.route(d, StreamEvent::Data(&b), at),
@@ -216,7 +249,23 @@ impl AppSession {
     }
 
     fn route(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At) {
-        // Every protocol goes to the HTTP/1 session for now (module docs).
+        if let Some(h) = self.h2.as_mut() {
+            h.on_event(dir, ev, at);
+            return;
+        }
+        // Everything else goes to the HTTP/1 session (module docs).
         self.http.on_event(dir, ev, at);
+        if let Some(h) = self.http.take_h2c() {
+            let h = *h;
+            let mut conn = H2Conn::new(
+                H2Start::Upgrade { request: h.request },
+                h.prior,
+                Some(h.switched.0),
+            );
+            if !h.server_rest.is_empty() {
+                conn.on_event(Dir::ToClient, StreamEvent::Data(&h.server_rest), at);
+            }
+            self.h2 = Some(Box::new(conn));
+        }
     }
 }

@@ -66,6 +66,7 @@ fn reason_colour(r: CloseReason) -> &'static str {
         CloseReason::ConnectionClose => "#0072B2",
         CloseReason::Idle => "#009E73",
         CloseReason::Upgraded => "#F0E442",
+        CloseReason::Goaway => "#882255",
     }
 }
 

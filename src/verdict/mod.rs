@@ -18,6 +18,11 @@
 //!    response could only end at close.
 //! 8. `idle`: otherwise: the last exchange was persistent and nothing was
 //!    outstanding when one side closed.
+//!
+//! HTTP/2 connections are judged by [`h2::judge_h2`] (its docs give the
+//! precedence there: `goaway` after `open`, before `reset`).
+
+pub mod h2;
 
 use crate::anomaly::AnomalyKind;
 use crate::http::keepalive::{ExchangePersistence, exchange_persistence};
@@ -50,6 +55,10 @@ named_enum! {
         /// The connection became a tunnel (101 Switching Protocols, or 2xx
         /// to CONNECT): HTTP ended there, whatever closed it later.
         Upgraded = "upgraded",
+        /// HTTP/2: the connection ended after a GOAWAY from `close.by`
+        /// (its error code, last_stream_id and what it looks like are in
+        /// `close.goaway`).
+        Goaway = "goaway",
     }
 }
 
@@ -128,6 +137,11 @@ pub struct Close {
     /// For `open`: the connection was concluded before the capture ended,
     /// and why (an idle timeout, the memory budget...).
     pub evicted: Option<crate::tcp::flow::Eviction>,
+    /// For `goaway` (HTTP/2): the GOAWAY that ended the connection.
+    pub goaway: Option<h2::GoawayClose>,
+    /// HTTP/2, for `mid_message`, `reset` and `goaway`: the lowest stream
+    /// still open at the first FIN or RST.
+    pub open_stream: Option<u32>,
 }
 
 /// Idle times of a connection, seconds.
@@ -546,6 +560,8 @@ pub fn judge(
             protocol: None,
             tunnel_bytes: None,
             evicted: Some(why),
+            goaway: None,
+            open_stream: None,
         };
     }
 
@@ -664,6 +680,8 @@ fn close_reason(
         protocol: None,
         tunnel_bytes: None,
         evicted: None,
+        goaway: None,
+        open_stream: None,
     };
     if conn.handshake.refused {
         c.reason = CloseReason::Refused;
