@@ -349,6 +349,9 @@ struct ServerAgg {
     rollover_counts: Counts,
     rollover_ev: Evidence,
     rollover_advertised_max: Counts,
+    /// Of the rollovers, HTTP/2 connections the server ended with GOAWAY
+    /// (NO_ERROR, a stream limit), by streams it processed.
+    rollover_h2: u64,
     // One-request connections and why.
     single_close_token: u64,
     single_http10: u64,
@@ -520,6 +523,21 @@ impl FindingsBuilder {
                 // max= on the first response counts the requests left after it.
                 s.rollover_advertised_max.add(max.saturating_add(1));
             }
+        }
+
+        // HTTP/2: the server's NO_ERROR GOAWAY right after its last
+        // stream, counted by the streams it processed (nginx
+        // keepalive_requests counts HTTP/2 streams too).
+        if close.reason == CloseReason::Goaway
+            && close.by == Some(Role::Server)
+            && let Some(g) = &close.goaway
+            && g.cause == crate::verdict::h2::GoawayCause::StreamLimit
+            && g.streams.saturating_sub(g.unprocessed) >= 2
+        {
+            s.rollover_counts
+                .add(g.streams.saturating_sub(g.unprocessed));
+            s.rollover_ev.add(c.id, Some(g.frame));
+            s.rollover_h2 += 1;
         }
 
         // One request per connection: whose doing?
@@ -820,8 +838,13 @@ fn server_findings(server: &str, s: &ServerAgg, out: &mut Vec<Finding>) {
             FindingKind::RequestLimitRollover,
             severity,
             format!(
-                "the server ended {} with Connection: close after {limit} requests{}; {} requests on {} here",
+                "the server ended {} with {} after {limit} requests{}; {} requests on {} here",
                 plural(rollovers, "connection", "connections"),
+                match (s.rollover_h2, rollovers - s.rollover_h2) {
+                    (0, _) => "Connection: close",
+                    (_, 0) => "an HTTP/2 GOAWAY (NO_ERROR)",
+                    _ => "Connection: close or an HTTP/2 GOAWAY (NO_ERROR)",
+                },
                 adv_max
                     .map(|m| format!(" (its Keep-Alive: max= allowed {m})"))
                     .unwrap_or_default(),
@@ -829,20 +852,26 @@ fn server_findings(server: &str, s: &ServerAgg, out: &mut Vec<Finding>) {
                 plural(s.connections, "connection", "connections"),
             ),
             &s.rollover_ev,
-            obj(vec![
-                ("request_limit", json!(limit)),
-                ("rollovers", json!(rollovers)),
-                (
-                    "advertised_max_requests",
-                    adv_max.map_or(Value::Null, |m| json!(m)),
-                ),
-                ("connections", json!(s.connections)),
-                ("requests", json!(s.requests)),
-                (
-                    "requests_per_handshake",
-                    json!(ratio(s.requests, s.handshakes)),
-                ),
-            ]),
+            {
+                let mut f = obj(vec![
+                    ("request_limit", json!(limit)),
+                    ("rollovers", json!(rollovers)),
+                    (
+                        "advertised_max_requests",
+                        adv_max.map_or(Value::Null, |m| json!(m)),
+                    ),
+                    ("connections", json!(s.connections)),
+                    ("requests", json!(s.requests)),
+                    (
+                        "requests_per_handshake",
+                        json!(ratio(s.requests, s.handshakes)),
+                    ),
+                ]);
+                if s.rollover_h2 > 0 {
+                    f.insert("http2_rollovers".into(), json!(s.rollover_h2));
+                }
+                f
+            },
             advice,
         ));
     }
