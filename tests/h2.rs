@@ -405,3 +405,37 @@ fn http1_reports_carry_no_http2_fields() {
         }
     }
 }
+
+fn findings_of_kind<'a>(r: &'a Value, kind: &str) -> Vec<&'a Value> {
+    r["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn rollover_findings_count_http2_goaways() {
+    // nginx keepalive_requests 3: streams were still coming (stream_limit)
+    let r = report_of("captures/h2-rollover.pcap", 1);
+    let f = findings_of_kind(&r, "request_limit_rollover");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["figures"]["request_limit"], 3);
+    assert_eq!(f[0]["figures"]["http2_rollovers"], 1);
+    // Apache's GOAWAY right after nghttp's last stream, none pending: one
+    // connection says nothing of a limit...
+    let r = report_of("captures/h2-upgrade-nghttp.pcap", 1);
+    assert_eq!(close(&r, 0)["goaway"]["cause"], "after_last_stream");
+    assert!(findings_of_kind(&r, "request_limit_rollover").is_empty());
+    // ...the same count on two connections of the server does (the capture
+    // read twice: two connections, three streams each)
+    let input = Input::Path(root().join("fixtures/captures/h2-upgrade-nghttp.pcap"));
+    let r = analyzer::analyze(&[input.clone(), input], Options::default()).expect("reads");
+    let r = serde_json::to_value(&r).expect("serialises");
+    assert_eq!(r["connections"].as_array().map(Vec::len), Some(2));
+    let f = findings_of_kind(&r, "request_limit_rollover");
+    assert_eq!(f.len(), 1, "{:?}", r["findings"]);
+    assert_eq!(f[0]["figures"]["request_limit"], 3);
+    assert_eq!(f[0]["figures"]["rollovers"], 2);
+}

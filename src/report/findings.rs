@@ -352,6 +352,10 @@ struct ServerAgg {
     /// Of the rollovers, HTTP/2 connections the server ended with GOAWAY
     /// (NO_ERROR, a stream limit), by streams it processed.
     rollover_h2: u64,
+    /// HTTP/2 GOAWAYs right after the last stream with none pending
+    /// (`after_last_stream`): a limit only if the count repeats.
+    rollover_h2_soft: Counts,
+    rollover_h2_soft_ev: Evidence,
     // One-request connections and why.
     single_close_token: u64,
     single_http10: u64,
@@ -538,6 +542,15 @@ impl FindingsBuilder {
                 .add(g.streams.saturating_sub(g.unprocessed));
             s.rollover_ev.add(c.id, Some(g.frame));
             s.rollover_h2 += 1;
+        }
+        if close.reason == CloseReason::Goaway
+            && close.by == Some(Role::Server)
+            && let Some(g) = &close.goaway
+            && g.cause == crate::verdict::h2::GoawayCause::AfterLastStream
+            && g.streams >= 2
+        {
+            s.rollover_h2_soft.add(g.streams);
+            s.rollover_h2_soft_ev.add(c.id, Some(g.frame));
         }
 
         // One request per connection: whose doing?
@@ -816,7 +829,34 @@ fn server_findings(server: &str, s: &ServerAgg, out: &mut Vec<Finding>) {
         ));
     }
 
-    // Rollovers at a request limit.
+    // Rollovers at a request limit. HTTP/2 GOAWAYs after the last stream
+    // count when the same number of streams repeats on this server.
+    let merged;
+    let s = if s
+        .rollover_h2_soft
+        .mode()
+        .and_then(|k| s.rollover_h2_soft.m.get(&k))
+        .is_some_and(|&n| n >= 2)
+    {
+        let mut m = s.clone();
+        for (&k, &n) in &s.rollover_h2_soft.m {
+            for _ in 0..n {
+                m.rollover_counts.add(k);
+            }
+        }
+        m.rollover_h2 += s.rollover_h2_soft.total();
+        for &c in &s.rollover_h2_soft_ev.connections {
+            m.rollover_ev.add(c, None);
+        }
+        for &f in &s.rollover_h2_soft_ev.frames {
+            m.rollover_ev.frames.push(f);
+        }
+        m.rollover_ev.frames.truncate(MAX_EVIDENCE);
+        merged = m;
+        &merged
+    } else {
+        s
+    };
     if let Some(limit) = s.rollover_counts.mode() {
         let rollovers = s.rollover_counts.total();
         let adv_max = s.rollover_advertised_max.mode();

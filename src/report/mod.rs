@@ -473,10 +473,11 @@ pub struct GoawayCloseReport {
     pub open_streams: u32,
     /// Seconds of stream silence before it.
     pub idle_seconds: f64,
-    /// `stream_limit` (NO_ERROR from the server right after its last
-    /// stream: a requests-per-connection limit), `idle_timeout` (NO_ERROR
-    /// after idle time), `error` (another code), `client_done` (NO_ERROR
-    /// from the client).
+    /// `stream_limit` (NO_ERROR from the server with streams still
+    /// coming: a requests-per-connection limit), `after_last_stream`
+    /// (NO_ERROR right after the last stream, none pending),
+    /// `idle_timeout` (NO_ERROR after idle time), `error` (another code),
+    /// `client_done` (NO_ERROR from the client).
     pub cause: crate::verdict::h2::GoawayCause,
     pub frame: FrameNo,
 }

@@ -153,7 +153,10 @@ fn goaway_sentence(c: &Close) -> String {
     };
     let what = match g.cause {
         GoawayCause::StreamLimit => format!(
-            "after {streams}, right after its last one: a stream-count rollover (a limit on requests per connection, such as nginx keepalive_requests)"
+            "after {streams}, with more still coming: a stream-count rollover (a limit on requests per connection, such as nginx keepalive_requests)"
+        ),
+        GoawayCause::AfterLastStream => format!(
+            "after {streams}, right after the last one ended, none pending: a stream limit reached exactly or a server that closes quiet connections (the same count on its other connections points to a limit)"
         ),
         GoawayCause::IdleTimeout => format!(
             "after {} idle: an idle timeout ({streams} before it)",

@@ -23,10 +23,15 @@ use crate::verdict::{Close, CloseReason, Fold, Idle, Verdict};
 crate::named_enum! {
     /// What a GOAWAY that ended a connection looks like.
     pub enum GoawayCause {
-        /// The server said NO_ERROR right after its last stream (or with
-        /// streams still coming): a limit on streams per connection
-        /// (nginx `keepalive_requests`, `http2_max_requests`).
+        /// The server said NO_ERROR while the client still had streams
+        /// coming (open, or above its last_stream_id): a limit on streams
+        /// per connection (nginx `keepalive_requests`, `http2_max_requests`).
         StreamLimit = "stream_limit",
+        /// The server said NO_ERROR right after its last stream ended, with
+        /// none pending: a stream limit reached exactly, or a server that
+        /// ends connections when they go quiet (Apache mod_http2 on h2c);
+        /// the same count on other connections points to a limit.
+        AfterLastStream = "after_last_stream",
         /// The server said NO_ERROR after the connection had been idle: an
         /// idle timeout (nginx `keepalive_timeout`).
         IdleTimeout = "idle_timeout",
@@ -38,7 +43,7 @@ crate::named_enum! {
 }
 
 /// Idle time below which a server's NO_ERROR GOAWAY counts as following its
-/// last stream at once (a stream limit) rather than an idle timeout, seconds.
+/// last stream at once rather than an idle timeout, seconds.
 pub const ROLLOVER_IDLE_MAX: f64 = 0.1;
 
 /// The GOAWAY that ended a connection (`close.goaway`).
@@ -147,8 +152,10 @@ pub fn goaway_cause(g: &H2Goaway, unprocessed: u64) -> GoawayCause {
         return GoawayCause::ClientDone;
     }
     let idle = g.idle_ns as f64 / 1e9;
-    if unprocessed > 0 || g.open_streams > 0 || idle < ROLLOVER_IDLE_MAX {
+    if unprocessed > 0 || g.open_streams > 0 {
         GoawayCause::StreamLimit
+    } else if idle < ROLLOVER_IDLE_MAX {
+        GoawayCause::AfterLastStream
     } else {
         GoawayCause::IdleTimeout
     }
