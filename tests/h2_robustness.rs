@@ -156,3 +156,40 @@ fn every_prefix_of_the_capture() {
         }
     }
 }
+
+/// A server segment lost from the capture (frame 27 of h2load.pcap: the
+/// server's SETTINGS and its first HEADERS, which fill its HPACK dynamic
+/// table): the later response header blocks cannot be decoded. The streams
+/// are still all there and counted, their statuses unknown (never
+/// guessed), and the loss is a counted anomaly.
+#[test]
+fn lost_segment_loses_hpack_state_not_streams() {
+    let mut f = frames("captures/h2load.pcap");
+    assert_eq!(
+        f[26].3, 160,
+        "frame 27 is the server's 160-byte first flight"
+    );
+    f.remove(26);
+    let r = analyse(&f);
+    check(&r);
+    let c = &r.connections[0];
+    let h = c.http2.as_ref().expect("still HTTP/2");
+    assert_eq!(h.streams_opened.client, 10);
+    assert_eq!(c.requests, 10);
+    assert!(h.hpack_state_lost.server);
+    let unknown: Vec<_> = c.exchanges.iter().filter(|e| e.headers_unknown).collect();
+    assert!(!unknown.is_empty());
+    // nothing made up: a stream whose response headers were not decoded
+    // has no response status
+    assert!(unknown.iter().all(|e| e.response.is_none()));
+    assert!(
+        c.anomalies
+            .iter()
+            .any(|a| a.kind.name() == "h2_hpack_state_lost"),
+        "{:?}",
+        c.anomalies
+    );
+    // the other connection is untouched
+    let other = &r.connections[1];
+    assert_eq!(other.responses, 10);
+}
