@@ -268,6 +268,11 @@ fn settle(t: &mut Tracked<ConnState>, out: &mut impl Events) {
         let rep = report::build::exchange_report_owned(ex, conn.first, persistent);
         out.exchange(conn.id, conn.server, i + 1, rep, stale);
     });
+    if let Some(h2) = app.h2_mut() {
+        h2.settle(conn, &mut |n, rep, stale| {
+            out.exchange(conn.id, conn.server, n, rep, stale);
+        });
+    }
 }
 
 /// Whether this exchange's request went out after the server's FIN (the
@@ -290,21 +295,49 @@ fn conclude(t: Box<Tracked<ConnState>>) -> (ConnectionReport, Vec<bool>) {
     let end = conn.last;
     conn.flush(end, &mut |dir, ev| app.on_event(dir, ev, end));
     app.finish(end);
-    let t = app.http().stats().tunnel_bytes;
-    let tunnel = crate::types::PerRole {
-        client: t[0],
-        server: t[1],
-    };
     app.http_mut().make_contiguous();
-    let window = app.http().exchanges().as_slices().0;
-    let mut verdict = verdict::judge(&conn, fold, window, tunnel, evicted);
-    if let Some(tls) = app.tls() {
-        verdict::tls::judge(&conn, tls, &mut verdict);
-    }
-    let mut c = report::build::connection(&conn, app.http(), window, verdict);
-    if let Some(tls) = app.tls() {
+    let (http, h2, tls) = app.parts_all();
+    let window = http.exchanges().as_slices().0;
+    let (mut c, stale) = match h2 {
+        // HTTP/2 (from its start, after an `Upgrade: h2c`, or ALPN h2 on
+        // decrypted TLS): its streams not handed out yet, after the HTTP/1
+        // exchanges of before an upgrade, and the HTTP/2 verdict.
+        Some(h2) => {
+            let (streams, h2_stale, mut verdict) = h2.conclude(&conn, fold, window, evicted);
+            if let Some(tls) = tls {
+                verdict::tls::judge(&conn, tls, &mut verdict);
+            }
+            let mut stale: Vec<bool> = window.iter().map(|ex| stale_request(&conn, ex)).collect();
+            stale.extend(h2_stale);
+            let mut c = report::build::connection_with(
+                &conn,
+                http,
+                window,
+                verdict,
+                h2.anomalies(),
+                h2.anomalies_dropped(),
+            );
+            c.exchanges.extend(streams);
+            c.http2 = Some(Box::new(h2.report(conn.first)));
+            (c, stale)
+        }
+        None => {
+            let t = http.stats().tunnel_bytes;
+            let tunnel = crate::types::PerRole {
+                client: t[0],
+                server: t[1],
+            };
+            let mut verdict = verdict::judge(&conn, fold, window, tunnel, evicted);
+            if let Some(tls) = tls {
+                verdict::tls::judge(&conn, tls, &mut verdict);
+            }
+            let c = report::build::connection(&conn, http, window, verdict);
+            let stale = window.iter().map(|ex| stale_request(&conn, ex)).collect();
+            (c, stale)
+        }
+    };
+    if let Some(tls) = tls {
         c.tls = Some(Box::new(report::build::tls_report(tls)));
     }
-    let stale = window.iter().map(|ex| stale_request(&conn, ex)).collect();
     (c, stale)
 }

@@ -5,19 +5,26 @@
 //! Until the protocol is known, events are held (bounded by
 //! [`MAX_HELD_BYTES`]) and replayed, with their own frames and times, into
 //! the session once it is. TLS connections go to the TLS engine
-//! ([`tls::TlsConn`]), whose decrypted plaintext (with a key log) comes back
-//! to the HTTP/1 session; everything else is analysed by the HTTP/1
-//! session (HTTP/2 bytes show there as `non_http`).
+//! ([`tls::TlsConn`]), whose decrypted plaintext (with a key log) goes to
+//! the HTTP/1 session, or to an [`h2::H2Conn`] when ALPN chose `h2`.
+//! HTTP/2 with prior knowledge (the client's preface) goes to an
+//! [`h2::H2Conn`]; so does the rest of a connection whose `Upgrade: h2c`
+//! request the server answered with 101 (the HTTP/1 session hands over
+//! there, see [`crate::http::session::H2cHandoff`]). Everything else is
+//! analysed by the HTTP/1 session.
 
+pub mod h2;
 pub mod sniff;
 pub mod tls;
 
 use std::sync::Arc;
 
 use crate::http::HttpSession;
+use crate::http2::H2Start;
 use crate::tcp::StreamEvent;
 use crate::tls::KeyLog;
 use crate::types::{At, Dir};
+use h2::H2Conn;
 use sniff::{Guess, Protocol};
 
 /// Most bytes held while the protocol is undecided (a TLS-looking first
@@ -73,6 +80,8 @@ pub struct AppSession {
     /// The run's key log, for a TLS session once the protocol is known.
     keys: Option<Arc<KeyLog>>,
     tls: Option<Box<tls::TlsConn>>,
+    /// The connection's HTTP/2, once it speaks it.
+    h2: Option<Box<H2Conn>>,
 }
 
 impl Default for AppSession {
@@ -98,12 +107,33 @@ impl AppSession {
             http: HttpSession::new(),
             keys,
             tls: None,
+            h2: None,
         }
     }
 
     /// The TLS side, for a TLS connection.
     pub fn tls(&self) -> Option<&tls::TlsConn> {
         self.tls.as_deref()
+    }
+
+    /// The connection's HTTP/2 analysis, if it speaks HTTP/2.
+    pub fn h2(&self) -> Option<&H2Conn> {
+        self.h2.as_deref()
+    }
+
+    /// The same, to change.
+    pub fn h2_mut(&mut self) -> Option<&mut H2Conn> {
+        self.h2.as_deref_mut()
+    }
+
+    /// The HTTP/1 session and the HTTP/2 analysis at once.
+    pub fn parts_mut(&mut self) -> (&mut HttpSession, Option<&mut H2Conn>) {
+        (&mut self.http, self.h2.as_deref_mut())
+    }
+
+    /// The HTTP/1 session, the HTTP/2 analysis and the TLS side at once.
+    pub fn parts_all(&mut self) -> (&mut HttpSession, Option<&mut H2Conn>, Option<&tls::TlsConn>) {
+        (&mut self.http, self.h2.as_deref_mut(), self.tls.as_deref())
     }
 
     /// What the connection speaks, once decided.
@@ -119,7 +149,7 @@ impl AppSession {
     /// Bytes held: events waiting for the protocol to be decided, and what
     /// the protocol's session buffers.
     pub fn buffered(&self) -> usize {
-        self.held_bytes + self.http.buffered()
+        self.held_bytes + self.http.buffered() + self.h2.as_ref().map_or(0, |h| h.buffered())
     }
 
     /// The HTTP/1 session, to change.
@@ -175,9 +205,12 @@ impl AppSession {
             self.set_protocol(p);
         }
         if let Some(t) = &mut self.tls {
-            t.finish(at, &mut self.http);
+            t.finish(at, &mut self.http, &mut self.h2);
         }
         self.http.finish(at);
+        if let Some(h) = self.h2.as_mut() {
+            h.finish(at);
+        }
     }
 
     /// The protocol, if the bytes so far decide it; with `now`, a guess is
@@ -202,6 +235,10 @@ impl AppSession {
             };
         }
         if !server.is_empty() {
+            if sniff::h2_server_settings(server) && !now && !c.over {
+                // An HTTP/2 server's SETTINGS before the client's preface.
+                return None;
+            }
             return match sniff::server_first(server) {
                 Guess::Is(Protocol::Unknown) => Some(Protocol::Http1),
                 Guess::Is(p) => Some(p),
@@ -230,6 +267,9 @@ impl AppSession {
         if p == Protocol::Tls {
             self.tls = Some(Box::new(tls::TlsConn::new(self.keys.take())));
         }
+        if p == Protocol::Http2 {
+            self.h2 = Some(Box::new(H2Conn::new(H2Start::PriorKnowledge, 0, None)));
+        }
         for h in std::mem::take(&mut self.held) {
             match h {
                 Held::Data(d, at, b) => self.route(d, StreamEvent::Data(&b), at),
@@ -242,10 +282,27 @@ impl AppSession {
     }
 
     fn route(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At) {
-        match &mut self.tls {
-            Some(t) => t.on_event(dir, ev, at, &mut self.http),
-            // Every other protocol goes to the HTTP/1 session (module docs).
-            None => self.http.on_event(dir, ev, at),
+        if let Some(t) = &mut self.tls {
+            t.on_event(dir, ev, at, &mut self.http, &mut self.h2);
+            return;
+        }
+        if let Some(h) = self.h2.as_mut() {
+            h.on_event(dir, ev, at);
+            return;
+        }
+        // Everything else goes to the HTTP/1 session (module docs).
+        self.http.on_event(dir, ev, at);
+        if let Some(h) = self.http.take_h2c() {
+            let h = *h;
+            let mut conn = H2Conn::new(
+                H2Start::Upgrade { request: h.request },
+                h.prior,
+                Some(h.switched.0),
+            );
+            if !h.server_rest.is_empty() {
+                conn.on_event(Dir::ToClient, StreamEvent::Data(&h.server_rest), at);
+            }
+            self.h2 = Some(Box::new(conn));
         }
     }
 }

@@ -91,6 +91,22 @@ pub fn server_first(b: &[u8]) -> Guess {
     tls_record(b)
 }
 
+/// Whether a server's first bytes are an HTTP/2 SETTINGS frame on stream 0
+/// (a server that speaks HTTP/2 by prior knowledge may send its SETTINGS
+/// before the client's preface arrives; the client's bytes decide then).
+pub fn h2_server_settings(b: &[u8]) -> bool {
+    match b.get(..9) {
+        Some(&[l0, l1, l2, 0x04, flags, s0, s1, s2, s3]) => {
+            let len = u32::from_be_bytes([0, l0, l1, l2]);
+            flags & !0x01 == 0
+                && [s0, s1, s2, s3] == [0; 4]
+                && len.is_multiple_of(6)
+                && len <= 16384
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +160,9 @@ mod tests {
             server_first(b"\x00\x00\x12\x04\x00"),
             Guess::Is(Protocol::Unknown)
         );
+        assert!(h2_server_settings(b"\x00\x00\x12\x04\x00\x00\x00\x00\x00"));
+        assert!(!h2_server_settings(b"\x00\x00\x12\x04\x00\x00\x00\x00\x01"));
+        assert!(!h2_server_settings(b"\x00\x00\x12\x04"));
+        assert!(!h2_server_settings(b"HTTP/1.1 200 OK\r\n"));
     }
 }

@@ -2,15 +2,16 @@
 //! records; the plaintext it decrypts (with a key log) goes to the inner
 //! application session, chosen once from ALPN ([`Inner`]).
 //!
-//! The inner dispatch is the one place an HTTP/2 session plugs in: today
-//! ALPN `h2` plaintext is counted and not analysed (said in the report),
-//! everything else goes to the HTTP/1 session the connection already has,
-//! so exchanges, settling, verdicts and anomalies are those of a plaintext
-//! connection.
+//! ALPN `h2` plaintext goes to an HTTP/2 analysis ([`H2Conn`], started
+//! as `H2Start::Alpn`), everything else to the HTTP/1 session the
+//! connection already has, so exchanges, settling, verdicts and anomalies
+//! are those of a plaintext connection.
 
 use std::sync::Arc;
 
+use super::h2::H2Conn;
 use crate::http::HttpSession;
+use crate::http2::H2Start;
 use crate::tcp::StreamEvent;
 use crate::tls::{KeyLog, PlainEvent, TlsSession};
 use crate::types::{At, Dir};
@@ -22,8 +23,8 @@ pub enum Inner {
     Undecided,
     /// The connection's HTTP/1 session.
     Http1,
-    /// ALPN `h2`: HTTP/2, not analysed yet (the bytes are counted).
-    H2Pending,
+    /// ALPN `h2`: the connection's HTTP/2 analysis.
+    H2,
 }
 
 impl Inner {
@@ -32,13 +33,13 @@ impl Inner {
         match self {
             Inner::Undecided => None,
             Inner::Http1 => Some("http/1.1"),
-            Inner::H2Pending => Some("h2"),
+            Inner::H2 => Some("h2"),
         }
     }
 
     /// The plaintext is analysed (requests, exchanges, verdicts).
     pub fn analysed(self) -> bool {
-        self == Inner::Http1
+        matches!(self, Inner::Http1 | Inner::H2)
     }
 }
 
@@ -62,7 +63,8 @@ pub struct TlsConn {
     /// The TCP stream of each direction ended with a RST (its plaintext
     /// end is then a reset for the HTTP session too).
     reset: [bool; 2],
-    /// Plaintext bytes that went to no analysis (ALPN h2).
+    /// Plaintext bytes that went to no analysis (none since HTTP/2 is
+    /// analysed; kept for the report).
     unanalysed: [u64; 2],
 }
 
@@ -94,8 +96,16 @@ impl TlsConn {
         self.unanalysed
     }
 
-    /// One TCP stream event; plaintext goes to `http` (see [`Inner`]).
-    pub fn on_event(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At, http: &mut HttpSession) {
+    /// One TCP stream event; plaintext goes to `http`, or to `h2` (created
+    /// here) when ALPN chose HTTP/2 (see [`Inner`]).
+    pub fn on_event(
+        &mut self,
+        dir: Dir,
+        ev: StreamEvent<'_>,
+        at: At,
+        http: &mut HttpSession,
+        h2: &mut Option<Box<H2Conn>>,
+    ) {
         if matches!(ev, StreamEvent::Reset)
             && let Some(r) = self.reset.get_mut(dir.index())
         {
@@ -104,18 +114,18 @@ impl TlsConn {
         let (buf, events) = (&mut self.buf, &mut self.events);
         self.engine
             .on_event(dir, ev, at, &mut |d, p, a| collect(buf, events, d, p, a));
-        self.dispatch(http);
+        self.dispatch(http, h2);
     }
 
     /// The connection is over.
-    pub fn finish(&mut self, at: At, http: &mut HttpSession) {
+    pub fn finish(&mut self, at: At, http: &mut HttpSession, h2: &mut Option<Box<H2Conn>>) {
         let (buf, events) = (&mut self.buf, &mut self.events);
         self.engine
             .finish(at, &mut |d, p, a| collect(buf, events, d, p, a));
-        self.dispatch(http);
+        self.dispatch(http, h2);
     }
 
-    fn dispatch(&mut self, http: &mut HttpSession) {
+    fn dispatch(&mut self, http: &mut HttpSession, h2: &mut Option<Box<H2Conn>>) {
         if self.events.is_empty() {
             return;
         }
@@ -126,9 +136,12 @@ impl TlsConn {
                 .any(|e| matches!(e, Plain::Data(..) | Plain::Gap(..)))
         {
             self.inner = match self.engine.facts().alpn.as_deref() {
-                Some("h2") => Inner::H2Pending,
+                Some("h2") => Inner::H2,
                 _ => Inner::Http1,
             };
+            if self.inner == Inner::H2 && h2.is_none() {
+                *h2 = Some(Box::new(H2Conn::new(H2Start::Alpn, 0, None)));
+            }
         }
         for e in self.events.drain(..) {
             match (self.inner, e) {
@@ -146,13 +159,24 @@ impl TlsConn {
                     };
                     http.on_event(d, ev, at);
                 }
-                // The HTTP/2 session plugs in here.
-                (Inner::H2Pending, Plain::Data(d, _, r)) => {
-                    if let Some(u) = self.unanalysed.get_mut(d.index()) {
-                        *u += r.len() as u64;
+                (Inner::H2, e) => match (h2.as_deref_mut(), e) {
+                    (Some(h), Plain::Data(d, at, r)) => {
+                        if let Some(b) = self.buf.get(r) {
+                            h.on_event(d, StreamEvent::Data(b), at);
+                        }
                     }
-                }
-                (Inner::H2Pending, Plain::Gap(..) | Plain::End(..)) => {}
+                    (Some(h), Plain::Gap(d, at, n)) => h.on_event(d, StreamEvent::Gap(n), at),
+                    (Some(h), Plain::End(d, at)) => {
+                        let ev = if self.reset.get(d.index()).copied().unwrap_or(false) {
+                            StreamEvent::Reset
+                        } else {
+                            StreamEvent::Fin
+                        };
+                        h.on_event(d, ev, at);
+                    }
+                    // Created when Inner became H2.
+                    (None, _) => {}
+                },
                 // Only ends before any plaintext: nothing to tell.
                 (Inner::Undecided, _) => {}
             }

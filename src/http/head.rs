@@ -174,6 +174,8 @@ pub(crate) fn response_parts(resp: &httparse::Response<'_, '_>) -> HeadParse {
 pub(crate) fn head_fields(headers: &[httparse::Header<'_>], request: bool) -> Fields {
     let mut info = HeadInfo::default();
     let mut cl = ContentLength::Absent;
+    let mut host: Option<&[u8]> = None;
+    let mut settings: Option<&[u8]> = None;
     for h in headers {
         let name = h.name;
         if name.eq_ignore_ascii_case("connection")
@@ -213,7 +215,18 @@ pub(crate) fn head_fields(headers: &[httparse::Header<'_>], request: bool) -> Fi
                 }
                 None => info.upgrade = Some(v.into_owned()),
             }
+        } else if request && name.eq_ignore_ascii_case("host") {
+            host = host.or(Some(h.value));
+        } else if request && name.eq_ignore_ascii_case("http2-settings") {
+            settings = settings.or(Some(h.value));
         }
+    }
+    if request && info.upgrade.as_deref().is_some_and(crate::http::lists_h2c) {
+        let text = |v: &[u8]| String::from_utf8_lossy(v.trim_ascii()).into_owned();
+        info.h2c = Some(Box::new(crate::http::H2cFields {
+            host: host.map(text),
+            http2_settings: settings.map(text),
+        }));
     }
     info.content_length = cl.value();
     Fields { info, cl }

@@ -73,6 +73,8 @@ crate::named_enum! {
         Tunnel = "tunnel",
         /// [`Framing::Unknown`].
         Unknown = "unknown",
+        /// HTTP/2: DATA frames until END_STREAM (no HTTP/1 framing).
+        EndStream = "end_stream",
     }
 }
 
@@ -117,6 +119,25 @@ pub struct HeadInfo {
     pub upgrade: Option<String>,
     /// Bytes of the head, request/status line to the blank line inclusive.
     pub head_bytes: u64,
+    /// In a request whose `Upgrade` lists `h2c`: what HTTP/2 needs of it if
+    /// the server switches (None otherwise, so other heads keep nothing).
+    pub h2c: Option<Box<H2cFields>>,
+}
+
+/// The headers of an `Upgrade: h2c` request that HTTP/2 takes over.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct H2cFields {
+    /// `Host` (becomes stream 1's authority).
+    pub host: Option<String>,
+    /// `HTTP2-Settings` (the client's first SETTINGS, base64url).
+    pub http2_settings: Option<String>,
+}
+
+/// Whether an `Upgrade` header value lists the token `h2c`.
+pub fn lists_h2c(upgrade: &str) -> bool {
+    upgrade
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case("h2c"))
 }
 
 impl HeadInfo {

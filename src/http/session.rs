@@ -88,6 +88,28 @@ pub struct HttpSession {
     pipelining_seen: bool,
     /// More than [`MAX_OUTSTANDING`] requests waited at once (reported once).
     overflowed: bool,
+    /// An `Upgrade: h2c` request was answered by 101: the connection is
+    /// HTTP/2 from there; this session takes no more bytes.
+    handed_off: bool,
+    /// The hand-off, until taken ([`HttpSession::take_h2c`]).
+    h2c: Option<Box<H2cHandoff>>,
+}
+
+/// An `Upgrade: h2c` request answered by `101 Switching Protocols`: what
+/// the HTTP/2 session that takes the connection over needs. The upgrading
+/// exchange leaves this session (it becomes HTTP/2 stream 1, whose final
+/// response is the HTTP/2 one); the exchanges before it stay HTTP/1.
+#[derive(Clone, Debug)]
+pub struct H2cHandoff {
+    /// The upgrading request (stream 1).
+    pub request: crate::http2::H2RequestInfo,
+    /// The 101 head's first and last byte.
+    pub switched: (At, At),
+    /// Bytes of the server's stream after the 101 head, in the event that
+    /// ended the head (HTTP/2 frames: the server's SETTINGS first).
+    pub server_rest: Vec<u8>,
+    /// HTTP/1 exchanges of the connection before the upgrading one.
+    pub prior: u64,
 }
 
 impl Default for HttpSession {
@@ -112,12 +134,25 @@ impl HttpSession {
             last_response_gap: None,
             pipelining_seen: false,
             overflowed: false,
+            handed_off: false,
+            h2c: None,
         }
+    }
+
+    /// The `Upgrade: h2c` hand-off, once, right after the event that
+    /// completed the 101 head (see [`H2cHandoff`]).
+    pub fn take_h2c(&mut self) -> Option<Box<H2cHandoff>> {
+        self.h2c.take()
+    }
+
+    /// The connection switched to HTTP/2 by `Upgrade: h2c`.
+    pub fn handed_off(&self) -> bool {
+        self.handed_off
     }
 
     /// One stream event from the TCP layer; `at` is the frame that released it.
     pub fn on_event(&mut self, dir: Dir, ev: StreamEvent<'_>, at: At) {
-        if self.finished {
+        if self.finished || self.handed_off {
             return;
         }
         let i = dir.index();
@@ -184,8 +219,11 @@ impl HttpSession {
     pub fn settle(&mut self, out: &mut impl FnMut(u64, Exchange, &Exchange)) {
         while self.window.len() >= 2 {
             let idx = self.base;
-            let referenced = self.unanswered.front() == Some(&idx)
-                || self.current.contains(&Current::Exchange(idx));
+            // After an h2c hand-off nothing more comes to the exchanges
+            // before the upgrade: each settles (the last stays for the end).
+            let referenced = !self.handed_off
+                && (self.unanswered.front() == Some(&idx)
+                    || self.current.contains(&Current::Exchange(idx)));
             if referenced {
                 break;
             }
@@ -199,7 +237,7 @@ impl HttpSession {
                 },
                 None => self.window.iter().skip(1).any(|e| e.response.is_some()),
             };
-            if !moved_on && self.window.len() <= MAX_WINDOW {
+            if !moved_on && !self.handed_off && self.window.len() <= MAX_WINDOW {
                 break;
             }
             let Some(ex) = self.window.pop_front() else {
@@ -273,7 +311,18 @@ impl HttpSession {
                 return;
             };
             match parser.next(&mut input, at, kind, &mut self.log) {
-                Some(ev) => self.apply(dir, ev, at),
+                Some(ev) => {
+                    self.apply(dir, ev, at);
+                    if self.handed_off {
+                        // The rest of this event is HTTP/2's.
+                        if let Some(h) = self.h2c.as_mut()
+                            && dir == Dir::ToClient
+                        {
+                            h.server_rest = input.to_vec();
+                        }
+                        return;
+                    }
+                }
                 None => return,
             }
         }
@@ -426,6 +475,9 @@ impl HttpSession {
                         Current::None
                     },
                 );
+                if tunnel && status == 101 && self.switch_to_h2c(idx, &h.start, &h.head_end) {
+                    return;
+                }
                 if tunnel {
                     self.stats.upgraded = true;
                     for p in &mut self.parsers {
@@ -434,6 +486,58 @@ impl HttpSession {
                 }
             }
         }
+    }
+
+    /// A 101 to exchange `idx`: if its request asked for `h2c` (and the
+    /// response does not name another protocol), the connection is HTTP/2
+    /// from the end of this head: the exchange leaves the window and the
+    /// hand-off waits for [`HttpSession::take_h2c`].
+    fn switch_to_h2c(&mut self, idx: u64, start: &At, head_end: &At) -> bool {
+        let Some(x) = self.ex(idx) else {
+            return false;
+        };
+        let (Some(req), Some(resp)) = (&x.request, &x.response) else {
+            return false;
+        };
+        let Some(f) = req.head.h2c.as_deref() else {
+            return false;
+        };
+        if resp
+            .head
+            .upgrade
+            .as_deref()
+            .is_some_and(|u| !crate::http::lists_h2c(u))
+        {
+            return false;
+        }
+        let request = crate::http2::H2RequestInfo {
+            method: req.method.clone(),
+            target: req.target.clone(),
+            authority: f.host.clone(),
+            http2_settings: f.http2_settings.clone(),
+            body_bytes: req.body_bytes,
+            at: req.timing.end.unwrap_or(req.timing.head_end),
+        };
+        let Some(off) = idx
+            .checked_sub(self.base)
+            .and_then(|o| usize::try_from(o).ok())
+        else {
+            return false;
+        };
+        self.window.remove(off);
+        self.unanswered.retain(|&i| i != idx);
+        self.current = [Current::None; 2];
+        for p in &mut self.parsers {
+            p.set_opaque();
+        }
+        self.handed_off = true;
+        self.h2c = Some(Box::new(H2cHandoff {
+            request,
+            switched: (*start, *head_end),
+            server_rest: Vec::new(),
+            prior: self.base + self.window.len() as u64,
+        }));
+        true
     }
 
     /// A final response arrives after response bytes were lost, with

@@ -107,6 +107,8 @@ pub struct H2Stream {
     pub response: H2Half,
     /// Interim (1xx) statuses in order (at most 8 kept).
     pub interim: Vec<u16>,
+    /// When each of `interim` came (its header block's event).
+    pub interim_at: Vec<At>,
     /// The final (non-1xx) response header block.
     pub final_headers: Option<At>,
     /// Final status.
@@ -145,6 +147,7 @@ impl H2Stream {
             request: H2Half::default(),
             response: H2Half::default(),
             interim: Vec::new(),
+            interim_at: Vec::new(),
             final_headers: None,
             status: None,
             content_type: None,
@@ -1598,6 +1601,7 @@ impl H2Session {
                 Some(s) if (100..200).contains(&s) => {
                     if st.interim.len() < MAX_INTERIM {
                         st.interim.push(s);
+                        st.interim_at.push(at);
                     }
                 }
                 s => {

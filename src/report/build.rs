@@ -146,6 +146,15 @@ pub fn exchange_report_owned(ex: Exchange, origin: At, persistent: bool) -> Exch
         response_lost_in_gap: ex.response_lost,
         persistent,
         timing,
+        stream_id: None,
+        authority: None,
+        promised_on: None,
+        rst_stream: None,
+        grpc_status: None,
+        trailers: None,
+        headers_unknown: false,
+        unprocessed: None,
+        open_at_end: false,
     }
 }
 
@@ -171,6 +180,15 @@ pub fn exchange_report(ex: &Exchange, origin: At, persistent: bool) -> ExchangeR
             response_start: ex.response.as_ref().map(|r| rel(r.timing.start)),
             response_end: ex.response.as_ref().and_then(|r| r.timing.end.map(rel)),
         },
+        stream_id: None,
+        authority: None,
+        promised_on: None,
+        rst_stream: None,
+        grpc_status: None,
+        trailers: None,
+        headers_unknown: false,
+        unprocessed: None,
+        open_at_end: false,
     }
 }
 
@@ -238,6 +256,18 @@ pub fn connection(
     window: &[Exchange],
     verdict: Verdict,
 ) -> ConnectionReport {
+    connection_with(conn, http, window, verdict, &[], 0)
+}
+
+/// [`connection`], with anomalies of another layer (HTTP/2) merged in.
+pub fn connection_with(
+    conn: &Connection,
+    http: &HttpSession,
+    window: &[Exchange],
+    verdict: Verdict,
+    more: &[Anomaly],
+    more_dropped: u64,
+) -> ConnectionReport {
     let exchanges = window;
     let stats = http.stats();
     let requests = verdict.requests;
@@ -249,6 +279,7 @@ pub fn connection(
         .anomalies
         .iter()
         .chain(http.anomalies())
+        .chain(more)
         .chain(verdict.anomalies.iter())
         .collect();
     all.sort_by_key(|a| (a.frame, a.kind));
@@ -256,6 +287,7 @@ pub fn connection(
     let anomalies_not_listed = (all.len() - listed) as u64
         + conn.anomalies_dropped
         + http.anomalies_dropped()
+        + more_dropped
         + verdict.anomalies_dropped;
 
     let half_closed_by = if conn.sides.client.bytes_after_peer_fin > 0 {
@@ -351,6 +383,7 @@ pub fn connection(
             .collect(),
         anomalies_not_listed,
         tls: None,
+        http2: None,
     }
 }
 
@@ -377,6 +410,17 @@ fn close_report(c: &Close) -> CloseReport {
         request_outstanding: c.request_outstanding,
         protocol: c.protocol.clone(),
         tunnel_bytes: c.tunnel_bytes,
+        goaway: c.goaway.as_ref().map(|g| GoawayCloseReport {
+            error: g.error,
+            last_stream_id: g.last_stream_id,
+            streams: g.streams,
+            unprocessed: g.unprocessed,
+            open_streams: g.open_streams,
+            idle_seconds: g.idle_seconds,
+            cause: g.cause,
+            frame: g.frame,
+        }),
+        open_stream: c.open_stream,
         evicted: c.evicted,
         estimated: c.estimated,
         explanation: sentences::close_explanation(c),
@@ -490,6 +534,50 @@ struct ServerAcc {
     histogram: BTreeMap<u64, u64>,
     close_reasons: BTreeMap<CloseReason, ReasonCount>,
     anomalies: BTreeMap<AnomalyKind, u64>,
+    h2: Option<Box<H2Acc>>,
+}
+
+/// HTTP/2 running totals (of the run, or of one server).
+#[derive(Default)]
+struct H2Acc {
+    s: Http2Summary,
+    histogram: BTreeMap<u64, u64>,
+}
+
+impl H2Acc {
+    fn add(&mut self, c: &ConnectionReport, h: &Http2Report) {
+        let s = &mut self.s;
+        s.connections += 1;
+        let start = match h.start {
+            crate::http2::H2StartKind::PriorKnowledge => "prior_knowledge",
+            crate::http2::H2StartKind::Upgrade => "upgrade",
+            crate::http2::H2StartKind::Alpn => "alpn",
+        };
+        *s.started.entry(start).or_insert(0) += 1;
+        s.streams.client += h.streams_opened.client;
+        s.streams.server += h.streams_opened.server;
+        s.peak_concurrent_streams = s.peak_concurrent_streams.max(h.peak_concurrent_streams);
+        s.streams_unprocessed += h.streams_unprocessed;
+        s.rst_streams.client += h.rst_streams.client;
+        s.rst_streams.server += h.rst_streams.server;
+        if let (Some(g), Some(by)) = (&c.close.goaway, c.close.by) {
+            let key = format!("{}:{}:{}", by.as_str(), g.error, g.cause.name());
+            *s.goaway.entry(key).or_insert(0) += 1;
+        }
+        *self.histogram.entry(h.streams_opened.client).or_insert(0) += 1;
+    }
+
+    fn finish(self) -> Http2Summary {
+        let mut s = self.s;
+        s.streams_per_connection = distribution(self.histogram);
+        s
+    }
+}
+
+fn add_h2(acc: &mut Option<Box<H2Acc>>, c: &ConnectionReport) {
+    if let Some(h) = &c.http2 {
+        acc.get_or_insert_with(Default::default).add(c, h);
+    }
 }
 
 /// Most servers given their own figures; the connections of the servers
@@ -507,6 +595,7 @@ pub struct SummaryBuilder {
     servers: BTreeMap<String, ServerAcc>,
     servers_not_listed: u64,
     tls: super::tls::TlsSummaryBuilder,
+    h2: Option<Box<H2Acc>>,
 }
 
 impl SummaryBuilder {
@@ -560,6 +649,7 @@ impl SummaryBuilder {
         count_reason(&mut s.close_reasons, c);
         count_anomalies(&mut s.anomalies, c);
         self.tls.add(c);
+        add_h2(&mut self.h2, c);
 
         if !self.servers.contains_key(c.server.as_str()) && self.servers.len() >= MAX_SERVERS {
             self.servers_not_listed += 1;
@@ -574,6 +664,7 @@ impl SummaryBuilder {
         *a.histogram.entry(c.requests).or_insert(0) += 1;
         count_reason(&mut a.close_reasons, c);
         count_anomalies(&mut a.anomalies, c);
+        add_h2(&mut a.h2, c);
     }
 
     /// The summary, with what the capture as a whole showed.
@@ -617,6 +708,7 @@ impl SummaryBuilder {
                 requests_per_connection: distribution(a.histogram),
                 close_reasons: a.close_reasons,
                 anomalies: a.anomalies,
+                http2: a.h2.map(|h| h.finish()),
             })
             .collect();
         // Busiest servers first, then by name.
@@ -627,6 +719,7 @@ impl SummaryBuilder {
         });
         s.servers_not_listed = self.servers_not_listed;
         s.tls = self.tls.finish();
+        s.http2 = self.h2.map(|h| h.finish());
         s
     }
 }

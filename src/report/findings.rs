@@ -349,6 +349,13 @@ struct ServerAgg {
     rollover_counts: Counts,
     rollover_ev: Evidence,
     rollover_advertised_max: Counts,
+    /// Of the rollovers, HTTP/2 connections the server ended with GOAWAY
+    /// (NO_ERROR, a stream limit), by streams it processed.
+    rollover_h2: u64,
+    /// HTTP/2 GOAWAYs right after the last stream with none pending
+    /// (`after_last_stream`): a limit only if the count repeats.
+    rollover_h2_soft: Counts,
+    rollover_h2_soft_ev: Evidence,
     // One-request connections and why.
     single_close_token: u64,
     single_http10: u64,
@@ -522,6 +529,30 @@ impl FindingsBuilder {
                 // max= on the first response counts the requests left after it.
                 s.rollover_advertised_max.add(max.saturating_add(1));
             }
+        }
+
+        // HTTP/2: the server's NO_ERROR GOAWAY right after its last
+        // stream, counted by the streams it processed (nginx
+        // keepalive_requests counts HTTP/2 streams too).
+        if close.reason == CloseReason::Goaway
+            && close.by == Some(Role::Server)
+            && let Some(g) = &close.goaway
+            && g.cause == crate::verdict::h2::GoawayCause::StreamLimit
+            && g.streams.saturating_sub(g.unprocessed) >= 2
+        {
+            s.rollover_counts
+                .add(g.streams.saturating_sub(g.unprocessed));
+            s.rollover_ev.add(c.id, Some(g.frame));
+            s.rollover_h2 += 1;
+        }
+        if close.reason == CloseReason::Goaway
+            && close.by == Some(Role::Server)
+            && let Some(g) = &close.goaway
+            && g.cause == crate::verdict::h2::GoawayCause::AfterLastStream
+            && g.streams >= 2
+        {
+            s.rollover_h2_soft.add(g.streams);
+            s.rollover_h2_soft_ev.add(c.id, Some(g.frame));
         }
 
         // One request per connection: whose doing?
@@ -800,7 +831,34 @@ fn server_findings(server: &str, s: &ServerAgg, out: &mut Vec<Finding>) {
         ));
     }
 
-    // Rollovers at a request limit.
+    // Rollovers at a request limit. HTTP/2 GOAWAYs after the last stream
+    // count when the same number of streams repeats on this server.
+    let merged;
+    let s = if s
+        .rollover_h2_soft
+        .mode()
+        .and_then(|k| s.rollover_h2_soft.m.get(&k))
+        .is_some_and(|&n| n >= 2)
+    {
+        let mut m = s.clone();
+        for (&k, &n) in &s.rollover_h2_soft.m {
+            for _ in 0..n {
+                m.rollover_counts.add(k);
+            }
+        }
+        m.rollover_h2 += s.rollover_h2_soft.total();
+        for &c in &s.rollover_h2_soft_ev.connections {
+            m.rollover_ev.add(c, None);
+        }
+        for &f in &s.rollover_h2_soft_ev.frames {
+            m.rollover_ev.frames.push(f);
+        }
+        m.rollover_ev.frames.truncate(MAX_EVIDENCE);
+        merged = m;
+        &merged
+    } else {
+        s
+    };
     if let Some(limit) = s.rollover_counts.mode() {
         let rollovers = s.rollover_counts.total();
         let adv_max = s.rollover_advertised_max.mode();
@@ -822,8 +880,13 @@ fn server_findings(server: &str, s: &ServerAgg, out: &mut Vec<Finding>) {
             FindingKind::RequestLimitRollover,
             severity,
             format!(
-                "the server ended {} with Connection: close after {limit} requests{}; {} requests on {} here",
+                "the server ended {} with {} after {limit} requests{}; {} requests on {} here",
                 plural(rollovers, "connection", "connections"),
+                match (s.rollover_h2, rollovers - s.rollover_h2) {
+                    (0, _) => "Connection: close",
+                    (_, 0) => "an HTTP/2 GOAWAY (NO_ERROR)",
+                    _ => "Connection: close or an HTTP/2 GOAWAY (NO_ERROR)",
+                },
                 adv_max
                     .map(|m| format!(" (its Keep-Alive: max= allowed {m})"))
                     .unwrap_or_default(),
@@ -831,20 +894,26 @@ fn server_findings(server: &str, s: &ServerAgg, out: &mut Vec<Finding>) {
                 plural(s.connections, "connection", "connections"),
             ),
             &s.rollover_ev,
-            obj(vec![
-                ("request_limit", json!(limit)),
-                ("rollovers", json!(rollovers)),
-                (
-                    "advertised_max_requests",
-                    adv_max.map_or(Value::Null, |m| json!(m)),
-                ),
-                ("connections", json!(s.connections)),
-                ("requests", json!(s.requests)),
-                (
-                    "requests_per_handshake",
-                    json!(ratio(s.requests, s.handshakes)),
-                ),
-            ]),
+            {
+                let mut f = obj(vec![
+                    ("request_limit", json!(limit)),
+                    ("rollovers", json!(rollovers)),
+                    (
+                        "advertised_max_requests",
+                        adv_max.map_or(Value::Null, |m| json!(m)),
+                    ),
+                    ("connections", json!(s.connections)),
+                    ("requests", json!(s.requests)),
+                    (
+                        "requests_per_handshake",
+                        json!(ratio(s.requests, s.handshakes)),
+                    ),
+                ]);
+                if s.rollover_h2 > 0 {
+                    f.insert("http2_rollovers".into(), json!(s.rollover_h2));
+                }
+                f
+            },
             advice,
         ));
     }

@@ -67,6 +67,8 @@ fn reason_colour(r: CloseReason) -> &'static str {
         CloseReason::Idle => "#009E73",
         CloseReason::Upgraded => "#F0E442",
         CloseReason::TlsFailed => "#882255",
+        // Paul Tol's teal: Okabe-Ito has eight colours and they are used.
+        CloseReason::Goaway => "#44AA99",
     }
 }
 

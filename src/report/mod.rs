@@ -11,6 +11,7 @@ pub mod build;
 pub mod csv;
 pub mod findings;
 pub mod flat;
+pub mod h2;
 pub mod har;
 pub mod html;
 pub mod json;
@@ -166,6 +167,33 @@ pub struct Summary {
     /// present when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<tls::TlsSummary>,
+    /// HTTP/2 connections' figures; only present when there were some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http2: Option<Http2Summary>,
+}
+
+/// HTTP/2 over a set of connections (`summary.http2`, and per server).
+/// Their streams opened by the client count as requests, in
+/// `requests_per_connection` with the HTTP/1 requests.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Http2Summary {
+    /// Connections that spoke HTTP/2.
+    pub connections: u64,
+    /// How they started: `prior_knowledge`, `upgrade`, `alpn` -> count.
+    pub started: BTreeMap<&'static str, u64>,
+    /// Streams opened by each side (the server's: pushed).
+    pub streams: PerRole<u64>,
+    /// Client streams per HTTP/2 connection.
+    pub streams_per_connection: Distribution,
+    /// Most streams open at once on any one connection.
+    pub peak_concurrent_streams: u32,
+    /// GOAWAYs that ended connections, by `by:error:cause` (for example
+    /// `server:NO_ERROR:stream_limit`) -> count.
+    pub goaway: BTreeMap<String, u64>,
+    /// Streams left unprocessed by GOAWAYs (above their last_stream_id).
+    pub streams_unprocessed: u64,
+    /// RST_STREAMs sent by each side.
+    pub rst_streams: PerRole<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -206,6 +234,9 @@ pub struct ServerSummary {
     pub requests_per_connection: Distribution,
     pub close_reasons: BTreeMap<CloseReason, ReasonCount>,
     pub anomalies: BTreeMap<AnomalyKind, u64>,
+    /// This server's HTTP/2 connections; only present when there were some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http2: Option<Http2Summary>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -266,6 +297,77 @@ pub struct ConnectionReport {
     /// connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<Box<tls::TlsReport>>,
+    /// The connection spoke HTTP/2 (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http2: Option<Box<Http2Report>>,
+}
+
+/// An HTTP/2 connection's facts (`connections[].http2`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Http2Report {
+    /// `prior_knowledge`, `upgrade` (`Upgrade: h2c` answered by 101; the
+    /// upgrading request is stream 1) or `alpn`.
+    pub start: crate::http2::H2StartKind,
+    /// Streams opened by each side (the client's requests; the server's
+    /// pushes).
+    pub streams_opened: PerRole<u64>,
+    /// Streams above the last_stream_id of a GOAWAY from the other side.
+    pub streams_unprocessed: u64,
+    /// Most streams open at once.
+    pub peak_concurrent_streams: u32,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS each side last sent (null: never).
+    pub max_concurrent_streams: PerRole<Option<u32>>,
+    /// SETTINGS_INITIAL_WINDOW_SIZE each side last sent.
+    pub initial_window_size: PerRole<Option<u32>>,
+    /// GOAWAYs in order.
+    pub goaway: Vec<GoawayReport>,
+    /// GOAWAYs past the detail cap.
+    pub goaways_not_listed: u64,
+    /// RST_STREAM frames each side sent.
+    pub rst_streams: PerRole<u64>,
+    /// The RST_STREAM frames in order (capped; `resets_not_listed`).
+    pub resets: Vec<RstFrameReport>,
+    pub resets_not_listed: u64,
+    /// PINGs (not ACKs) each side sent.
+    pub pings: PerRole<u64>,
+    /// SETTINGS frames (not ACKs) each side sent.
+    pub settings: PerRole<u64>,
+    /// Frames each side sent.
+    pub frames: PerRole<u64>,
+    /// Header blocks that could not be decoded (HPACK state lost, errors):
+    /// their streams are counted, their headers unknown.
+    pub header_blocks_unknown: u64,
+    /// The HPACK state of what each side sends was lost (a capture gap...).
+    pub hpack_state_lost: PerRole<bool>,
+    /// Streams still open when the connection ended.
+    pub open_streams_at_end: u32,
+}
+
+/// One GOAWAY frame.
+#[derive(Clone, Debug, Serialize)]
+pub struct GoawayReport {
+    pub by: Role,
+    pub last_stream_id: u32,
+    /// RFC 9113 error name (`NO_ERROR`, `PROTOCOL_ERROR`...).
+    pub error: &'static str,
+    /// Debug data (lossy UTF-8, at most 256 bytes).
+    pub debug: String,
+    pub frame: FrameNo,
+    /// Seconds since the connection's first packet.
+    pub time: f64,
+    /// Streams open when it was sent.
+    pub open_streams: u32,
+    /// Seconds since the last frame on any stream.
+    pub idle_seconds: f64,
+}
+
+/// One RST_STREAM frame.
+#[derive(Clone, Debug, Serialize)]
+pub struct RstFrameReport {
+    pub by: Role,
+    pub stream_id: u32,
+    pub error: &'static str,
+    pub frame: FrameNo,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -362,6 +464,13 @@ pub struct CloseReport {
     pub protocol: Option<String>,
     /// For `upgraded`: payload bytes each side sent through the tunnel.
     pub tunnel_bytes: Option<PerRole<u64>>,
+    /// For `goaway` (HTTP/2): the GOAWAY that ended the connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goaway: Option<GoawayCloseReport>,
+    /// HTTP/2, for `mid_message`, `reset`, `goaway`: the lowest stream
+    /// still open at the first FIN or RST.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_stream: Option<u32>,
     /// The connection was concluded before the capture ended, and why:
     /// `inactive` (`--idle-timeout`), `handshake_timeout`, `memory_budget`,
     /// `max_connections`; its later packets, if any, start a new
@@ -374,6 +483,29 @@ pub struct CloseReport {
     pub estimated: bool,
     /// A sentence for people.
     pub explanation: String,
+}
+
+/// `close.goaway`: the GOAWAY that ended an HTTP/2 connection.
+#[derive(Clone, Debug, Serialize)]
+pub struct GoawayCloseReport {
+    /// RFC 9113 error name.
+    pub error: &'static str,
+    pub last_stream_id: u32,
+    /// Streams the client had opened when it was sent.
+    pub streams: u64,
+    /// Streams above last_stream_id (not processed, to be retried).
+    pub unprocessed: u64,
+    /// Streams open when it was sent.
+    pub open_streams: u32,
+    /// Seconds of stream silence before it.
+    pub idle_seconds: f64,
+    /// `stream_limit` (NO_ERROR from the server with streams still
+    /// coming: a requests-per-connection limit), `after_last_stream`
+    /// (NO_ERROR right after the last stream, none pending),
+    /// `idle_timeout` (NO_ERROR after idle time), `error` (another code),
+    /// `client_done` (NO_ERROR from the client).
+    pub cause: crate::verdict::h2::GoawayCause,
+    pub frame: FrameNo,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -400,6 +532,54 @@ pub struct ExchangeReport {
     /// (RFC 9112 section 9.3; the server's answer decides).
     pub persistent: bool,
     pub timing: TimingReport,
+    // -- HTTP/2 streams only (absent for HTTP/1) --
+    /// The HTTP/2 stream identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<u32>,
+    /// `:authority` (or `Host`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// A pushed stream: the stream whose PUSH_PROMISE announced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promised_on: Option<u32>,
+    /// The RST_STREAM that ended the stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rst_stream: Option<StreamResetReport>,
+    /// gRPC: `grpc-status` from the trailers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_status: Option<u32>,
+    /// Which sides sent trailers (a header block after the data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trailers: Option<PerRole<bool>>,
+    /// Some header block of the stream could not be decoded (HPACK state
+    /// lost): method, target or status may be missing; never guessed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub headers_unknown: bool,
+    /// Not processed: above the last_stream_id of the peer's GOAWAY.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unprocessed: Option<UnprocessedReport>,
+    /// Still open when the connection ended.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub open_at_end: bool,
+}
+
+/// `rst_stream` of an HTTP/2 exchange.
+#[derive(Clone, Debug, Serialize)]
+pub struct StreamResetReport {
+    pub by: Role,
+    /// RFC 9113 error name (`CANCEL`, `REFUSED_STREAM`...).
+    pub error: &'static str,
+    pub frame: FrameNo,
+}
+
+/// `unprocessed` of an HTTP/2 exchange.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnprocessedReport {
+    /// The GOAWAY's sender.
+    pub goaway_by: Role,
+    pub last_stream_id: u32,
+    /// The stream was opened after that GOAWAY in capture order.
+    pub opened_after_goaway: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]

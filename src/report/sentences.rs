@@ -112,7 +112,9 @@ fn close_sentence(c: &Close) -> String {
         }
         CloseReason::Reset => format!(
             "{by} reset the connection{}",
-            if c.request_outstanding == Some(true) {
+            if let Some(id) = c.open_stream {
+                format!(" while HTTP/2 stream {id} was open")
+            } else if c.request_outstanding == Some(true) {
                 format!(" {}", unfinished(c.outstanding))
             } else if !c.had_exchanges {
                 String::new()
@@ -121,9 +123,11 @@ fn close_sentence(c: &Close) -> String {
             }
         ),
         CloseReason::NoHttp => format!("{by} closed; no HTTP was seen on this connection"),
-        CloseReason::MidMessage => {
-            format!("{by} closed (FIN) {}", unfinished(c.outstanding))
-        }
+        CloseReason::MidMessage => match c.open_stream {
+            Some(id) => format!("{by} closed (FIN) while HTTP/2 stream {id} was open"),
+            None => format!("{by} closed (FIN) {}", unfinished(c.outstanding)),
+        },
+        CloseReason::Goaway => goaway_sentence(c),
         CloseReason::Http10 => format!(
             "{by} closed after an HTTP/1.0 exchange without keep-alive (the protocol's default)"
         ),
@@ -194,4 +198,48 @@ fn close_sentence(c: &Close) -> String {
             }
         }
     }
+}
+
+/// The sentence of an HTTP/2 connection that ended after a GOAWAY.
+fn goaway_sentence(c: &Close) -> String {
+    use crate::verdict::h2::GoawayCause;
+    let by = c.by.unwrap_or(Role::Server);
+    let Some(g) = &c.goaway else {
+        return format!("{by} sent GOAWAY, then the connection closed");
+    };
+    let streams = match g.streams {
+        1 => "1 stream".to_string(),
+        n => format!("{n} streams"),
+    };
+    let what = match g.cause {
+        GoawayCause::StreamLimit => format!(
+            "after {streams}, with more still coming: a stream-count rollover (a limit on requests per connection, such as nginx keepalive_requests)"
+        ),
+        GoawayCause::AfterLastStream => format!(
+            "after {streams}, right after the last one ended, none pending: a stream limit reached exactly or a server that closes quiet connections (the same count on its other connections points to a limit)"
+        ),
+        GoawayCause::IdleTimeout => format!(
+            "after {} idle: an idle timeout ({streams} before it)",
+            human_secs(g.idle_seconds)
+        ),
+        GoawayCause::Error => format!("after {streams}: a connection error"),
+        GoawayCause::ClientDone => format!("after {streams}: the client was done with it"),
+    };
+    let unprocessed = match g.unprocessed {
+        0 => String::new(),
+        1 => "; 1 stream above it was not processed (to be retried)".to_string(),
+        n => format!("; {n} streams above it were not processed (to be retried)"),
+    };
+    let open = c
+        .open_stream
+        .map_or(String::new(), |id| format!("; stream {id} was still open"));
+    let end = match c.kind {
+        Some(crate::tcp::connection::CloseKind::Fin) => "; then the connection closed (FIN)",
+        Some(crate::tcp::connection::CloseKind::Rst) => "; then the connection was reset",
+        None => "",
+    };
+    format!(
+        "{by} sent GOAWAY ({}, last_stream_id {}) {what}{unprocessed}{open}{end}",
+        g.error, g.last_stream_id
+    )
 }

@@ -162,6 +162,7 @@ fn reason_word(r: CloseReason) -> &'static str {
         CloseReason::NoHttp => "no HTTP",
         CloseReason::Upgraded => "upgraded",
         CloseReason::TlsFailed => "TLS failed",
+        CloseReason::Goaway => "GOAWAY",
     }
 }
 
@@ -170,7 +171,8 @@ fn reason_paint(r: CloseReason) -> Paint {
         CloseReason::Idle
         | CloseReason::ConnectionClose
         | CloseReason::Http10
-        | CloseReason::Upgraded => Paint::Green,
+        | CloseReason::Upgraded
+        | CloseReason::Goaway => Paint::Green,
         CloseReason::Open | CloseReason::NoHttp => Paint::Dim,
         CloseReason::Reset
         | CloseReason::MidMessage
@@ -420,6 +422,9 @@ fn summary(o: &mut Out<'_>, s: &Summary) -> io::Result<()> {
     );
     row(o, "teardowns", &teardown)?;
     row(o, "close reasons", &reasons_line(&s.close_reasons))?;
+    if let Some(h) = &s.http2 {
+        row(o, "HTTP/2", &http2_summary_line(h))?;
+    }
     if s.max_pipelined > 1 {
         row(
             o,
@@ -625,7 +630,12 @@ fn findings(o: &mut Out<'_>, findings: &[Finding]) -> io::Result<()> {
 fn connection_head(o: &mut Out<'_>, c: &ConnectionReport, exchanges: u64) -> io::Result<()> {
     let id = o.paint(Paint::Bold, &format!("#{}", c.id));
     let mut reqs = plural(c.requests, "request", "requests");
-    let unmatched = exchanges - c.requests.min(exchanges);
+    if let Some(h) = c.http2.as_ref().filter(|h| h.streams_opened.server > 0) {
+        reqs.push_str(&format!(" + {} pushed", h.streams_opened.server));
+    }
+    // Pushed HTTP/2 streams are exchanges without a request of the client.
+    let pushed = c.http2.as_ref().map_or(0, |h| h.streams_opened.server);
+    let unmatched = exchanges.saturating_sub(c.requests + pushed);
     if unmatched > 0 {
         reqs.push_str(&format!(
             " + {}",
@@ -727,7 +737,86 @@ fn connection_head(o: &mut Out<'_>, c: &ConnectionReport, exchanges: u64) -> io:
         let l = o.paint(Paint::Dim, &l);
         o.line(&format!("    {l}"))?;
     }
+    if let Some(h) = &c.http2 {
+        for l in wrap_items(&http2_facts(h), " · ", 74) {
+            o.line(&format!("    {l}"))?;
+        }
+    }
     Ok(())
+}
+
+/// The HTTP/2 figures of the summary, in a line.
+fn http2_summary_line(h: &Http2Summary) -> String {
+    let d = &h.streams_per_connection;
+    let mut parts = vec![
+        format!(
+            "{}, {} (streams/conn min {}, median {}, max {})",
+            plural(h.connections, "connection", "connections"),
+            plural(h.streams.client, "stream", "streams"),
+            d.min,
+            d.median,
+            d.max
+        ),
+        format!("peak {} concurrent", h.peak_concurrent_streams),
+    ];
+    if h.streams.server > 0 {
+        parts.push(format!("{} pushed", h.streams.server));
+    }
+    for (k, n) in &h.goaway {
+        parts.push(format!("GOAWAY {} {n}", k.replace(':', " ")));
+    }
+    if h.streams_unprocessed > 0 {
+        parts.push(format!("{} unprocessed", h.streams_unprocessed));
+    }
+    parts.join("; ")
+}
+
+/// The HTTP/2 line of a connection: how it started, streams, concurrency,
+/// GOAWAYs, resets, pings.
+fn http2_facts(h: &Http2Report) -> Vec<String> {
+    let start = match h.start {
+        crate::http2::H2StartKind::PriorKnowledge => "prior knowledge",
+        crate::http2::H2StartKind::Upgrade => "Upgrade: h2c",
+        crate::http2::H2StartKind::Alpn => "ALPN h2",
+    };
+    let mut v = vec![format!(
+        "HTTP/2 ({start}): {}",
+        plural(h.streams_opened.client, "stream", "streams")
+    )];
+    if h.streams_opened.server > 0 {
+        v.push(format!("{} pushed", h.streams_opened.server));
+    }
+    v.push(format!("peak {} concurrent", h.peak_concurrent_streams));
+    let mcs = |x: Option<u32>| x.map_or("-".to_string(), |n| n.to_string());
+    v.push(format!(
+        "max concurrent {} client / {} server",
+        mcs(h.max_concurrent_streams.client),
+        mcs(h.max_concurrent_streams.server)
+    ));
+    for g in &h.goaway {
+        v.push(format!(
+            "GOAWAY by {} {} last_stream_id {} (frame {})",
+            g.by, g.error, g.last_stream_id, g.frame
+        ));
+    }
+    if h.streams_unprocessed > 0 {
+        v.push(format!("{} unprocessed", h.streams_unprocessed));
+    }
+    let r = h.rst_streams;
+    if r.client + r.server > 0 {
+        v.push(format!("RST_STREAM: {}", per_side(r.client, r.server)));
+    }
+    let p = h.pings;
+    if p.client + p.server > 0 {
+        v.push(format!("PING: {}", per_side(p.client, p.server)));
+    }
+    if h.header_blocks_unknown > 0 {
+        v.push(format!(
+            "{} with headers unknown (HPACK state lost)",
+            plural(h.header_blocks_unknown, "header block", "header blocks")
+        ));
+    }
+    v
 }
 
 /// A connection's lines after its exchanges: its anomalies.
@@ -812,6 +901,12 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
         None => o.paint(Paint::Red, "---"),
     };
     let mut extra = Vec::new();
+    if let Some(id) = ex.stream_id {
+        extra.push(match ex.promised_on {
+            Some(on) => format!("stream {id} pushed on {on}"),
+            None => format!("stream {id}"),
+        });
+    }
     for i in &ex.interim {
         extra.push(format!("{} first", i.status));
     }
@@ -823,6 +918,7 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
             FramingKind::Tunnel => "",
             FramingKind::NoBody => "no body ",
             FramingKind::Unknown => "? ",
+            FramingKind::EndStream => "",
         };
         if r.message.framing == FramingKind::Tunnel {
             // The tunnel's bytes are in the verdict line.
@@ -839,6 +935,24 @@ fn exchange(o: &mut Out<'_>, n: usize, ex: &ExchangeReport) -> io::Result<()> {
     }
     if let (Some(s), Some(e)) = (ex.timing.request_start, ex.timing.response_end) {
         extra.push(dur((e - s).max(0.0)));
+    }
+    if let Some(g) = ex.grpc_status {
+        extra.push(format!("grpc-status {g}"));
+    }
+    if let Some(r) = &ex.rst_stream {
+        extra.push(format!("RST_STREAM {} by {}", r.error, r.by));
+    }
+    if let Some(u) = &ex.unprocessed {
+        extra.push(format!(
+            "unprocessed (above {}'s GOAWAY last_stream_id {})",
+            u.goaway_by, u.last_stream_id
+        ));
+    }
+    if ex.headers_unknown {
+        extra.push("headers unknown (HPACK state lost)".into());
+    }
+    if ex.open_at_end {
+        extra.push("open at the end".into());
     }
     let line = format!(
         "{:>5} {:<REQUEST_COLUMN$} -> {resp}  {}",

@@ -593,6 +593,12 @@ impl<T> FlowTable<T> {
             };
             let due = Timestamp(t.last_clock.0.saturating_add(timeout));
             self.timers.push(Reverse(Due { due, ..a }));
+            if due <= now {
+                // Not timed out yet due already (the clock at the end of
+                // its range, where the sum saturates): look again later,
+                // not in a loop.
+                break;
+            }
         }
     }
 

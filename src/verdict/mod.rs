@@ -23,7 +23,11 @@
 //! from its TLS records instead ([`tls`]): `tls_failed` when the handshake
 //! failed or was abandoned, else `reset`, `mid_message` or `idle` from the
 //! turns, with `estimated` set.
+//!
+//! HTTP/2 connections are judged by [`h2::judge_h2`] (its docs give the
+//! precedence there: `goaway` after `open`, before `reset`).
 
+pub mod h2;
 pub mod tls;
 
 use crate::anomaly::AnomalyKind;
@@ -60,6 +64,10 @@ named_enum! {
         /// The TLS handshake failed (an alert) or was abandoned (the
         /// connection ended before it completed).
         TlsFailed = "tls_failed",
+        /// HTTP/2: the connection ended after a GOAWAY from `close.by`
+        /// (its error code, last_stream_id and what it looks like are in
+        /// `close.goaway`).
+        Goaway = "goaway",
     }
 }
 
@@ -143,6 +151,11 @@ pub struct Close {
     /// For a TLS connection judged from its records: what the sentence
     /// needs (see [`tls::TlsClose`]).
     pub tls: Option<tls::TlsClose>,
+    /// For `goaway` (HTTP/2): the GOAWAY that ended the connection.
+    pub goaway: Option<h2::GoawayClose>,
+    /// HTTP/2, for `mid_message`, `reset` and `goaway`: the lowest stream
+    /// still open at the first FIN or RST.
+    pub open_stream: Option<u32>,
 }
 
 /// Idle times of a connection, seconds.
@@ -563,6 +576,8 @@ pub fn judge(
             evicted: Some(why),
             estimated: false,
             tls: None,
+            goaway: None,
+            open_stream: None,
         };
     }
 
@@ -683,6 +698,8 @@ fn close_reason(
         evicted: None,
         estimated: false,
         tls: None,
+        goaway: None,
+        open_stream: None,
     };
     if conn.handshake.refused {
         c.reason = CloseReason::Refused;

@@ -66,7 +66,10 @@ pub fn judge(conn: &Connection, tls: &TlsConn, v: &mut Verdict) {
         handshake: f.handshake,
         alert: f.alert.clone(),
         turns: f.turns,
-        unanalysed: tls.inner().name().filter(|_| f.decrypted),
+        unanalysed: tls
+            .inner()
+            .name()
+            .filter(|_| f.decrypted && !tls.inner().analysed()),
         decrypt_error: f.decrypt_error,
         close_notify: f.close_notify,
         from_records: !tls.inner().analysed(),
