@@ -439,3 +439,17 @@ fn rollover_findings_count_http2_goaways() {
     assert_eq!(f[0]["figures"]["request_limit"], 3);
     assert_eq!(f[0]["figures"]["rollovers"], 2);
 }
+
+#[test]
+fn har_entries_of_streams_use_authority_and_scheme() {
+    // tshark on this capture: HEADERS of stream 1 are
+    // `:method GET, :authority www.youtube.com, :scheme https, :path /robots.txt`
+    let input = Input::Path(root().join("fixtures/thirdparty/suricata-verify/http2-bugfixes.pcap"));
+    let r = analyzer::analyze(&[input], Options::default()).expect("reads");
+    let c = &r.connections[0];
+    let e = httpreuse::report::har::entry(c, 0, &c.exchanges[0]).expect("an entry");
+    assert_eq!(e["request"]["url"], "https://www.youtube.com/robots.txt");
+    assert_eq!(e["request"]["httpVersion"], "HTTP/2");
+    assert_eq!(e["response"]["httpVersion"], "HTTP/2");
+    assert_eq!(c.exchanges[0].scheme.as_deref(), Some("https"));
+}

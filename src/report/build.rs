@@ -182,6 +182,7 @@ pub fn exchange_report(ex: &Exchange, origin: At, persistent: bool) -> ExchangeR
         },
         stream_id: None,
         authority: None,
+        scheme: None,
         promised_on: None,
         rst_stream: None,
         grpc_status: None,

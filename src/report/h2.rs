@@ -78,6 +78,7 @@ pub fn stream_report(st: &H2Stream, origin: At, switched: Option<At>) -> Exchang
         },
         stream_id: Some(st.stream_id),
         authority: st.authority.clone(),
+        scheme: st.scheme.clone(),
         promised_on: st.promised_on,
         rst_stream: st.rst.map(|r| StreamResetReport {
             by: r.by,

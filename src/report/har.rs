@@ -126,12 +126,18 @@ pub fn entry(c: &ConnectionReport, index: usize, e: &ExchangeReport) -> Option<V
     let wait = ms(t.request_end, t.response_start);
     let receive = ms(t.response_start, t.response_end);
     let time = ((send + wait + receive + connect.max(0.0)) * 1e3).round() / 1e3;
+    // HTTP/2 streams name their host (`:authority`); HTTP/1 uses the server.
+    let host = e.authority.as_deref().unwrap_or(&c.server);
+    let scheme = match e.scheme.as_deref() {
+        Some("https") => "https",
+        _ => "http",
+    };
     let url = if rq.target.starts_with("http://") || rq.target.starts_with("https://") {
         rq.target.clone()
     } else if rq.target.starts_with('/') {
-        format!("http://{}{}", c.server, rq.target)
+        format!("{scheme}://{host}{}", rq.target)
     } else {
-        format!("http://{}/{}", c.server, rq.target.trim_start_matches('*'))
+        format!("{scheme}://{host}/{}", rq.target.trim_start_matches('*'))
     };
     let response = match &e.response {
         Some(rs) => json!({

@@ -539,6 +539,9 @@ pub struct ExchangeReport {
     /// `:authority` (or `Host`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// `:scheme`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
     /// A pushed stream: the stream whose PUSH_PROMISE announced it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promised_on: Option<u32>,
