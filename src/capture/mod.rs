@@ -346,29 +346,9 @@ impl CaptureReader {
     /// the end of the file is an `Err(Corrupt)` naming its offset; the caller
     /// keeps what it read before.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        if self.done {
-            return Ok(None);
-        }
-        match self.advance() {
-            Ok(Some(found)) => {
-                self.frames += 1;
-                Ok(Some(Frame {
-                    index: self.frames,
-                    ts: found.ts,
-                    linktype: found.linktype,
-                    data: self.src.buffer().get(found.data).unwrap_or(&[]),
-                    orig_len: found.orig_len,
-                }))
-            }
-            Ok(None) => {
-                self.done = true;
-                Ok(None)
-            }
-            Err(e) => {
-                self.done = true;
-                Err(e)
-            }
-        }
+        // Decryption Secrets Blocks are dropped here (see
+        // `next_frame_secrets`).
+        self.next_frame_secrets(&mut None)
     }
 
     /// [`CaptureReader::next_frame`], and the TLS secrets of the pcapng
