@@ -562,3 +562,36 @@ fn keys_never_reach_the_report() {
         }
     }
 }
+
+/// A Decryption Secrets Block whose secrets length runs past the block
+/// (hand-damaged: no program writes one): counted in `keylogs`, the
+/// capture still read, the connection analysed without keys.
+#[test]
+fn dsb_cut_short_is_counted_not_fatal() {
+    let p = root().join("fixtures/captures/tls-tls13-aes128gcm-dsb.pcapng");
+    let mut b = std::fs::read(&p).unwrap();
+    // Walk the (little-endian) blocks to the DSB (type 0x0000000A).
+    let mut off = 0;
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    loop {
+        assert!(off + 12 <= b.len(), "no decryption secrets block");
+        if u32_at(&b, off) == 0x0A {
+            break;
+        }
+        off += u32_at(&b, off + 4) as usize;
+    }
+    // Body: secrets type, secrets length: make the length huge.
+    b[off + 12..off + 16].copy_from_slice(&0x00FF_FFFFu32.to_le_bytes());
+    let q = tmp("dsb-cut.pcapng", &b);
+    let r = report(&[q], &[], 1);
+    assert!(r["inputs"][0]["error"].is_null(), "{}", r["inputs"][0]);
+    let k = &r["keylogs"][0];
+    assert_eq!(k["malformed"], 1);
+    assert_eq!(
+        k["malformed_lines"][0]["reason"],
+        "decryption secrets block cut short"
+    );
+    let c = &r["connections"][0];
+    assert_eq!(c["tls"]["decrypted"], false);
+    assert_eq!(c["tls"]["turns"], 3);
+}

@@ -359,7 +359,13 @@ impl CaptureReader {
     /// the end of the file is an `Err(Corrupt)` naming its offset; the caller
     /// keeps what it read before.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        Ok(self.next_found()?.map(|found| Frame {
+        let found = self.next_found();
+        // Decryption Secrets Blocks are dropped here (a capture set takes
+        // them with `take_secrets`).
+        if let Format::PcapNg(p) = &mut self.format {
+            p.secrets = None;
+        }
+        Ok(found?.map(|found| Frame {
             index: self.frames,
             ts: found.ts,
             linktype: found.linktype,

@@ -148,6 +148,7 @@ pub fn exchange_report_owned(ex: Exchange, origin: At, persistent: bool) -> Exch
         timing,
         stream_id: None,
         authority: None,
+        scheme: None,
         promised_on: None,
         rst_stream: None,
         grpc_status: None,
