@@ -429,9 +429,19 @@ fn rollover_findings_count_http2_goaways() {
     assert_eq!(close(&r, 0)["goaway"]["cause"], "after_last_stream");
     assert!(findings_of_kind(&r, "request_limit_rollover").is_empty());
     // ...the same count on two connections of the server does (the capture
-    // read twice: two connections, three streams each)
-    let input = Input::Path(root().join("fixtures/captures/h2-upgrade-nghttp.pcap"));
-    let r = analyzer::analyze(&[input.clone(), input], Options::default()).expect("reads");
+    // and a copy of it 100 s later: two connections, three streams each;
+    // the same file given twice would be merged frame by frame, as one
+    // capture set)
+    let path = root().join("fixtures/captures/h2-upgrade-nghttp.pcap");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let later = dir.path().join("later.pcap");
+    std::fs::write(
+        &later,
+        shifted_pcap(&std::fs::read(&path).expect("reads"), 100),
+    )
+    .expect("writes");
+    let r = analyzer::analyze(&[Input::Path(path), Input::Path(later)], Options::default())
+        .expect("reads");
     let r = serde_json::to_value(&r).expect("serialises");
     assert_eq!(r["connections"].as_array().map(Vec::len), Some(2));
     let f = findings_of_kind(&r, "request_limit_rollover");
@@ -452,4 +462,22 @@ fn har_entries_of_streams_use_authority_and_scheme() {
     assert_eq!(e["request"]["httpVersion"], "HTTP/2");
     assert_eq!(e["response"]["httpVersion"], "HTTP/2");
     assert_eq!(c.exchanges[0].scheme.as_deref(), Some("https"));
+}
+
+/// A little-endian pcap file with every timestamp `secs` seconds later.
+fn shifted_pcap(bytes: &[u8], secs: u32) -> Vec<u8> {
+    assert_eq!(
+        bytes.get(..4),
+        Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]),
+        "LE pcap"
+    );
+    let mut out = bytes.to_vec();
+    let mut at = 24;
+    while at + 16 <= out.len() {
+        let ts = u32::from_le_bytes(out[at..at + 4].try_into().expect("4 bytes"));
+        out[at..at + 4].copy_from_slice(&(ts + secs).to_le_bytes());
+        let incl = u32::from_le_bytes(out[at + 8..at + 12].try_into().expect("4 bytes"));
+        at += 16 + incl as usize;
+    }
+    out
 }

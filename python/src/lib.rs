@@ -37,6 +37,7 @@ fn capture_error(py: Python<'_>, e: &CaptureError) -> PyErr {
         | CaptureError::Empty { file }
         | CaptureError::NotCapture { file, .. } => (Some(file.clone()), None),
         CaptureError::Corrupt { file, offset, .. } => (Some(file.clone()), Some(*offset)),
+        CaptureError::NoCaptures { dir } => (Some(dir.clone()), None),
         CaptureError::StdinTwice => (None, None),
     };
     let made = py
@@ -53,7 +54,7 @@ fn capture_error(py: Python<'_>, e: &CaptureError) -> PyErr {
 fn run(py: Python<'_>, paths: Vec<PathBuf>, argv: Vec<String>) -> PyResult<Report> {
     let f = flags(argv)?;
     let inputs = httpreuse::cli::inputs(&paths);
-    let opts = f.analysis.options();
+    let opts = f.analysis.options().map_err(PyValueError::new_err)?;
     let filter = f.analysis.filter();
     let r = py.detach(move || analyzer::analyze_filtered(&inputs, opts, filter));
     r.map_err(|e| capture_error(py, &e))

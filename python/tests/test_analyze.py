@@ -45,6 +45,7 @@ def expected_connection(c: Dict[str, Any]) -> Dict[str, Any]:
     sa, sp = split_endpoint(c["server"])
     fc = c["first_close"] or {}
     close = c["close"]
+    tls = c.get("tls") or {}
     ka = c["http"]["keep_alive_advertised"]
     kinds: List[str] = []
     for a in c["anomalies"]:
@@ -102,6 +103,17 @@ def expected_connection(c: Dict[str, Any]) -> Dict[str, Any]:
         "close_explanation": close["explanation"],
         "open_at_start": c["open_at_start"],
         "open_at_end": c["open_at_end"],
+        # absent from the JSON when false / not TLS
+        "close_estimated": close.get("estimated", False),
+        "tls_version": tls.get("version"),
+        "tls_sni": tls.get("sni"),
+        "tls_alpn": tls.get("alpn"),
+        "tls_cipher": tls.get("cipher"),
+        "tls_resumed": tls.get("resumed"),
+        "tls_handshake": tls.get("handshake"),
+        "tls_turns": tls.get("turns"),
+        "tls_decrypted": tls.get("decrypted"),
+        "tls_decrypt_error": tls.get("decrypt_error"),
     }
 
 

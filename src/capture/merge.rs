@@ -706,7 +706,10 @@ impl Merged {
     /// What the inputs' Decryption Secrets Blocks gave, in reading order
     /// (call at the end, before [`Merged::finish`]).
     pub fn keylog_reports(&mut self) -> Vec<crate::report::tls::KeyLogReport> {
-        self.members.iter_mut().filter_map(|m| m.dsb.take()).collect()
+        self.members
+            .iter_mut()
+            .filter_map(|m| m.dsb.take())
+            .collect()
     }
 
     /// What was read of each input, in reading order (call at the end).

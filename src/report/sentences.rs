@@ -55,7 +55,7 @@ pub fn close_explanation(c: &Close) -> String {
 /// What a TLS connection judged from its records adds to the sentence.
 fn tls_note(t: &crate::verdict::tls::TlsClose) -> String {
     let why = match (t.unanalysed, t.decrypt_error) {
-        (Some(p), _) => format!("the {p} plaintext was decrypted but is not analysed yet"),
+        (Some(p), _) => format!("the {p} plaintext was decrypted but not analysed"),
         (None, Some("no_keys")) => "no TLS keys for it".to_string(),
         (None, Some(e)) => format!("TLS not decrypted: {}", e.replace('_', " ")),
         (None, None) => "decrypted, no plaintext".to_string(),

@@ -21,8 +21,8 @@ pub struct TlsReport {
     /// ALPN); `null` when nothing was decrypted.
     pub plaintext_protocol: Option<&'static str>,
     /// The decrypted plaintext went through the HTTP analysis (requests,
-    /// exchanges and the close reason are then exact). HTTP/2 plaintext is
-    /// not analysed yet: `false` with `plaintext_protocol: "h2"`.
+    /// exchanges and the close reason are then exact): HTTP/1 plaintext
+    /// by the HTTP/1 analysis, ALPN `h2` plaintext by the HTTP/2 one.
     pub plaintext_analysed: bool,
 }
 
@@ -272,7 +272,7 @@ pub fn text_line(t: &TlsReport) -> String {
     parts.push(
         match (f.decrypted, t.plaintext_analysed, t.plaintext_protocol) {
             (true, true, _) => "decrypted".to_string(),
-            (true, false, Some(p)) => format!("decrypted ({p} not analysed yet)"),
+            (true, false, Some(p)) => format!("decrypted ({p} not analysed)"),
             (true, false, None) => "decrypted".to_string(),
             (false, _, _) => format!(
                 "not decrypted ({})",
@@ -332,7 +332,7 @@ pub fn text_rows(s: &TlsSummary) -> Vec<(&'static str, String)> {
     }
     if s.plaintext_not_analysed > 0 {
         dec.push_str(&format!(
-            "; {} with HTTP/2 plaintext not analysed yet",
+            "; {} with plaintext not analysed",
             s.plaintext_not_analysed
         ));
     }
