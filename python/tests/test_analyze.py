@@ -297,15 +297,38 @@ def test_errors_name_the_file_and_offset(tmp_path: Path) -> None:
     assert e.value.file == str(cut) and e.value.offset == offset
 
 
-def test_gil_is_released_during_analysis() -> None:
-    # A capture big enough to take a while: one fixture read 40 times over.
-    cap = str(ROOT / "fixtures" / "captures" / "large-response.pcap")
+def repeated_pcap(data: bytes, copies: int, secs: int) -> bytes:
+    """A little-endian pcap file holding `copies` copies of another's
+    records, copy k with every timestamp k * `secs` later."""
+    assert data[:4] == b"\xd4\xc3\xb2\xa1", "LE pcap"
+    records = []
+    at = 24
+    while at + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, at + 8)[0]
+        records.append(data[at : at + 16 + incl])
+        at += 16 + incl
+    out = bytearray(data[:24])
+    for k in range(copies):
+        for r in records:
+            ts = struct.unpack_from("<I", r, 0)[0]
+            out += struct.pack("<I", ts + k * secs) + r[4:]
+    return bytes(out)
+
+
+def test_gil_is_released_during_analysis(tmp_path: Path) -> None:
+    # A capture big enough to take a while: 600 copies of a fixture's
+    # connections (ab without keep-alive, 206 frames), each copy 100 s
+    # after the one before, in one file (124k frames).
+    data = (ROOT / "fixtures" / "captures" / "ab-no-k.pcap").read_bytes()
+    big = tmp_path / "repeated.pcap"
+    big.write_bytes(repeated_pcap(data, 600, 100))
+    caps = [str(big)]
     done = threading.Event()
     took: List[float] = []
 
     def work() -> None:
         t = time.perf_counter()
-        httpreuse.analyze([cap] * 40)
+        httpreuse.analyze(caps)
         took.append(time.perf_counter() - t)
         done.set()
 

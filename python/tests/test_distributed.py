@@ -28,6 +28,14 @@ KNOWN_REQUESTS = {
     # bytes that happen to start "A /" as a (malformed) request line.
     "expect-100.pcap",
 }
+
+
+def h2(name: str) -> bool:
+    """HTTP/2 connections cut between runs: a later piece has no preface
+    and no HPACK state, so it is not read as HTTP/2 and its streams are not
+    counted as requests (the one run counts them all); which HTTP/2
+    captures show it depends on where the cuts fall."""
+    return name.startswith("h2")
 KNOWN_EXCHANGES = KNOWN_REQUESTS | {
     # A retransmitted response segment and its original fall in different
     # runs: the later piece sees a gap where the response head was.
@@ -125,11 +133,13 @@ def test_runs_stitched_equal_one_run(client, tmp_path: Path, packets: int, files
                 if name not in KNOWN_EXCHANGES and "fragments" not in name:
                     assert got[k][col] <= want[k][col], (name, k, col)
     assert cut > 50, "the cuts went through connections"
-    assert bad_requests <= KNOWN_REQUESTS, bad_requests
-    assert bad_exchanges <= KNOWN_EXCHANGES, bad_exchanges
+    h2_bad = {n for n in bad_requests | bad_exchanges if h2(n)}
+    assert bad_requests - h2_bad <= KNOWN_REQUESTS, bad_requests
+    assert bad_exchanges - h2_bad <= KNOWN_EXCHANGES, bad_exchanges
     if packets == 10:
         # The known cases do show the limit (update the lists when they stop).
-        assert bad_requests == KNOWN_REQUESTS
+        assert bad_requests - h2_bad == KNOWN_REQUESTS
+        assert h2_bad, "HTTP/2 cuts lose streams (see h2())"
 
 
 def test_one_run_of_all_parts_equals_the_whole(client, tmp_path: Path) -> None:
