@@ -71,6 +71,8 @@ OPTIONS: Dict[str, str] = {
     "memory_budget": "--memory-budget",
     "max_connections": "--max-connections",
     "threads": "--threads",
+    "reorder_window": "--reorder-window",
+    "keylog": "--keylog",
     "server": "--server",
     "port": "--port",
     "client": "--client",
@@ -78,7 +80,7 @@ OPTIONS: Dict[str, str] = {
     "from": "--from",
     "to": "--to",
 }
-_REPEATABLE = {"server", "port", "client"}
+_REPEATABLE = {"server", "port", "client", "keylog"}
 
 
 def _paths(paths: Paths) -> List[str]:
@@ -103,7 +105,7 @@ def _argv(options: Dict[str, Any]) -> List[str]:
         for v in values:
             if isinstance(v, bool):
                 raise TypeError(f"option {key!r} takes a value, not {v!r}")
-            argv += [flag, str(v)]
+            argv += [flag, os.fspath(v) if isinstance(v, os.PathLike) else str(v)]
     return argv
 
 

@@ -35,6 +35,8 @@ def analyze(
     memory_budget: Optional[Union[int, str]] = ...,
     max_connections: Optional[int] = ...,
     threads: Optional[int] = ...,
+    reorder_window: Optional[Union[float, str]] = ...,
+    keylog: Optional[Union[PathLike, Iterable[PathLike]]] = ...,
     server: Optional[Union[str, Iterable[str]]] = ...,
     port: Optional[Union[int, Iterable[int]]] = ...,
     client: Optional[Union[str, Iterable[str]]] = ...,

@@ -4,6 +4,7 @@ every fixture capture; the Parquet output; options, errors, the GIL."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import os
 import struct
@@ -247,6 +248,25 @@ def test_options_are_the_cli_flags() -> None:
     one = httpreuse.analyze(cap, threads=1)
     two = httpreuse.analyze(cap, threads=2)
     assert one.connections.equals(two.connections) and one.exchanges.equals(two.exchanges)
+
+
+def test_keylog_decrypts_like_the_cli() -> None:
+    # curl fetching three URLs over one TLS connection with ALPN h2
+    # (fixtures/record-h2.sh); tshark's decrypted reading has 3 streams
+    # (fixtures/expected/h2/h2-tls-curl.json).
+    cap = ROOT / "fixtures" / "captures" / "h2-tls-curl.pcap"
+    keys = ROOT / "fixtures" / "captures" / "h2-tls-curl.keys"
+    want = json.loads((ROOT / "fixtures" / "expected" / "h2" / "h2-tls-curl.json").read_text())
+    streams = len(want["connections"][0]["streams"])
+    a = httpreuse.analyze(cap, keylog=keys)
+    row = a.connections.to_pylist()[0]
+    assert row["tls_decrypted"] is True and row["tls_alpn"] == "h2"
+    assert row["requests"] == streams == 3
+    assert a.summary == cli_json([str(cap)], "--keylog", str(keys))["summary"]
+    plain = httpreuse.analyze(cap).connections.to_pylist()[0]
+    assert plain["tls_decrypted"] is False and plain["close_estimated"] is True
+    with pytest.raises(ValueError, match="keylog"):
+        httpreuse.analyze(cap, keylog=ROOT / "no-such.keys")
 
 
 def test_bad_options() -> None:
