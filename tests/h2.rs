@@ -9,8 +9,8 @@
 //!   error) per connection come from `fixtures/expected/h2/NAME.json`,
 //!   written by `fixtures/h2-expect.py` from tshark (independently of this
 //!   code), for every plaintext capture `fixtures/captures/h2-*.pcap` and
-//!   the suricata-verify ones (`sv-*`). The `h2-tls-*` captures need the
-//!   TLS decryption and are not here.
+//!   the suricata-verify ones (`sv-*`), and for the `h2-tls-*` captures
+//!   decrypted with their key logs (tshark's decrypted reading).
 //! - close reasons come from what each recorded program did
 //!   (`fixtures/record-h2.sh` describes every scenario).
 
@@ -480,4 +480,123 @@ fn shifted_pcap(bytes: &[u8], secs: u32) -> Vec<u8> {
         at += 16 + incl as usize;
     }
     out
+}
+
+// HTTP/2 over decrypted TLS (ALPN `h2`): the TLS side decrypts with the
+// capture's key log and hands the plaintext to the HTTP/2 analysis.
+// Expected values from `fixtures/expected/h2/h2-tls-*.json` (tshark's
+// decrypted reading, `-o tls.keylog_file:...`); close reasons from what each
+// recorded program did (`fixtures/record-h2.sh`: curl fetching three URLs on
+// one connection, nginx with `keepalive_requests 3` rolling a connection
+// over with a GOAWAY, a headless Chromium page load).
+
+fn tls_report(name: &str, keys: bool, threads: usize) -> Value {
+    let cap = root()
+        .join("fixtures/captures")
+        .join(format!("{name}.pcap"));
+    let mut opts = Options {
+        threads,
+        ..Options::default()
+    };
+    if keys {
+        let log = root()
+            .join("fixtures/captures")
+            .join(format!("{name}.keys"));
+        opts.read_keylogs(&[log]).expect("key log reads");
+    }
+    let r = analyzer::analyze(&[Input::Path(cap)], opts).expect("capture reads");
+    serde_json::to_value(&r).expect("report serialises")
+}
+
+/// The keyed report agrees with tshark's decrypted reading, connection by
+/// connection; returns it.
+fn agrees_decrypted(name: &str) -> Value {
+    let exp = expected(name);
+    let r = tls_report(name, true, 1);
+    let conns = r["connections"].as_array().expect("connections");
+    let want = exp["connections"].as_array().expect("connections");
+    assert_eq!(conns.len(), want.len(), "{name}: connections");
+    for (c, w) in conns.iter().zip(want) {
+        let w = json!({"client_port": w["client_port"], "streams": w["streams"],
+                       "goaway": w["goaway"], "rst_stream": w["rst_stream"]});
+        assert_eq!(ours(c), w, "{name}: connection {}", c["id"]);
+        assert_eq!(c["tls"]["alpn"], "h2", "{name}: ALPN");
+        assert_eq!(c["tls"]["decrypted"], true, "{name}: decrypted");
+        let records = &c["tls"]["records"];
+        if records["client"] == 0 && records["server"] == 0 {
+            // A preconnect (Chromium's second connection): a handshake and
+            // no application record, so no HTTP/2 to analyse.
+            assert!(
+                c.get("http2").is_none(),
+                "{name}: no HTTP/2 without plaintext"
+            );
+            assert_eq!(c["requests"], 0);
+            continue;
+        }
+        assert_eq!(c["http2"]["start"], "alpn", "{name}: how HTTP/2 started");
+        assert_ne!(c["close"]["estimated"], true, "{name}: judged from streams");
+        let streams = w["streams"].as_array().map_or(0, Vec::len) as u64;
+        assert_eq!(
+            c["requests"], streams,
+            "{name}: requests are client streams"
+        );
+    }
+    r
+}
+
+fn close_of(c: &Value) -> (String, String) {
+    (
+        c["close"]["reason"].as_str().unwrap_or("").to_string(),
+        c["close"]["by"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn curl_three_urls_on_one_decrypted_h2_connection() {
+    let r = agrees_decrypted("h2-tls-curl");
+    let c = &r["connections"][0];
+    assert_eq!(c["requests"], 3);
+    // curl closes when its last transfer is done
+    assert_eq!(close_of(c), ("idle".into(), "client".into()));
+}
+
+#[test]
+fn nginx_keepalive_requests_rollover_is_a_goaway_by_the_server() {
+    let r = agrees_decrypted("h2-tls-rollover");
+    let c0 = &r["connections"][0];
+    assert_eq!(close_of(c0), ("goaway".into(), "server".into()));
+    assert_eq!(c0["close"]["goaway"]["error"], "NO_ERROR");
+    assert_eq!(c0["close"]["goaway"]["last_stream_id"], 5);
+    // the client went on on a new connection
+    assert_eq!(r["connections"][1]["requests"], 2);
+}
+
+#[test]
+fn chromium_page_load_over_decrypted_h2() {
+    let r = agrees_decrypted("h2-tls-chromium");
+    assert_eq!(r["connections"][0]["requests"], 5);
+    assert_eq!(r["summary"]["http2"]["started"]["alpn"], 1);
+}
+
+#[test]
+fn without_keys_the_same_captures_are_estimated_from_records() {
+    for name in ["h2-tls-curl", "h2-tls-rollover", "h2-tls-chromium"] {
+        let r = tls_report(name, false, 1);
+        for c in r["connections"].as_array().expect("connections") {
+            assert!(c.get("http2").is_none(), "{name}: no HTTP/2 without keys");
+            assert_eq!(c["tls"]["decrypted"], false, "{name}");
+            assert_eq!(c["close"]["estimated"], true, "{name}");
+        }
+    }
+}
+
+#[test]
+fn two_threads_give_the_same_decrypted_report() {
+    for name in ["h2-tls-curl", "h2-tls-rollover", "h2-tls-chromium"] {
+        assert_eq!(
+            tls_report(name, true, 1),
+            tls_report(name, true, 2),
+            "{name}: --threads 2"
+        );
+    }
 }

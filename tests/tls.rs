@@ -159,7 +159,7 @@ fn with_keys_requests_responses_methods_statuses_agree_with_tshark() {
             }
             if is_h2(t) {
                 // HTTP/2 plaintext: decrypted and analysed as HTTP/2 (the
-                // streams in detail are checked in tests/h2_tls.rs).
+                // streams in detail are checked in tests/h2.rs).
                 assert_eq!(tls["decrypted"], true, "{ctx}: h2 decrypted");
                 if tls["turns"] == 0 {
                     // no application data: nothing to analyse
