@@ -75,6 +75,10 @@ pub const MAX_HELD_FRAMES: usize = 1 << 12;
 /// Most bytes copied into the reorder window (frames of streams: standard
 /// input, gzip files; memory-mapped frames are not copied).
 pub const MAX_HELD_BYTES: usize = 32 << 20;
+/// How many frames ahead of the one released [`Merged`] prefetches.
+const PREFETCH_AHEAD: usize = 8;
+/// How many of its first bytes (the headers an analysis reads).
+const PREFETCH_BYTES: usize = 320;
 
 /// Inputs kept open between checking them and reading them; past this
 /// many, files are checked, closed, and opened again when their turn comes
@@ -647,6 +651,7 @@ impl Merged {
         } else {
             self.secrets.take()
         };
+        self.prefetch_ahead();
         let h = self.window.front()?;
         self.out = true;
         let data = match &h.bytes {
@@ -667,6 +672,36 @@ impl Merged {
             file_frame: h.file_frame,
             secrets,
         })
+    }
+
+    /// Asks the CPU to start loading the frame released [`PREFETCH_AHEAD`]
+    /// frames from now: the window holds thousands of frames, so by the time
+    /// one is released its bytes (read once already, for its record header)
+    /// have left the caches; without this every frame's headers are a
+    /// cache miss the analysis waits on.
+    fn prefetch_ahead(&self) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(h) = self.window.get(PREFETCH_AHEAD)
+            && let Bytes::Mapped(r) = &h.bytes
+            && let Some(d) = self
+                .members
+                .get(h.member)
+                .and_then(|m| m.reader.as_ref())
+                .and_then(|rd| {
+                    rd.src
+                        .buffer()
+                        .get(r.start..r.end.min(r.start + PREFETCH_BYTES))
+                })
+        {
+            // SAFETY: prefetching is a hint with no effect on memory; the
+            // pointers are into a live slice.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                for line in d.chunks(64) {
+                    _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast());
+                }
+            }
+        }
     }
 
     /// Done with the frame released last: it leaves the window, its buffer
