@@ -2,11 +2,14 @@
 //! the header facts the analysis needs (Connection and Proxy-Connection
 //! tokens, Keep-Alive, lengths, Transfer-Encoding, Expect, Upgrade).
 
+use std::mem::MaybeUninit;
+
 use memchr::memchr_iter;
 
 use crate::http::framing::ContentLength;
 use crate::http::start_line::StartLine;
 use crate::http::{HeadInfo, KeepAliveParams, Version};
+use crate::types::Text;
 
 /// Most bytes one head may take; past this it is the anomaly
 /// `head_too_large` and the direction resynchronises.
@@ -108,9 +111,11 @@ pub(crate) fn config() -> httparse::ParserConfig {
 }
 
 pub(crate) fn parse_request(head: &[u8]) -> HeadParse {
-    let mut headers = [httparse::EMPTY_HEADER; INLINE_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match config().parse_request(&mut req, head) {
+    // Uninitialised: an initialised array would be {INLINE_HEADERS} x 32
+    // bytes written for every head before parsing it.
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; INLINE_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match config().parse_request_with_uninit_headers(&mut req, head, &mut headers) {
         Ok(httparse::Status::Complete(_)) => request_parts(&req),
         Ok(httparse::Status::Partial) => Err("incomplete head".into()),
         Err(httparse::Error::TooManyHeaders) => {
@@ -128,8 +133,8 @@ pub(crate) fn parse_request(head: &[u8]) -> HeadParse {
 
 pub(crate) fn request_parts(req: &httparse::Request<'_, '_>) -> HeadParse {
     let line = StartLine::Request {
-        method: req.method.unwrap_or_default().to_string(),
-        target: req.path.unwrap_or_default().to_string(),
+        method: Text::from(req.method.unwrap_or_default()),
+        target: Text::from(req.path.unwrap_or_default()),
     };
     let version = Version {
         minor: req.version.unwrap_or(1),
@@ -138,9 +143,11 @@ pub(crate) fn request_parts(req: &httparse::Request<'_, '_>) -> HeadParse {
 }
 
 pub(crate) fn parse_response(head: &[u8]) -> HeadParse {
-    let mut headers = [httparse::EMPTY_HEADER; INLINE_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    match config().parse_response(&mut resp, head) {
+    // Uninitialised: an initialised array would be {INLINE_HEADERS} x 32
+    // bytes written for every head before parsing it.
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; INLINE_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    match config().parse_response_with_uninit_headers(&mut resp, head, &mut headers) {
         Ok(httparse::Status::Complete(_)) => response_parts(&resp),
         Ok(httparse::Status::Partial) => Err("incomplete head".into()),
         Err(httparse::Error::TooManyHeaders) => {
@@ -159,7 +166,7 @@ pub(crate) fn parse_response(head: &[u8]) -> HeadParse {
 pub(crate) fn response_parts(resp: &httparse::Response<'_, '_>) -> HeadParse {
     let line = StartLine::Response {
         status: resp.code.unwrap_or_default(),
-        reason: resp.reason.unwrap_or_default().to_string(),
+        reason: Text::from(resp.reason.unwrap_or_default()),
     };
     let version = Version {
         minor: resp.version.unwrap_or(1),
@@ -184,8 +191,9 @@ pub(crate) fn head_fields(headers: &[httparse::Header<'_>], request: bool) -> Fi
             for t in h.value.split(|&b| b == b',') {
                 let t = t.trim_ascii();
                 if !t.is_empty() {
-                    info.connection
-                        .push(String::from_utf8_lossy(t).to_ascii_lowercase());
+                    let mut t = Text::from_utf8_lossy(t);
+                    t.make_ascii_lowercase();
+                    info.connection.push(t);
                 }
             }
         } else if name.eq_ignore_ascii_case("keep-alive") {
@@ -194,7 +202,8 @@ pub(crate) fn head_fields(headers: &[httparse::Header<'_>], request: bool) -> Fi
         } else if name.eq_ignore_ascii_case("content-length") {
             cl = cl.add_value(h.value);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            let v = String::from_utf8_lossy(h.value.trim_ascii()).to_ascii_lowercase();
+            let mut v = Text::from_utf8_lossy(h.value.trim_ascii());
+            v.make_ascii_lowercase();
             match &mut info.transfer_encoding {
                 Some(te) => {
                     te.push_str(", ");

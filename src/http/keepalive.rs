@@ -146,7 +146,10 @@ mod tests {
 
     fn head(tokens: &[&str]) -> HeadInfo {
         HeadInfo {
-            connection: tokens.iter().map(|t| t.to_string()).collect(),
+            connection: tokens
+                .iter()
+                .map(|t| crate::types::Text::from(*t))
+                .collect(),
             ..HeadInfo::default()
         }
     }

@@ -106,13 +106,13 @@ pub struct KeepAliveParams {
 pub struct HeadInfo {
     /// `Connection` header tokens, lower-cased, in order, all such headers
     /// (in requests, `Proxy-Connection` tokens too).
-    pub connection: Vec<String>,
+    pub connection: Vec<crate::types::Text>,
     /// Present only if a `Keep-Alive` header was sent.
     pub keep_alive: Option<KeepAliveParams>,
     /// A valid `Content-Length` (None if absent, invalid or conflicting).
     pub content_length: Option<u64>,
     /// `Transfer-Encoding` value(s) as sent, lower-cased, joined with ", ".
-    pub transfer_encoding: Option<String>,
+    pub transfer_encoding: Option<crate::types::Text>,
     /// `Expect: 100-continue` was sent.
     pub expect_continue: bool,
     /// `Upgrade` header value(s) as sent, joined with ", ".
@@ -162,9 +162,9 @@ pub struct MessageTiming {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     /// Method as sent (`GET`, `POST`, ...).
-    pub method: String,
+    pub method: crate::types::Text,
     /// Request target as sent.
-    pub target: String,
+    pub target: crate::types::Text,
     /// Version of the request line.
     pub version: Version,
     /// Header facts (default for a head cut short).
@@ -192,7 +192,7 @@ pub struct Response {
     /// Status code.
     pub status: u16,
     /// Reason phrase as sent (lossy UTF-8).
-    pub reason: String,
+    pub reason: crate::types::Text,
     /// Version of the status line.
     pub version: Version,
     /// Header facts (default for a head cut short).

@@ -188,8 +188,8 @@ fn summarize(sess: &HttpSession) -> Summary {
             let r = x.request.as_ref();
             let p = x.response.as_ref();
             (
-                r.map(|r| r.method.clone()).unwrap_or_default(),
-                r.map(|r| r.target.clone()).unwrap_or_default(),
+                r.map(|r| r.method.to_string()).unwrap_or_default(),
+                r.map(|r| r.target.to_string()).unwrap_or_default(),
                 r.map_or(0, |r| r.body_bytes),
                 r.is_some_and(|r| r.complete),
                 p.map_or(0, |p| p.status),

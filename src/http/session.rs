@@ -511,8 +511,8 @@ impl HttpSession {
             return false;
         }
         let request = crate::http2::H2RequestInfo {
-            method: req.method.clone(),
-            target: req.target.clone(),
+            method: req.method.to_string(),
+            target: req.target.to_string(),
             authority: f.host.clone(),
             http2_settings: f.http2_settings.clone(),
             body_bytes: req.body_bytes,

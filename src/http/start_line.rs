@@ -5,7 +5,7 @@
 
 use crate::http::Version;
 use crate::http::head::{Fields, INLINE_HEADERS, head_fields};
-use crate::types::{Dir, Role};
+use crate::types::{Dir, Role, Text};
 
 /// Longest method accepted as "token-shaped".
 const MAX_METHOD: usize = 24;
@@ -146,16 +146,16 @@ pub enum StartLine {
     /// A request line.
     Request {
         /// Method as sent.
-        method: String,
+        method: Text,
         /// Request target as sent.
-        target: String,
+        target: Text,
     },
     /// A status line.
     Response {
         /// Status code.
         status: u16,
         /// Reason phrase (lossy UTF-8).
-        reason: String,
+        reason: Text,
     },
 }
 
@@ -200,8 +200,8 @@ pub(crate) fn lenient_request(head: &[u8]) -> Option<(StartLine, Version, Fields
     };
     Some((
         StartLine::Request {
-            method: String::from_utf8_lossy(method).into_owned(),
-            target: String::from_utf8_lossy(target).into_owned(),
+            method: Text::from_utf8_lossy(method),
+            target: Text::from_utf8_lossy(target),
         },
         Version { minor },
         fields,
@@ -232,8 +232,8 @@ pub(crate) fn parse_first_line(dir: Dir, buf: &[u8]) -> Option<(StartLine, Versi
             let version = version_of(parts.next());
             Some((
                 StartLine::Request {
-                    method: String::from_utf8_lossy(method).into_owned(),
-                    target: String::from_utf8_lossy(target).into_owned(),
+                    method: Text::from_utf8_lossy(method),
+                    target: Text::from_utf8_lossy(target),
                 },
                 version,
             ))
@@ -259,7 +259,7 @@ pub(crate) fn parse_first_line(dir: Dir, buf: &[u8]) -> Option<(StartLine, Versi
             Some((
                 StartLine::Response {
                     status,
-                    reason: String::from_utf8_lossy(reason).into_owned(),
+                    reason: Text::from_utf8_lossy(reason),
                 },
                 version_of(Some(v)),
             ))

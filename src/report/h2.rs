@@ -27,8 +27,8 @@ fn message(h: &H2Half, start: At) -> MessageReport {
 pub fn stream_report(st: &H2Stream, origin: At, switched: Option<At>) -> ExchangeReport {
     let rel = |a: At| secs(a, origin);
     let request = st.request.headers.map(|start| RequestReport {
-        method: st.method.clone().unwrap_or_default(),
-        target: st.path.clone().unwrap_or_default(),
+        method: st.method.as_deref().unwrap_or_default().into(),
+        target: st.path.as_deref().unwrap_or_default().into(),
         version: "HTTP/2",
         message: message(&st.request, start),
         expect_continue: false,
@@ -38,7 +38,7 @@ pub fn stream_report(st: &H2Stream, origin: At, switched: Option<At>) -> Exchang
         (Some(status), Some(start)) => Some(ResponseReport {
             status,
             version: "HTTP/2",
-            reason: String::new(),
+            reason: crate::types::Text::default(),
             message: message(&st.response, start),
         }),
         _ => None,

@@ -133,7 +133,7 @@ pub fn entry(c: &ConnectionReport, index: usize, e: &ExchangeReport) -> Option<V
         _ => "http",
     };
     let url = if rq.target.starts_with("http://") || rq.target.starts_with("https://") {
-        rq.target.clone()
+        rq.target.to_string()
     } else if rq.target.starts_with('/') {
         format!("{scheme}://{host}{}", rq.target)
     } else {

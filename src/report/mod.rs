@@ -588,8 +588,8 @@ pub struct UnprocessedReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct RequestReport {
     // -- contract --
-    pub method: String,
-    pub target: String,
+    pub method: crate::types::Text,
+    pub target: crate::types::Text,
     pub version: &'static str,
     // -- more --
     #[serde(flatten)]
@@ -603,7 +603,7 @@ pub struct ResponseReport {
     pub status: u16,
     pub version: &'static str,
     // -- more --
-    pub reason: String,
+    pub reason: crate::types::Text,
     #[serde(flatten)]
     pub message: MessageReport,
 }
@@ -614,7 +614,7 @@ pub struct MessageReport {
     /// Frame holding the first byte of the head.
     pub frame: FrameNo,
     /// `Connection` tokens, lower-cased.
-    pub connection: Vec<String>,
+    pub connection: Vec<crate::types::Text>,
     pub keep_alive: Option<KeepAliveReport>,
     /// What this message asked for (RFC 9112 section 9.3): `keep-alive`,
     /// `close` (a close token) or `http10-default` (1.0 without keep-alive).
@@ -622,7 +622,7 @@ pub struct MessageReport {
     /// `none`, `content_length`, `chunked`, `close_delimited`, `tunnel`, `unknown`.
     pub framing: FramingKind,
     pub content_length: Option<u64>,
-    pub transfer_encoding: Option<String>,
+    pub transfer_encoding: Option<crate::types::Text>,
     /// Body bytes seen on the wire (chunked: with chunk framing).
     pub body_bytes: u64,
     /// The whole message was seen.
