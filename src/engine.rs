@@ -184,7 +184,7 @@ impl Engine {
         // segment belongs to has already been concluded must not depend on
         // which other connections' frames came before it.
         self.table.expire(now, &mut done);
-        let mut buffered = None;
+        let mut fed = None;
         let mut created = None;
         let keys = &self.keys;
         let new_user = || ConnState::new(keys.clone());
@@ -197,11 +197,12 @@ impl Engine {
             }
             let Tracked { conn, user, .. } = &mut *t;
             conn.segment(seg, at, &mut |dir, ev| user.app.on_event(dir, ev, at));
-            buffered = Some(conn.buffered() + user.app.buffered());
+            let b = conn.buffered() + user.app.buffered();
             settle(t, out);
+            fed = Some(t.fed(b));
         }
-        if let Some(b) = buffered {
-            self.table.set_buffered(b);
+        if let Some(f) = fed {
+            self.table.note_fed(f);
             if self.table.over_budget() {
                 self.keep_budget(at, out);
             }

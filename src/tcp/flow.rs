@@ -126,6 +126,32 @@ pub struct Tracked<T> {
     buffered: usize,
 }
 
+/// What [`Tracked::fed`] found, for [`FlowTable::note_fed`].
+pub struct Fed {
+    was: usize,
+    now: usize,
+    /// Closed by what it was fed: its id and clock.
+    closed: Option<(u64, Timestamp)>,
+}
+
+impl<T> Tracked<T> {
+    /// After its segment was fed: records that it buffers `bytes` now, and
+    /// whether it has closed (queued for the close linger once the table
+    /// is told, by [`FlowTable::note_fed`]).
+    pub fn fed(&mut self, bytes: usize) -> Fed {
+        let was = std::mem::replace(&mut self.buffered, bytes);
+        let closed = (!self.conn.close_queued && self.conn.is_closed()).then(|| {
+            self.conn.close_queued = true;
+            (self.conn.id, self.last_clock)
+        });
+        Fed {
+            was,
+            now: bytes,
+            closed,
+        }
+    }
+}
+
 /// The canonical five-tuple: the two endpoints in order (always TCP), with
 /// its hash, computed once: a frame looks its connection up several times
 /// (expiry, lookup, the buffered-bytes count), and hashing two
@@ -167,6 +193,20 @@ impl Ord for Key {
 impl std::hash::Hash for Key {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u64(self.hash);
+    }
+}
+
+/// Whether the connection's idle time has passed its timeout at `now`
+/// (closed connections wait out the close linger instead).
+fn timed_out<T>(config: &TcpConfig, t: &Tracked<T>, now: Timestamp) -> Option<Eviction> {
+    if t.conn.close_queued || t.conn.is_closed() {
+        return None;
+    }
+    let idle = now.nanos_since(t.last_clock);
+    if t.conn.established() {
+        (idle >= config.idle_timeout_ns).then_some(Eviction::Inactive)
+    } else {
+        (idle >= config.handshake_timeout_ns).then_some(Eviction::HandshakeTimeout)
     }
 }
 
@@ -225,6 +265,9 @@ pub struct FlowTable<T> {
     /// The five-tuple of the last lookup: its connection may have closed
     /// since (the caller feeds the segment after the lookup).
     last_key: Option<Key>,
+    /// Whether what the last lookup's connection was fed has been noted
+    /// already ([`FlowTable::note_fed`]): no need to look it up again.
+    last_noted: bool,
     /// Five-tuples of concluded closed connections -> their id.
     tombs: FxHashMap<Key, u64>,
     /// The same, in order of conclusion.
@@ -248,6 +291,7 @@ impl<T> FlowTable<T> {
             next_id: 0,
             closed: BinaryHeap::new(),
             last_key: None,
+            last_noted: false,
             tombs: FxHashMap::default(),
             tomb_queue: VecDeque::new(),
             late_segments: 0,
@@ -288,6 +332,8 @@ impl<T> FlowTable<T> {
     /// was fed.
     pub fn set_buffered(&mut self, bytes: usize) {
         let Some(key) = self.last_key else { return };
+        // It may have closed since (what it was fed last).
+        self.last_noted = false;
         if let Some(t) = self.map.get_mut(&key) {
             self.buffered = self
                 .buffered
@@ -301,20 +347,6 @@ impl<T> FlowTable<T> {
     /// [`TcpConfig::memory_budget`]).
     pub fn note_shed(&mut self) {
         self.evictions.buffers_shed += 1;
-    }
-
-    /// Whether the connection's idle time has passed its timeout at `now`
-    /// (closed connections wait out the close linger instead).
-    fn timed_out(&self, t: &Tracked<T>, now: Timestamp) -> Option<Eviction> {
-        if t.conn.close_queued || t.conn.is_closed() {
-            return None;
-        }
-        let idle = now.nanos_since(t.last_clock);
-        if t.conn.established() {
-            (idle >= self.config.idle_timeout_ns).then_some(Eviction::Inactive)
-        } else {
-            (idle >= self.config.handshake_timeout_ns).then_some(Eviction::HandshakeTimeout)
-        }
     }
 
     /// Removes a connection concluded early, for `why`.
@@ -431,20 +463,23 @@ impl<T> FlowTable<T> {
     ) -> Option<&mut Tracked<T>> {
         self.note_last_closed();
         let key = key_of(seg);
-        if let Some(t) = self.map.get(&key)
-            && let Some(why) = self.timed_out(t, now)
-        {
+        // Two hash lookups for a known connection (this one, and the entry
+        // below), three for a new one.
+        match self.map.get(&key).map(|t| timed_out(&self.config, t, now)) {
             // Idle past its timeout: concluded as open; this packet starts
             // a new (mid-stream) connection.
-            self.evict(&key, why, done);
-        }
-        let cap = self.max_tracked();
-        if !self.map.contains_key(&key) && self.map.len() >= cap {
-            self.evict_longest_idle(Eviction::MaxConnections, Some(key.pair), done);
+            Some(Some(why)) => self.evict(&key, why, done),
+            Some(None) => {}
+            None => {
+                if self.map.len() >= self.max_tracked() {
+                    self.evict_longest_idle(Eviction::MaxConnections, Some(key.pair), done);
+                }
+            }
         }
         match self.map.entry(key) {
             Entry::Occupied(e) => {
                 self.last_key = Some(key);
+                self.last_noted = false;
                 let t = e.into_mut();
                 if t.conn.syn_starts_new(seg) {
                     let id = self.next_id;
@@ -478,6 +513,7 @@ impl<T> FlowTable<T> {
                     self.tombs.remove(&key);
                 }
                 self.last_key = Some(key);
+                self.last_noted = false;
                 let id = self.next_id;
                 self.next_id += 1;
                 self.timers.push(Reverse(Due {
@@ -496,11 +532,28 @@ impl<T> FlowTable<T> {
         }
     }
 
+    /// What [`Tracked::fed`] found of the connection the last lookup
+    /// returned (one hash lookup less per frame than finding it again).
+    pub fn note_fed(&mut self, f: Fed) {
+        self.buffered = self.buffered.saturating_sub(f.was).saturating_add(f.now);
+        if let (Some((id, clock)), Some(key)) = (f.closed, self.last_key) {
+            self.closed.push(Reverse(Due {
+                due: Timestamp(clock.0.saturating_add(self.config.close_linger_ns)),
+                id,
+                key,
+            }));
+        }
+        self.last_noted = true;
+    }
+
     /// Queues the last looked-up connection if it has closed since.
     fn note_last_closed(&mut self) {
         let Some(key) = self.last_key.take() else {
             return;
         };
+        if std::mem::take(&mut self.last_noted) {
+            return;
+        }
         if let Some(t) = self.map.get_mut(&key)
             && !t.conn.close_queued
             && t.conn.is_closed()
@@ -582,7 +635,7 @@ impl<T> FlowTable<T> {
             if t.conn.id != a.id || t.conn.close_queued || t.conn.is_closed() {
                 continue; // replaced, or waiting out its close linger
             }
-            if let Some(why) = self.timed_out(t, now) {
+            if let Some(why) = timed_out(&self.config, t, now) {
                 self.evict(&a.key, why, done);
                 continue;
             }
