@@ -230,10 +230,11 @@ judged AS (
            OR (f.jl_response_remaining IS NOT NULL AND NOT COALESCE(f.j_response_ended, FALSE))
            OR (f.jl_close_delimited_open AND NOT (f.close_by = 'server' AND f.close_kind = 'fin')) END AS j_outstanding,
     -- secs(): nanoseconds to seconds, rounded to microseconds, from the
-    -- last message's end (a body's end after L: its last bytes).
+    -- last message's end (a body's end after L: its last bytes; a
+    -- close-delimited response's: the server's FIN).
     CASE WHEN f.j_answered THEN f.jc_idle_before_close
-         ELSE (CASE WHEN f.j_close_ns >= GREATEST(f.jl_last_ns, CASE WHEN f.j_request_ended THEN f.j_later_client_ns END, CASE WHEN f.j_response_ended THEN f.j_later_server_ns END)
-               THEN ROUND(CAST(f.j_close_ns - GREATEST(f.jl_last_ns, CASE WHEN f.j_request_ended THEN f.j_later_client_ns END, CASE WHEN f.j_response_ended THEN f.j_later_server_ns END) AS DOUBLE) / 1e9 * 1e6) / 1e6 END) END AS j_idle
+         ELSE (CASE WHEN f.j_close_ns >= GREATEST(f.jl_last_ns, CASE WHEN f.j_request_ended THEN f.j_later_client_ns END, CASE WHEN f.j_response_ended THEN f.j_later_server_ns END, CASE WHEN f.jl_close_delimited_open AND f.close_by = 'server' AND f.close_kind = 'fin' THEN f.j_close_ns END)
+               THEN ROUND(CAST(f.j_close_ns - GREATEST(f.jl_last_ns, CASE WHEN f.j_request_ended THEN f.j_later_client_ns END, CASE WHEN f.j_response_ended THEN f.j_later_server_ns END, CASE WHEN f.jl_close_delimited_open AND f.close_by = 'server' AND f.close_kind = 'fin' THEN f.j_close_ns END) AS DOUBLE) / 1e9 * 1e6) / 1e6 END) END AS j_idle
   FROM facts f
 ),
 verdicts AS (
@@ -306,7 +307,9 @@ SELECT
   v.server_gap_bytes,
   v.half_closed_by,
   v.anomalies,
-  v.close_explanation,
+  -- The closing piece's sentence is about that piece alone: none where
+  -- the verdict was judged again (the columns above carry its facts).
+  CASE WHEN v.rejudge THEN NULL ELSE v.close_explanation END AS close_explanation,
   v.open_at_start,
   v.open_at_end
 FROM verdicts v
