@@ -265,10 +265,11 @@ fn tail(conn: &Connection, window: &[Exchange], last: Option<At>) -> Tail {
         if e.response.is_none() && (e.response_lost || last_answered.is_some_and(|l| i < l)) {
             continue;
         }
-        if let Some(r) = &e.request {
-            if r.framing != Framing::Unknown && r.timing.end.is_none() {
-                in_flight(r.framing, r.body_bytes, &mut request_remaining);
-            }
+        if let Some(r) = &e.request
+            && r.framing != Framing::Unknown
+            && r.timing.end.is_none()
+        {
+            in_flight(r.framing, r.body_bytes, &mut request_remaining);
         }
         if let Some(r) = &e.response {
             if r.framing == Framing::CloseDelimited {
