@@ -90,6 +90,15 @@ pieces AS (
 )
 
 -- part: connections
+closing AS (
+  SELECT p.*,
+    -- The last piece before the closing one with HTTP/1 exchanges of its
+    -- own (not a tunnel's bytes).
+    MAX(CASE WHEN p.run < p.close_run AND p.tail_unfinished IS NOT NULL AND NOT p.tunnel_before THEN p.run END)
+      OVER (PARTITION BY p.sensor, p.community_id, p.piece_group) AS http_run
+  FROM pieces p
+),
+stitched AS (
 SELECT
   p.sensor,
   p.community_id,
@@ -152,9 +161,158 @@ SELECT
   MAX_BY(p.close_explanation, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_explanation,
   MIN_BY(p.open_at_start, p.run) AS open_at_start,
   MAX_BY(p.open_at_end, p.run)
-    AND NOT (BOOL_OR(p.any_rst) OR (BOOL_OR(p.client_fin) AND BOOL_OR(p.server_fin))) AS open_at_end
-FROM pieces p
+    AND NOT (BOOL_OR(p.any_rst) OR (BOOL_OR(p.client_fin) AND BOOL_OR(p.server_fin))) AS open_at_end,
+  -- For the verdict again (`judged` below) of a connection whose
+  -- closing piece carried no HTTP of its own (only the FINs or RST, or the
+  -- end of a body), or only the answer to the last request of an earlier
+  -- piece: the last piece before the closing one with HTTP/1 exchanges
+  -- (L: its tail_* columns, its last exchange and what was unfinished at
+  -- its end), the closing piece (C), and the bytes in between.
+  MAX(CASE WHEN p.run = p.close_run THEN p.first_close_ns END) AS j_close_ns,
+  MAX(CASE WHEN p.run = p.close_run THEN (CASE WHEN p.tunnel_before THEN 0 ELSE p.requests END) END) AS jc_requests,
+  MAX(CASE WHEN p.run = p.close_run THEN (CASE WHEN p.tunnel_before THEN 0 ELSE p.responses END) END) AS jc_responses,
+  BOOL_OR(CASE WHEN p.run = p.close_run THEN p.tail_request_http10 END IS NOT NULL) AS jc_has_request,
+  BOOL_OR(CASE WHEN p.run = p.close_run THEN p.tail_response_http10 END) AS jc_response_http10,
+  BOOL_OR(CASE WHEN p.run = p.close_run THEN p.tail_response_close END) AS jc_response_close,
+  BOOL_OR(CASE WHEN p.run = p.close_run THEN p.tail_response_close_delimited END) AS jc_response_close_delimited,
+  MAX(CASE WHEN p.run = p.close_run THEN p.idle_before_close END) AS jc_idle_before_close,
+  MAX(p.http_run) AS j_http_run,
+  BOOL_OR(CASE WHEN p.run < p.close_run THEN p.upgraded END) AS j_upgraded_before,
+  MAX(CASE WHEN p.run = p.http_run THEN p.last_message_ns END) AS jl_last_ns,
+  BOOL_OR(CASE WHEN p.run = p.http_run THEN p.tail_request_http10 END) AS jl_request_http10,
+  BOOL_OR(CASE WHEN p.run = p.http_run THEN p.tail_request_close END) AS jl_request_close,
+  BOOL_OR(CASE WHEN p.run = p.http_run THEN p.tail_response_http10 END IS NOT NULL) AS jl_has_response,
+  BOOL_OR(CASE WHEN p.run = p.http_run THEN p.tail_response_http10 END) AS jl_response_http10,
+  BOOL_OR(CASE WHEN p.run = p.http_run THEN p.tail_response_close END) AS jl_response_close,
+  BOOL_OR(CASE WHEN p.run = p.http_run THEN p.tail_response_close_delimited END) AS jl_response_close_delimited,
+  BOOL_OR(CASE WHEN p.run = p.http_run THEN p.tail_response_lost END) AS jl_response_lost,
+  BOOL_OR(CASE WHEN p.run = p.http_run THEN p.tail_unfinished END) AS jl_unfinished,
+  BOOL_OR(CASE WHEN p.run = p.http_run THEN p.tail_close_delimited_open END) AS jl_close_delimited_open,
+  MAX(CASE WHEN p.run = p.http_run THEN p.tail_request_remaining END) AS jl_request_remaining,
+  MAX(CASE WHEN p.run = p.http_run THEN p.tail_response_remaining END) AS jl_response_remaining,
+  -- Bytes each side sent after L (the rest of a body), and when the last came.
+  SUM(CASE WHEN p.run > p.http_run AND p.run <= p.close_run THEN (CASE WHEN p.flipped THEN p.server_payload_bytes - p.server_retransmitted_bytes ELSE p.client_payload_bytes - p.client_retransmitted_bytes END) END) AS j_later_client_bytes,
+  SUM(CASE WHEN p.run > p.http_run AND p.run <= p.close_run THEN (CASE WHEN p.flipped THEN p.client_payload_bytes - p.client_retransmitted_bytes ELSE p.server_payload_bytes - p.server_retransmitted_bytes END) END) AS j_later_server_bytes,
+  MAX(CASE WHEN p.run > p.http_run AND p.run <= p.close_run THEN (CASE WHEN p.flipped THEN p.server_last_payload_ns ELSE p.client_last_payload_ns END) END) AS j_later_client_ns,
+  MAX(CASE WHEN p.run > p.http_run AND p.run <= p.close_run THEN (CASE WHEN p.flipped THEN p.client_last_payload_ns ELSE p.server_last_payload_ns END) END) AS j_later_server_ns
+FROM closing p
 GROUP BY p.sensor, p.community_id, p.piece_group, p.connection_start
+),
+-- The rules of close_reason() in src/verdict/mod.rs, in its order, over
+-- L's last exchange (with C's answer when C only answered L's last request)
+-- and C's first close.
+facts AS (
+  SELECT s.*,
+    COALESCE(s.j_http_run IS NOT NULL AND s.jc_requests = 0 AND s.jc_responses = 0, FALSE) AS j_no_http,
+    COALESCE(s.j_http_run IS NOT NULL AND s.jc_requests = 0 AND s.jc_responses = 1 AND NOT s.jc_has_request
+             AND NOT s.jl_has_response AND s.jl_request_http10 IS NOT NULL, FALSE) AS j_answered,
+    -- A Content-Length body cut at L's end ends with the bytes after it, before the close.
+    (s.jl_request_remaining IS NOT NULL AND s.j_later_client_bytes >= s.jl_request_remaining
+       AND s.j_later_client_ns <= s.j_close_ns) AS j_request_ended,
+    (s.jl_response_remaining IS NOT NULL AND s.j_later_server_bytes >= s.jl_response_remaining
+       AND s.j_later_server_ns <= s.j_close_ns) AS j_response_ended,
+    CASE s.close_by WHEN 'server' THEN s.server_keep_alive_timeout WHEN 'client' THEN s.client_keep_alive_timeout END AS j_timeout
+  FROM stitched s
+),
+judged AS (
+  SELECT f.*,
+    (f.j_no_http OR (f.j_answered AND f.close_reason IN ('http10', 'connection_close', 'idle'))) AS rejudge,
+    CASE WHEN f.j_answered THEN f.jl_request_http10 OR f.jc_response_http10
+         ELSE COALESCE(f.jl_request_http10, FALSE) OR COALESCE(f.jl_response_http10, FALSE) END AS j_http10,
+    COALESCE(f.jl_request_close, FALSE) AS j_client_close,
+    COALESCE(CASE WHEN f.j_answered THEN f.jc_response_close ELSE f.jl_response_close END, FALSE) AS j_server_close,
+    COALESCE(CASE WHEN f.j_answered THEN f.jc_response_close_delimited ELSE f.jl_response_close_delimited END, FALSE) AS j_close_delimited,
+    COALESCE(NOT f.j_answered AND f.jl_response_lost, FALSE) AS j_response_lost,
+    -- unfinished_at(): a close-delimited response is ended by the server's FIN.
+    CASE WHEN f.j_answered THEN FALSE
+         ELSE f.jl_unfinished
+           OR (f.jl_request_remaining IS NOT NULL AND NOT COALESCE(f.j_request_ended, FALSE))
+           OR (f.jl_response_remaining IS NOT NULL AND NOT COALESCE(f.j_response_ended, FALSE))
+           OR (f.jl_close_delimited_open AND NOT (f.close_by = 'server' AND f.close_kind = 'fin')) END AS j_outstanding,
+    -- secs(): nanoseconds to seconds, rounded to microseconds, from the
+    -- last message's end (a body's end after L: its last bytes; a
+    -- close-delimited response's: the server's FIN).
+    CASE WHEN f.j_answered THEN f.jc_idle_before_close
+         ELSE (CASE WHEN f.j_close_ns >= GREATEST(f.jl_last_ns, CASE WHEN f.j_request_ended THEN f.j_later_client_ns END, CASE WHEN f.j_response_ended THEN f.j_later_server_ns END, CASE WHEN f.jl_close_delimited_open AND f.close_by = 'server' AND f.close_kind = 'fin' THEN f.j_close_ns END)
+               THEN ROUND(CAST(f.j_close_ns - GREATEST(f.jl_last_ns, CASE WHEN f.j_request_ended THEN f.j_later_client_ns END, CASE WHEN f.j_response_ended THEN f.j_later_server_ns END, CASE WHEN f.jl_close_delimited_open AND f.close_by = 'server' AND f.close_kind = 'fin' THEN f.j_close_ns END) AS DOUBLE) / 1e9 * 1e6) / 1e6 END) END AS j_idle
+  FROM facts f
+),
+verdicts AS (
+  SELECT j.*,
+    CASE WHEN j.j_upgraded_before THEN 'upgraded'
+         WHEN j.close_kind IS NULL THEN j.close_reason
+         WHEN j.close_kind = 'rst' THEN 'reset'
+         WHEN j.j_outstanding THEN 'mid_message'
+         WHEN j.j_http10 THEN 'http10'
+         WHEN j.j_client_close OR j.j_server_close OR j.j_close_delimited THEN 'connection_close'
+         ELSE 'idle' END AS j_reason
+  FROM judged j
+)
+SELECT
+  v.sensor,
+  v.community_id,
+  v.start,
+  v.{q}end{q},
+  v.duration,
+  v.pieces,
+  v.first_run,
+  v.last_run,
+  v.first_id,
+  v.client_addr,
+  v.client_port,
+  v.server_addr,
+  v.server_port,
+  v.roles_from,
+  v.handshake_state,
+  v.handshake_complete,
+  v.handshake_rtt,
+  v.requests,
+  v.responses,
+  v.reused,
+  v.max_outstanding,
+  v.upgraded,
+  v.first_close_by,
+  v.first_close_kind,
+  CASE WHEN v.rejudge THEN v.j_reason ELSE v.close_reason END AS close_reason,
+  v.close_by,
+  v.close_kind,
+  CASE WHEN NOT v.rejudge THEN v.close_said_by
+       WHEN v.j_reason <> 'connection_close' THEN NULL
+       WHEN v.j_client_close AND v.j_server_close THEN 'both'
+       WHEN v.j_client_close THEN 'client' ELSE 'server' END AS close_said_by,
+  CASE WHEN NOT v.rejudge THEN v.close_idle_seconds
+       WHEN v.j_reason = 'idle' AND NOT v.j_response_lost THEN v.j_idle END AS close_idle_seconds,
+  CASE WHEN NOT v.rejudge THEN v.close_advertised_timeout
+       WHEN v.j_reason = 'idle' AND NOT v.j_response_lost THEN v.j_timeout END AS close_advertised_timeout,
+  CASE WHEN NOT v.rejudge THEN v.close_matches_timeout
+       WHEN v.j_reason = 'idle' AND NOT v.j_response_lost AND v.j_idle IS NOT NULL AND v.j_timeout IS NOT NULL
+         THEN v.j_idle >= v.j_timeout - GREATEST(0.25, 0.02 * v.j_timeout) AND v.j_idle <= v.j_timeout + GREATEST(2.5, 0.1 * v.j_timeout) END AS close_matches_timeout,
+  CASE WHEN NOT v.rejudge THEN v.close_request_outstanding
+       WHEN v.j_reason = 'reset' THEN v.j_outstanding
+       WHEN v.j_reason = 'mid_message' THEN TRUE END AS close_request_outstanding,
+  v.idle_between_requests_min,
+  v.idle_between_requests_max,
+  CASE WHEN NOT v.rejudge THEN v.idle_before_close
+       WHEN v.j_reason <> 'upgraded' THEN v.j_idle END AS idle_before_close,
+  v.server_keep_alive_timeout,
+  v.server_keep_alive_max,
+  v.client_keep_alive_timeout,
+  v.client_packets,
+  v.server_packets,
+  v.client_payload_bytes,
+  v.server_payload_bytes,
+  v.client_retransmitted_bytes,
+  v.server_retransmitted_bytes,
+  v.client_gap_bytes,
+  v.server_gap_bytes,
+  v.half_closed_by,
+  v.anomalies,
+  -- The closing piece's sentence is about that piece alone: none where
+  -- the verdict was judged again (the columns above carry its facts).
+  CASE WHEN v.rejudge THEN NULL ELSE v.close_explanation END AS close_explanation,
+  v.open_at_start,
+  v.open_at_end
+FROM verdicts v
 
 -- part: exchanges
 numbered AS (

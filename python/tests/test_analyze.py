@@ -115,6 +115,90 @@ def expected_connection(c: Dict[str, Any]) -> Dict[str, Any]:
         "tls_turns": tls.get("turns"),
         "tls_decrypted": tls.get("decrypted"),
         "tls_decrypt_error": tls.get("decrypt_error"),
+        **expected_tail(c),
+    }
+
+
+class Check:
+    """An expected value only known within bounds from the JSON."""
+
+    def __init__(self, ok: Any, what: str) -> None:
+        self.ok, self.what = ok, what
+
+    def __call__(self, v: Any) -> bool:
+        return bool(self.ok(v))
+
+    def __repr__(self) -> str:
+        return self.what
+
+
+def near_ns(secs: float) -> Check:
+    # The JSON's times are rounded to microseconds.
+    return Check(lambda v: v is not None and abs(v / 1e9 - secs) <= 2e-6, f"about {secs} s")
+
+
+def expected_tail(c: Dict[str, Any]) -> Dict[str, Any]:
+    """The stitching columns (`tail_*`, src/verdict/mod.rs `Tail`): not in
+    the JSON report, so derived here from what it says of the connection's
+    close and its last exchange (HTTP/1 only; an HTTP/2 connection has
+    none)."""
+    fc = c["first_close"]
+    start, end = c["start"], c["end"]
+    before = c["idle"]["before_close"]
+
+    def payload(side: str) -> Any:
+        if c["payload_bytes"][side] == 0:
+            return None
+        return Check(lambda v: v is not None and start - 2e-6 <= v / 1e9 <= end + 2e-6, "within the connection")
+
+    out: Dict[str, Any] = {
+        "first_close_ns": near_ns(start + fc["time"]) if fc else None,
+        "last_message_ns": near_ns(start + fc["time"] - before) if fc and before is not None and c["close"]["reason"] != "upgraded" and not c["close"].get("estimated") and not c.get("http2") else Check(lambda v: True, "any"),
+        "client_last_payload_ns": payload("client"),
+        "server_last_payload_ns": payload("server"),
+    }
+    exs = c["exchanges"]
+    if c.get("http2") or not exs:
+        none = {k: None for k in ("tail_request_http10", "tail_request_close", "tail_response_http10", "tail_response_close",
+                                  "tail_response_close_delimited", "tail_unfinished", "tail_close_delimited_open",
+                                  "tail_request_remaining", "tail_response_remaining")}
+        return {**out, **none, "tail_response_lost": False}
+    last = exs[-1]
+    rq, rs = last["request"], last["response"]
+    http10 = lambda m: m["version"] == "HTTP/1.0" and "keep-alive" not in m["connection"]
+    answered = [i for i, e in enumerate(exs) if e["response"] is not None]
+    unfinished, cd_open = False, False
+    rem: Dict[str, Any] = {"request": None, "response": None}
+    for i, e in enumerate(exs):
+        if e["response"] is None and (e["response_lost_in_gap"] or (answered and i < answered[-1])):
+            continue
+        for side in ("request", "response"):
+            m = e[side]
+            if m is None:
+                continue
+            if side == "response" and m["framing"] == "close_delimited":
+                cd_open |= not m["complete"] or e["timing"]["response_end"] is None
+            elif m["framing"] != "unknown" and e["timing"][side + "_end"] is None:
+                if m["framing"] == "content_length" and rem[side] is None and m.get("content_length") is not None:
+                    rem[side] = m["content_length"] - m["body_bytes"]
+                elif m["framing"] == "content_length" and rem[side] is None:
+                    rem[side] = Check(lambda v: v is not None and v >= 0, "bytes still expected")
+                else:
+                    unfinished = True
+        if e["request"] is not None and e["response"] is None:
+            unfinished = True
+    return {
+        **out,
+        "tail_request_http10": http10(rq) if rq else None,
+        "tail_request_close": "close" in rq["connection"] if rq else None,
+        "tail_response_http10": http10(rs) if rs else None,
+        "tail_response_close": "close" in rs["connection"] if rs else None,
+        "tail_response_close_delimited": rs["framing"] == "close_delimited" if rs else None,
+        "tail_response_lost": last["response_lost_in_gap"],
+        "tail_unfinished": unfinished,
+        "tail_close_delimited_open": cd_open,
+        "tail_request_remaining": rem["request"],
+        "tail_response_remaining": rem["response"],
     }
 
 
@@ -161,6 +245,8 @@ def expected_exchange(c: Dict[str, Any], i: int, e: Dict[str, Any]) -> Dict[str,
 
 
 def same(a: Any, b: Any) -> bool:
+    if isinstance(b, Check):
+        return b(a)
     if isinstance(a, float) or isinstance(b, float):
         return a is not None and b is not None and math.isclose(a, b, rel_tol=0, abs_tol=1e-9)
     return a == b

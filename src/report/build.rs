@@ -349,6 +349,7 @@ pub fn connection_with(
             && conn.sides.client.rst.is_none()
             && conn.sides.server.rst.is_none()
             && (conn.sides.client.fin.is_none() || conn.sides.server.fin.is_none()),
+        tail: verdict.tail,
         handshake: handshake_report(&conn.handshake),
         packets: per(|s| s.packets, &conn.sides),
         payload_bytes: per(|s| s.payload_bytes, &conn.sides),

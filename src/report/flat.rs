@@ -145,6 +145,24 @@ pub const CONNECTION_COLUMNS: &[(&str, Kind)] = &[
     ("tls_turns", Kind::Int),
     ("tls_decrypted", Kind::Bool),
     ("tls_decrypt_error", Kind::Str),
+    // What the close verdict needs when stitching pieces of a connection
+    // cut by run boundaries (`verdict::Tail`): times in nanoseconds since
+    // the epoch, the last exchange's persistence, what was unfinished at
+    // the end of the input.
+    ("first_close_ns", Kind::Int),
+    ("last_message_ns", Kind::Int),
+    ("tail_request_http10", Kind::Bool),
+    ("tail_request_close", Kind::Bool),
+    ("tail_response_http10", Kind::Bool),
+    ("tail_response_close", Kind::Bool),
+    ("tail_response_close_delimited", Kind::Bool),
+    ("tail_response_lost", Kind::Bool),
+    ("tail_unfinished", Kind::Bool),
+    ("tail_close_delimited_open", Kind::Bool),
+    ("tail_request_remaining", Kind::Int),
+    ("tail_response_remaining", Kind::Int),
+    ("client_last_payload_ns", Kind::Int),
+    ("server_last_payload_ns", Kind::Int),
 ];
 
 /// The row of one connection (same order as [`CONNECTION_COLUMNS`]).
@@ -221,6 +239,20 @@ pub fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
         oint(tls.map(|t| t.turns)),
         Cell::Bool(tls.map(|t| t.decrypted)),
         os(tls.and_then(|t| t.decrypt_error.map(String::from))),
+        oint(c.tail.first_close.map(|a| a.ts.0)),
+        oint(c.tail.last_message.map(|a| a.ts.0)),
+        Cell::Bool(c.tail.request_http10),
+        Cell::Bool(c.tail.request_close),
+        Cell::Bool(c.tail.response_http10),
+        Cell::Bool(c.tail.response_close),
+        Cell::Bool(c.tail.response_close_delimited),
+        Cell::Bool(Some(c.tail.response_lost)),
+        Cell::Bool(c.tail.unfinished),
+        Cell::Bool(c.tail.close_delimited_open),
+        oint(c.tail.request_remaining),
+        oint(c.tail.response_remaining),
+        oint(c.tail.client_last_payload.map(|a| a.ts.0)),
+        oint(c.tail.server_last_payload.map(|a| a.ts.0)),
     ]
 }
 

@@ -271,6 +271,11 @@ pub struct ConnectionReport {
     /// Neither a RST nor a FIN from each side, and not evicted: the
     /// connection was still open when the input ended.
     pub open_at_end: bool,
+    /// What the close verdict needs of this piece when a connection cut by
+    /// run boundaries is stitched (the flat tables' `tail_*` columns; not
+    /// in the JSON report).
+    #[serde(skip)]
+    pub tail: crate::verdict::Tail,
     pub handshake: HandshakeReport,
     pub packets: PerRole<u64>,
     pub payload_bytes: PerRole<u64>,

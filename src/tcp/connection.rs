@@ -119,6 +119,9 @@ pub struct SideStats {
     pub payload_bytes: u64,
     /// Payload bytes the snap length cut off.
     pub truncated_bytes: u64,
+    /// The last segment with payload (stitching runs: when a message
+    /// begun in an earlier run ended).
+    pub last_payload: Option<At>,
     /// First FIN and RST sent by this side.
     pub fin: Option<At>,
     pub rst: Option<At>,
@@ -385,6 +388,9 @@ impl Connection {
             side.packets += 1;
             side.payload_bytes += u64::from(len);
             side.truncated_bytes += u64::from(len).saturating_sub(seg.payload.len() as u64);
+            if len > 0 {
+                side.last_payload = Some(at);
+            }
         }
 
         // History (the per-segment letters; T and G follow reassembly).

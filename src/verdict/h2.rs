@@ -278,5 +278,12 @@ pub fn judge_h2(
             client: fold.client_ka,
             server: fold.server_ka,
         },
+        // HTTP/2 pieces are not re-judged when stitched: only the close.
+        tail: super::Tail {
+            first_close: conn.first_close.map(|fc| fc.at),
+            client_last_payload: conn.sides.client.last_payload,
+            server_last_payload: conn.sides.server.last_payload,
+            ..super::Tail::default()
+        },
     }
 }

@@ -192,6 +192,116 @@ pub struct Verdict {
     pub responses: u64,
     /// `Keep-Alive` parameters each side advertised (the last of each).
     pub advertised: PerRole<KeepAliveParams>,
+    /// What a close after the end of the input would find (see [`Tail`]).
+    pub tail: Tail,
+}
+
+/// The facts the close verdict needs, as they stand at the end of the
+/// input: what stitching needs when a connection cut by the end of one run
+/// is closed in a later run whose piece carries no HTTP of its own (only
+/// the FINs or RST). With these and the later piece's first close, the
+/// verdict follows [`close_reason`]'s rules as one run over both would.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tail {
+    /// The first FIN or RST, if any.
+    pub first_close: Option<At>,
+    /// The end of the last message (what `idle_before_close` counts from).
+    pub last_message: Option<At>,
+    /// The last exchange's request: HTTP/1.0 without `keep-alive`
+    /// (`None`: no request).
+    pub request_http10: Option<bool>,
+    /// The last exchange's request said `Connection: close`.
+    pub request_close: Option<bool>,
+    /// The last exchange's response: HTTP/1.0 without `keep-alive`
+    /// (`None`: no response).
+    pub response_http10: Option<bool>,
+    /// The last exchange's response said `Connection: close`.
+    pub response_close: Option<bool>,
+    /// The last exchange's response had no length (close-delimited).
+    pub response_close_delimited: Option<bool>,
+    /// The last exchange's answer was lost in a capture gap.
+    pub response_lost: bool,
+    /// A request unanswered or a message unfinished at the end, other than
+    /// a close-delimited response or a Content-Length body still arriving
+    /// (`None`: no exchanges).
+    pub unfinished: Option<bool>,
+    /// A request's Content-Length body still arriving at the end: the
+    /// bytes it still needs (the client's next bytes complete it).
+    pub request_remaining: Option<u64>,
+    /// A response's Content-Length body still arriving: the bytes it
+    /// still needs.
+    pub response_remaining: Option<u64>,
+    /// The last segment with payload from each side.
+    pub client_last_payload: Option<At>,
+    /// As `client_last_payload`, the server's.
+    pub server_last_payload: Option<At>,
+    /// A close-delimited response not ended yet: a FIN from the server
+    /// ends it, any other close finds it unfinished.
+    pub close_delimited_open: Option<bool>,
+}
+
+/// [`Tail`] over the exchanges not settled (`window`; settled ones cannot
+/// be unfinished), `last` the end of the last message: what a FIN or RST
+/// after every byte seen would find, by the rules of [`close_reason`] and
+/// [`unfinished_at`].
+fn tail(conn: &Connection, window: &[Exchange], last: Option<At>) -> Tail {
+    let http10 = |v: crate::http::Version, h: &crate::http::HeadInfo| {
+        v.minor == 0 && !h.has_token("keep-alive")
+    };
+    let ex = window.last();
+    let req = ex.and_then(|e| e.request.as_ref());
+    let resp = ex.and_then(|e| e.response.as_ref());
+    let last_answered = window.iter().rposition(|e| e.response.is_some());
+    let (mut unfinished, mut close_delimited_open) = (false, false);
+    let (mut request_remaining, mut response_remaining) = (None, None);
+    // A body still arriving: a Content-Length one, the first in its
+    // direction, may end with the bytes that follow; any other stays
+    // unfinished.
+    let mut in_flight = |framing: Framing, body: u64, slot: &mut Option<u64>| match framing {
+        Framing::ContentLength(n) if slot.is_none() => *slot = Some(n.saturating_sub(body)),
+        _ => unfinished = true,
+    };
+    for (i, e) in window.iter().enumerate() {
+        if e.response.is_none() && (e.response_lost || last_answered.is_some_and(|l| i < l)) {
+            continue;
+        }
+        if let Some(r) = &e.request
+            && r.framing != Framing::Unknown
+            && r.timing.end.is_none()
+        {
+            in_flight(r.framing, r.body_bytes, &mut request_remaining);
+        }
+        if let Some(r) = &e.response {
+            if r.framing == Framing::CloseDelimited {
+                close_delimited_open |= r.timing.end.is_none() || !r.complete;
+            } else if r.framing != Framing::Unknown && r.timing.end.is_none() {
+                in_flight(r.framing, r.body_bytes, &mut response_remaining);
+            }
+        }
+    }
+    // A request with no answer begun stays unanswered whatever follows.
+    unfinished |= window.iter().enumerate().any(|(i, e)| {
+        e.request.is_some()
+            && e.response.is_none()
+            && !(e.response_lost || last_answered.is_some_and(|l| i < l))
+    });
+    let any = !window.is_empty();
+    Tail {
+        first_close: conn.first_close.map(|fc| fc.at),
+        last_message: last,
+        request_http10: req.map(|r| http10(r.version, &r.head)),
+        request_close: req.map(|r| r.head.has_token("close")),
+        response_http10: resp.map(|r| http10(r.version, &r.head)),
+        response_close: resp.map(|r| r.head.has_token("close")),
+        response_close_delimited: resp.map(|r| r.framing == Framing::CloseDelimited),
+        response_lost: ex.is_some_and(|e| e.response_lost),
+        unfinished: any.then_some(unfinished),
+        close_delimited_open: any.then_some(close_delimited_open),
+        request_remaining,
+        response_remaining,
+        client_last_payload: conn.sides.client.last_payload,
+        server_last_payload: conn.sides.server.last_payload,
+    }
 }
 
 /// A response's `Keep-Alive: max=`, kept while it may still turn out to be
@@ -636,6 +746,7 @@ pub fn judge(
             client: fold.client_ka,
             server: fold.server_ka,
         },
+        tail: tail(conn, window, last),
     }
 }
 
