@@ -34,7 +34,7 @@ fn nested<T: Serialize>(value: &T, depth: usize, buf: &mut Vec<u8>, out: &mut dy
 
 /// Appends `value` to `out` pretty-printed as if nested `depth` levels deep
 /// (see [`nested`]), with [`Indented`].
-fn pretty_into<T: Serialize>(value: &T, depth: usize, out: &mut Vec<u8>) {
+pub(crate) fn pretty_into<T: Serialize>(value: &T, depth: usize, out: &mut Vec<u8>) {
     let mut ser = serde_json::Serializer::with_formatter(out, Indented::new(depth));
     // Serialising the report's own types into memory cannot fail (no
     // maps with non-string keys, no non-finite floats: those are rounded
@@ -256,7 +256,9 @@ impl SpillRender for JsonRenderer {
         } else {
             b",\n        "
         });
-        pretty_into(ex, 4, out);
+        if !super::fastjson::write(ex, Some(4), out) {
+            pretty_into(ex, 4, out);
+        }
     }
 
     fn connection(
@@ -354,7 +356,9 @@ impl SpillRender for NdjsonRenderer {
         if n > 1 {
             out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut *out, ex);
+        if !super::fastjson::write(ex, None, out) {
+            let _ = serde_json::to_writer(&mut *out, ex);
+        }
     }
 
     fn connection(

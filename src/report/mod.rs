@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod csv;
+mod fastjson;
 pub mod findings;
 pub mod flat;
 pub mod h2;
