@@ -182,7 +182,7 @@ impl<S: Sink> Events for Front<S> {
     ) {
         let d = self.digests.entry(id).or_default();
         self.findings
-            .exchange(d, || server.to_string(), id, &ex, stale);
+            .exchange(d, || crate::types::addr_text(server), id, &ex, stale);
         if self.sink.wants_exchanges() {
             self.sink.exchange(id, n, ex);
         }

@@ -309,8 +309,8 @@ pub fn connection_with(
 
     ConnectionReport {
         id: conn.id,
-        client: conn.client.to_string(),
-        server: conn.server.to_string(),
+        client: crate::types::addr_text(conn.client),
+        server: crate::types::addr_text(conn.server),
         handshake_complete: conn.handshake.syn.is_some() && conn.handshake.syn_ack.is_some(),
         first_close: conn.first_close.map(|fc| FirstCloseReport {
             by: fc.by,
