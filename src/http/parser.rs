@@ -18,7 +18,8 @@ use crate::http::head::{HEAD_CAP, find_head_end, parse_request, parse_response};
 use crate::http::session::AnomalyLog;
 pub use crate::http::start_line::StartLine;
 use crate::http::start_line::{
-    Verdict, classify, classify_joined, first_line_text, lenient_request, parse_first_line,
+    Verdict, classify, classify_joined, classify_strict_joined, first_line_text, lenient_request,
+    parse_first_line,
 };
 use crate::http::{Framing, HeadInfo, Version};
 use crate::types::{At, Dir, Role};
@@ -127,6 +128,9 @@ pub struct DirParser {
     in_garbage: bool,
     /// Parsing was lost; the next good head counts a resync.
     resyncing: bool,
+    /// Empty-line bytes skipped where a head should start: tolerated
+    /// between messages, counted as non-HTTP if no head follows.
+    blank: u64,
     after_close_reported: bool,
     out: VecDeque<ParseEvent>,
     stats: DirStats,
@@ -146,6 +150,7 @@ impl DirParser {
             gap_bytes: 0,
             in_garbage: false,
             resyncing: false,
+            blank: 0,
             after_close_reported: false,
             out: VecDeque::new(),
             stats: DirStats::default(),
@@ -246,6 +251,7 @@ impl DirParser {
                 .take_while(|&&b| b == b'\r' || b == b'\n')
                 .count();
             *input = input.get(skip..).unwrap_or_default();
+            self.blank = self.blank.saturating_add(skip as u64);
             if input.is_empty() {
                 return;
             }
@@ -254,16 +260,33 @@ impl DirParser {
             self.head_start = Some(at);
         }
         if !self.start_ok {
-            match classify_joined(self.dir, &self.head_buf, input) {
-                Verdict::Yes => self.start_ok = true,
+            // A direction not synchronised on a message yet (it started
+            // mid-stream, or lost track: `resyncing`) takes only a
+            // well-formed first line, so body bytes that begin like a
+            // request (`A /...`) are skipped as the rest of what it lost,
+            // not read as a malformed request. One that started in sync
+            // keeps the lenient check: a malformed request line there is a
+            // real one.
+            let verdict = if self.resyncing {
+                classify_strict_joined(self.dir, &self.head_buf, input)
+            } else {
+                classify_joined(self.dir, &self.head_buf, input)
+            };
+            match verdict {
+                Verdict::Yes => {
+                    self.start_ok = true;
+                    self.blank = 0;
+                }
                 Verdict::NeedMore => {
-                    // Short by construction (a method or `HTTP/1.` prefix).
+                    // Short by construction (a method or `HTTP/1.` prefix,
+                    // or when resyncing at most one line without its end).
                     self.head_buf.extend_from_slice(input);
                     *input = &[];
                     return;
                 }
                 Verdict::No => {
-                    let dropped = self.head_buf.len() as u64;
+                    let dropped = (self.head_buf.len() as u64).saturating_add(self.blank);
+                    self.blank = 0;
                     let line_start = false;
                     self.head_buf.clear();
                     self.head_start = None;
@@ -451,10 +474,14 @@ impl DirParser {
     fn cut_head(&mut self, at: At) {
         self.head_last = None;
         let start = self.head_start.take();
+        // Not synchronised: only a first line already found well-formed.
+        let recognised = self.start_ok || !self.resyncing;
         self.start_ok = false;
-        if let (Some(start), Some((line, version))) =
-            (start, parse_first_line(self.dir, &self.head_buf))
-        {
+        if let (Some(start), true, Some((line, version))) = (
+            start,
+            recognised,
+            parse_first_line(self.dir, &self.head_buf),
+        ) {
             let head = HeadInfo {
                 head_bytes: self.head_buf.len() as u64,
                 ..HeadInfo::default()

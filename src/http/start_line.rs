@@ -117,6 +117,103 @@ pub(crate) fn classify_joined(dir: Dir, a: &[u8], b: &[u8]) -> Verdict {
     classify(dir, tmp.get(..na + nb).unwrap_or_default())
 }
 
+/// Longest first line [`classify_strict`] waits for.
+const MAX_STRICT_LINE: usize = 16 * 1024;
+
+fn is_token_byte(b: u8) -> bool {
+    // RFC 9110 5.6.2 tchar.
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Classifies bytes as the start of a *well-formed* message head, for a
+/// direction that has not synchronised on a message yet (it started
+/// mid-stream, or lost track after a gap or non-HTTP bytes): a request line
+/// `METHOD SP target SP HTTP/1.d CRLF` (a known method or an upper-case
+/// token, a target of visible characters), or a status line
+/// `HTTP/1.d SP ddd` followed by SP or CRLF. `NeedMore` while the bytes are
+/// a consistent prefix of one; body bytes that merely begin like a request
+/// (`A /...`) are `No` once their line ends otherwise.
+pub(crate) fn classify_strict(dir: Dir, bytes: &[u8]) -> Verdict {
+    match dir {
+        Dir::ToServer => strict_request(bytes),
+        Dir::ToClient => strict_status(bytes),
+    }
+}
+
+fn strict_request(bytes: &[u8]) -> Verdict {
+    match classify_request(bytes) {
+        Verdict::No => return Verdict::No,
+        Verdict::NeedMore => return Verdict::NeedMore,
+        Verdict::Yes => {}
+    }
+    let Some(nl) = memchr::memchr(b'\n', bytes) else {
+        // The line goes on: only visible characters and at most two spaces
+        // so far.
+        let spaces = bytes.iter().filter(|&&b| b == b' ').count();
+        let ok = bytes.len() <= MAX_STRICT_LINE
+            && spaces <= 2
+            && bytes.iter().enumerate().all(|(i, &b)| {
+                b == b' ' || b.is_ascii_graphic() || (b == b'\r' && i + 1 == bytes.len())
+            });
+        return if ok { Verdict::NeedMore } else { Verdict::No };
+    };
+    let Some(line) = bytes.get(..nl).and_then(|l| l.strip_suffix(b"\r")) else {
+        return Verdict::No;
+    };
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Verdict::No;
+    };
+    let method_ok = !method.is_empty() && method.iter().all(|&b| is_token_byte(b));
+    let target_ok = !target.is_empty() && target.iter().all(u8::is_ascii_graphic);
+    let version_ok = version.len() == 8
+        && version.starts_with(b"HTTP/1.")
+        && version.last().is_some_and(u8::is_ascii_digit);
+    if method_ok && target_ok && version_ok {
+        Verdict::Yes
+    } else {
+        Verdict::No
+    }
+}
+
+fn strict_status(bytes: &[u8]) -> Verdict {
+    // `HTTP/1.d ddd` then SP, CR or LF.
+    const SHAPE: &[u8] = b"HTTP/1.d ddd";
+    for (i, &want) in SHAPE.iter().enumerate() {
+        let Some(&b) = bytes.get(i) else {
+            return Verdict::NeedMore;
+        };
+        let ok = match want {
+            b'd' => b.is_ascii_digit(),
+            w => b == w,
+        };
+        if !ok {
+            return Verdict::No;
+        }
+    }
+    match bytes.get(SHAPE.len()) {
+        None => Verdict::NeedMore,
+        Some(b' ' | b'\r' | b'\n') => Verdict::Yes,
+        Some(_) => Verdict::No,
+    }
+}
+
+/// [`classify_strict`] over the concatenation of `a` (buffered, at most a
+/// line) and `b`.
+pub(crate) fn classify_strict_joined(dir: Dir, a: &[u8], b: &[u8]) -> Verdict {
+    if a.is_empty() {
+        return classify_strict(dir, b);
+    }
+    let end = memchr::memchr(b'\n', b).map_or(b.len(), |i| i + 1);
+    let end = end.min(MAX_STRICT_LINE + 1);
+    let mut tmp = Vec::with_capacity(a.len() + end);
+    tmp.extend_from_slice(a);
+    tmp.extend_from_slice(b.get(..end).unwrap_or(b));
+    classify_strict(dir, &tmp)
+}
+
 /// Which role sent these first bytes, if they look like HTTP/1.x.
 pub fn role_hint(first_bytes: &[u8]) -> Option<Role> {
     if first_bytes.len() >= 7 && classify_status(first_bytes) == Verdict::Yes {
@@ -307,6 +404,31 @@ mod tests {
         assert_eq!(classify_status(b"HTT"), Verdict::NeedMore);
         assert_eq!(classify_status(b"HTTP/1.1 200"), Verdict::Yes);
         assert_eq!(classify_status(b"HTTP/2 200"), Verdict::No);
+    }
+
+    #[test]
+    fn strict_classifier() {
+        let r = |b: &[u8]| classify_strict(Dir::ToServer, b);
+        assert_eq!(r(b"GET / HTTP/1.1\r\n"), Verdict::Yes);
+        assert_eq!(r(b"PROPFIND /dav HTTP/1.0\r\nHost: a"), Verdict::Yes);
+        assert_eq!(r(b"GET /a"), Verdict::NeedMore);
+        assert_eq!(r(b"GET /a HTTP/1.1\r"), Verdict::NeedMore);
+        // Body bytes that begin like a request.
+        assert_eq!(r(b"A /U\xfd\x00x"), Verdict::No);
+        assert_eq!(r(b"A /x y\r\n"), Verdict::No);
+        assert_eq!(r(b"OPTIONS HTTP/1.1\r\n"), Verdict::No);
+        assert_eq!(r(b"GET / HTTP/1.\r\n"), Verdict::No);
+        assert_eq!(r(b"GET / HTTP/1.1\n"), Verdict::No);
+        let s = |b: &[u8]| classify_strict(Dir::ToClient, b);
+        assert_eq!(s(b"HTTP/1.1 200 OK\r\n"), Verdict::Yes);
+        assert_eq!(s(b"HTTP/1.0 204\r\n"), Verdict::Yes);
+        assert_eq!(s(b"HTTP/1.1 20"), Verdict::NeedMore);
+        assert_eq!(s(b"HTTP/1.1 2000"), Verdict::No);
+        assert_eq!(s(b"HTTP/1.x 200"), Verdict::No);
+        assert_eq!(
+            classify_strict_joined(Dir::ToServer, b"GET /lo", b"ng HTTP/1.1\r\nHost"),
+            Verdict::Yes
+        );
     }
 
     #[test]
