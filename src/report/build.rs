@@ -99,23 +99,10 @@ fn message_report_owned(
 /// [`exchange_report`] of an exchange that is done with (a settled one):
 /// its strings move into the report instead of being copied.
 pub fn exchange_report_owned(ex: Exchange, origin: At, persistent: bool) -> ExchangeReport {
-    let rel = |a: At| secs(a, origin);
-    let timing = TimingReport {
-        request_start: ex.request.as_ref().map(|r| rel(r.timing.start)),
-        request_end: ex.request.as_ref().and_then(|r| r.timing.end.map(rel)),
-        response_start: ex.response.as_ref().map(|r| rel(r.timing.start)),
-        response_end: ex.response.as_ref().and_then(|r| r.timing.end.map(rel)),
-    };
-    let interim = ex
-        .interim
-        .iter()
-        .map(|i| InterimReport {
-            status: i.status,
-            frame: i.at.frame,
-        })
-        .collect();
-    ExchangeReport {
-        request: ex.request.map(|r| RequestReport {
+    let timing = timing_report(&ex, origin);
+    let interim = interim_reports(&ex);
+    ExchangeReport::http1(
+        ex.request.map(|r| RequestReport {
             method: r.method,
             target: r.target,
             version: r.version.as_str(),
@@ -129,7 +116,7 @@ pub fn exchange_report_owned(ex: Exchange, origin: At, persistent: bool) -> Exch
                 r.timing.start,
             ),
         }),
-        response: ex.response.map(|r| ResponseReport {
+        ex.response.map(|r| ResponseReport {
             status: r.status,
             version: r.version.as_str(),
             reason: r.reason,
@@ -143,55 +130,43 @@ pub fn exchange_report_owned(ex: Exchange, origin: At, persistent: bool) -> Exch
             ),
         }),
         interim,
-        response_lost_in_gap: ex.response_lost,
+        ex.response_lost,
         persistent,
         timing,
-        stream_id: None,
-        authority: None,
-        scheme: None,
-        promised_on: None,
-        rst_stream: None,
-        grpc_status: None,
-        trailers: None,
-        headers_unknown: false,
-        unprocessed: None,
-        open_at_end: false,
-    }
+    )
 }
 
 /// The report of one exchange; `origin` is its connection's first packet.
 pub fn exchange_report(ex: &Exchange, origin: At, persistent: bool) -> ExchangeReport {
-    let rel = |a: At| secs(a, origin);
-    ExchangeReport {
-        request: ex.request.as_ref().map(request_report),
-        response: ex.response.as_ref().map(response_report),
-        interim: ex
-            .interim
-            .iter()
-            .map(|i| InterimReport {
-                status: i.status,
-                frame: i.at.frame,
-            })
-            .collect(),
-        response_lost_in_gap: ex.response_lost,
+    ExchangeReport::http1(
+        ex.request.as_ref().map(request_report),
+        ex.response.as_ref().map(response_report),
+        interim_reports(ex),
+        ex.response_lost,
         persistent,
-        timing: TimingReport {
-            request_start: ex.request.as_ref().map(|r| rel(r.timing.start)),
-            request_end: ex.request.as_ref().and_then(|r| r.timing.end.map(rel)),
-            response_start: ex.response.as_ref().map(|r| rel(r.timing.start)),
-            response_end: ex.response.as_ref().and_then(|r| r.timing.end.map(rel)),
-        },
-        stream_id: None,
-        authority: None,
-        scheme: None,
-        promised_on: None,
-        rst_stream: None,
-        grpc_status: None,
-        trailers: None,
-        headers_unknown: false,
-        unprocessed: None,
-        open_at_end: false,
+        timing_report(ex, origin),
+    )
+}
+
+/// An exchange's times, seconds since `origin`.
+fn timing_report(ex: &Exchange, origin: At) -> TimingReport {
+    let rel = |a: At| secs(a, origin);
+    TimingReport {
+        request_start: ex.request.as_ref().map(|r| rel(r.timing.start)),
+        request_end: ex.request.as_ref().and_then(|r| r.timing.end.map(rel)),
+        response_start: ex.response.as_ref().map(|r| rel(r.timing.start)),
+        response_end: ex.response.as_ref().and_then(|r| r.timing.end.map(rel)),
     }
+}
+
+fn interim_reports(ex: &Exchange) -> Vec<InterimReport> {
+    ex.interim
+        .iter()
+        .map(|i| InterimReport {
+            status: i.status,
+            frame: i.at.frame,
+        })
+        .collect()
 }
 
 fn handshake_report(h: &Handshake) -> HandshakeReport {

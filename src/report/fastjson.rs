@@ -296,24 +296,7 @@ mod tests {
     }
 
     fn empty() -> ExchangeReport {
-        ExchangeReport {
-            request: None,
-            response: None,
-            interim: vec![],
-            response_lost_in_gap: false,
-            persistent: false,
-            timing: TimingReport::default(),
-            stream_id: None,
-            authority: None,
-            scheme: None,
-            promised_on: None,
-            rst_stream: None,
-            grpc_status: None,
-            trailers: None,
-            headers_unknown: false,
-            unprocessed: None,
-            open_at_end: false,
-        }
+        ExchangeReport::http1(None, None, vec![], false, false, TimingReport::default())
     }
 
     fn exchanges() -> Vec<ExchangeReport> {

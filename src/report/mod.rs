@@ -572,6 +572,37 @@ pub struct ExchangeReport {
     pub open_at_end: bool,
 }
 
+impl ExchangeReport {
+    /// An HTTP/1 exchange: none of the HTTP/2 fields.
+    pub fn http1(
+        request: Option<RequestReport>,
+        response: Option<ResponseReport>,
+        interim: Vec<InterimReport>,
+        response_lost_in_gap: bool,
+        persistent: bool,
+        timing: TimingReport,
+    ) -> Self {
+        ExchangeReport {
+            request,
+            response,
+            interim,
+            response_lost_in_gap,
+            persistent,
+            timing,
+            stream_id: None,
+            authority: None,
+            scheme: None,
+            promised_on: None,
+            rst_stream: None,
+            grpc_status: None,
+            trailers: None,
+            headers_unknown: false,
+            unprocessed: None,
+            open_at_end: false,
+        }
+    }
+}
+
 /// `rst_stream` of an HTTP/2 exchange.
 #[derive(Clone, Debug, Serialize)]
 pub struct StreamResetReport {
