@@ -114,6 +114,10 @@ enum Event {
 /// A worker's output for one window (or for the end of the run).
 struct Output {
     events: Vec<(u64, Event)>,
+    /// The window's buffers, emptied, to be filled again (a fresh 6 MB
+    /// buffer per window and worker was page faults and zeroed pages for
+    /// every frame).
+    spare: Option<(Vec<Rec>, Vec<u8>)>,
     /// Given with the output of the end of the run.
     end: Option<(u64, Evictions, Option<FilteredOut>)>,
 }
@@ -166,6 +170,8 @@ struct Worker {
     /// The window being filled.
     recs: Vec<Rec>,
     bytes: Vec<u8>,
+    /// Buffers of windows the worker is done with.
+    spare: Vec<(Vec<Rec>, Vec<u8>)>,
 }
 
 /// The worker threads and the merge (see the module docs).
@@ -194,7 +200,11 @@ fn run_worker(
     };
     while let Ok(job) = jobs.recv() {
         match job {
-            Job::Window { recs, bytes, ticks } => {
+            Job::Window {
+                mut recs,
+                mut bytes,
+                ticks,
+            } => {
                 let mut mine = recs.iter().peekable();
                 for t in ticks.iter() {
                     out.frame = t.frame;
@@ -225,7 +235,17 @@ fn run_worker(
                 }
                 open.store(engine.open_connections(), Ordering::Relaxed);
                 let events = std::mem::take(&mut out.events);
-                if results.send(Output { events, end: None }).is_err() {
+                recs.clear();
+                bytes.clear();
+                let spare = Some((recs, bytes));
+                if results
+                    .send(Output {
+                        events,
+                        spare,
+                        end: None,
+                    })
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -239,7 +259,11 @@ fn run_worker(
                     engine.evictions(),
                     engine.filtered_out(),
                 ));
-                let _ = results.send(Output { events, end });
+                let _ = results.send(Output {
+                    events,
+                    spare: None,
+                    end,
+                });
                 return;
             }
         }
@@ -287,6 +311,7 @@ impl Pool {
                     handle,
                     recs: Vec::with_capacity(WINDOW),
                     bytes: Vec::with_capacity(WINDOW * 1600),
+                    spare: Vec::new(),
                 }
             })
             .collect();
@@ -367,9 +392,15 @@ impl Pool {
             Vec::with_capacity(WINDOW),
         ));
         for wk in &mut self.workers {
+            let (recs, bytes) = wk.spare.pop().unwrap_or_else(|| {
+                (
+                    Vec::with_capacity(WINDOW),
+                    Vec::with_capacity(WINDOW * 1600),
+                )
+            });
             let job = Job::Window {
-                recs: std::mem::replace(&mut wk.recs, Vec::with_capacity(WINDOW)),
-                bytes: std::mem::replace(&mut wk.bytes, Vec::with_capacity(WINDOW * 1600)),
+                recs: std::mem::replace(&mut wk.recs, recs),
+                bytes: std::mem::replace(&mut wk.bytes, bytes),
                 ticks: Arc::clone(&ticks),
             };
             if wk.jobs.send(job).is_err() {
@@ -390,9 +421,12 @@ impl Pool {
     ) -> Vec<Option<(u64, Evictions, Option<FilteredOut>)>> {
         let mut all: Vec<(u64, u8, usize, usize, Event)> = Vec::new();
         let mut ends = Vec::with_capacity(self.workers.len());
-        for (w, wk) in self.workers.iter().enumerate() {
+        for (w, wk) in self.workers.iter_mut().enumerate() {
             match wk.results.recv() {
                 Ok(o) => {
+                    if let Some(spare) = o.spare {
+                        wk.spare.push(spare);
+                    }
                     for (seq, (frame, ev)) in o.events.into_iter().enumerate() {
                         let class = match ev {
                             Event::Created { .. } => 0,
