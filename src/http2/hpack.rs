@@ -120,7 +120,9 @@ fn string(b: &[u8]) -> Option<(Vec<u8>, usize)> {
     let (len, n) = integer(b, 7)?;
     let raw = b.get(n..n.checked_add(len)?)?;
     let v = if huff {
-        loona_hpack::huffman::HuffmanDecoder::new().decode(raw).ok()?
+        loona_hpack::huffman::HuffmanDecoder::new()
+            .decode(raw)
+            .ok()?
     } else {
         raw.to_vec()
     };

@@ -689,14 +689,20 @@ impl H2Session {
                         at,
                         Some(dir.sender()),
                         if mid {
-                            format!(
-                                "frames synchronised mid-connection, {skipped} bytes skipped"
-                            )
+                            format!("frames synchronised mid-connection, {skipped} bytes skipped")
                         } else {
                             format!("frames realigned after a gap, {skipped} bytes skipped")
                         },
                     );
+                    // the client's frames first (requests before the
+                    // responses to them)
+                    if mid && dir == Dir::ToClient {
+                        self.mid_kick(Dir::ToServer, at);
+                    }
                     self.read(dir, win.get(off..).unwrap_or_default(), at);
+                    if mid && dir == Dir::ToServer {
+                        self.mid_kick(Dir::ToClient, at);
+                    }
                 }
                 None => {
                     // keep the tail, which may hold a header whose successor
@@ -715,6 +721,34 @@ impl H2Session {
             }
         }
         self.read(dir, bytes, at);
+    }
+
+    /// Mid-connection, the other direction has just synchronised: this one,
+    /// if its waiting bytes begin with a plausible frame header, is read
+    /// from there at once, the client's before the server's (requests
+    /// before the responses to them, so that no new stream is taken for
+    /// one continued from before the capture).
+    fn mid_kick(&mut self, dir: Dir, at: At) {
+        let d = self.dir_mut(dir);
+        let max = d.max_frame_size;
+        if !d.mid_sync
+            || !d
+                .resync
+                .as_ref()
+                .is_some_and(|w| w.len() >= FRAME_HEADER_LEN && plausible(w, max))
+        {
+            return;
+        }
+        let win = d.resync.take().unwrap_or_default();
+        d.mid_sync = false;
+        let skipped = std::mem::take(&mut d.resync_skipped);
+        self.anomaly(
+            AnomalyKind::H2Resync,
+            at,
+            Some(dir.sender()),
+            format!("frames synchronised mid-connection, {skipped} bytes skipped"),
+        );
+        self.read(dir, &win, at);
     }
 
     /// Frames from aligned bytes.
