@@ -441,6 +441,42 @@ mod tests {
         assert!(d.decode(&block).is_ok());
     }
 
+    /// RFC 7541 C.3.2 and C.3.3 seen without C.3.1 (the capture began
+    /// after it): the static entries and the literals decode, the
+    /// reference to the `:authority` C.3.1 inserted (index 62) does not;
+    /// C.3.3 refers to the entry C.3.2 inserted (known now) and to the
+    /// unknown one, which has become index 63.
+    #[test]
+    fn mid_connection_decodes_what_needs_no_lost_entry() {
+        let mut d = HpackDir::mid_connection();
+        let f = d
+            .decode(&hex("8286 84be 5808 6e6f 2d63 6163 6865"))
+            .unwrap();
+        assert_eq!(f.method.as_deref(), Some("GET"));
+        assert_eq!(f.path.as_deref(), Some("/"));
+        assert_eq!(f.authority, None);
+        assert!(f.partial);
+        let f = d
+            .decode(&hex(
+                "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
+            ))
+            .unwrap();
+        assert_eq!(f.path.as_deref(), Some("/index.html"));
+        assert_eq!(f.scheme.as_deref(), Some("https"));
+        // 0xbf: index 63, the C.3.1 :authority, still unknown
+        assert_eq!(f.authority, None);
+        assert!(f.partial);
+        // a block of static and literal fields only is whole
+        let f = d.decode(&hex("8286 84")).unwrap();
+        assert!(!f.partial);
+        // C.3.3 inserted custom-key at 62, cache-control is now 63
+        let f = d.decode(&hex("be bf")).unwrap();
+        assert!(!f.partial);
+        assert_eq!(f.fields, 2);
+        let f = d.decode(&hex("c0")).unwrap();
+        assert!(f.partial);
+    }
+
     #[test]
     fn status_parse() {
         assert_eq!(parse_status(b"204"), Some(204));

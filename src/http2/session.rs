@@ -1701,7 +1701,7 @@ impl H2Session {
     fn server_headers(&mut self, sid: u32, f: Option<BlockFacts>, at: At) {
         // part of a block unknown, and no :status decoded: interim, final
         // or trailers cannot be told
-        let f = f.filter(|f| !(f.partial && !f.has_status));
+        let f = f.filter(|f| !f.partial || f.has_status);
         let partial = f.as_ref().is_some_and(|f| f.partial);
         if self.continued(sid) {
             return;
