@@ -194,6 +194,10 @@ impl Engine {
             }
             if let Some(id) = created.take() {
                 out.created(id, at.frame);
+                if !seg.flags.syn() {
+                    // the capture began mid-connection
+                    t.user.app.set_mid_stream();
+                }
             }
             let Tracked { conn, user, .. } = &mut *t;
             conn.segment(seg, at, &mut |dir, ev| user.app.on_event(dir, ev, at));

@@ -31,9 +31,14 @@ KNOWN_REQUESTS: set = set()
 
 
 def h2(name: str) -> bool:
-    """HTTP/2 connections cut between runs: a later piece has no preface
-    and no HPACK state, so it is not read as HTTP/2 and its streams are not
-    counted as requests (the one run counts them all); which HTTP/2
+    """HTTP/2 connections cut between runs. A later piece is read as HTTP/2
+    from its frames (H2Start::MidStream) and counts the streams it opens,
+    but (measured with stitch_diff.py, python/README.md "Limits") a piece
+    with fewer than three frames in each direction is not recognised (cut
+    every 4 frames: h2load, h2-python, h2-upgrade-nghttp lose requests;
+    every 10: one h2-python request), and a response whose request is in
+    an earlier piece is not joined to it (stitch.sql pairs by stream id
+    for HTTP/1 only), so exchanges lose their status; which HTTP/2
     captures show it depends on where the cuts fall."""
     return name.startswith("h2")
 KNOWN_EXCHANGES = KNOWN_REQUESTS | {

@@ -82,6 +82,11 @@ pub struct AppSession {
     tls: Option<Box<tls::TlsConn>>,
     /// The connection's HTTP/2, once it speaks it.
     h2: Option<Box<H2Conn>>,
+    /// Its start was not seen (no SYN): its bytes may be HTTP/2 frames
+    /// from anywhere in the connection ([`sniff::h2_frames_at`]).
+    mid: bool,
+    /// Mid-connection: the held bytes were recognised as HTTP/2 frames.
+    mid_h2: bool,
 }
 
 impl Default for AppSession {
@@ -108,7 +113,16 @@ impl AppSession {
             keys,
             tls: None,
             h2: None,
+            mid: false,
+            mid_h2: false,
         }
+    }
+
+    /// The capture did not see the connection's start (no SYN): before it
+    /// is taken for HTTP/1 for want of anything recognisable, its bytes are
+    /// searched for a run of HTTP/2 frames. Call before any event.
+    pub fn set_mid_stream(&mut self) {
+        self.mid = true;
     }
 
     /// The TLS side, for a TLS connection.
@@ -215,7 +229,48 @@ impl AppSession {
 
     /// The protocol, if the bytes so far decide it; with `now`, a guess is
     /// forced from what there is.
-    fn decide(&self, now: bool) -> Option<Protocol> {
+    fn decide(&mut self, now: bool) -> Option<Protocol> {
+        let base = self.decide_first_bytes(now);
+        if !self.mid {
+            return base;
+        }
+        // Mid-connection: the first bytes say HTTP/1, TLS or the preface
+        // outright, or HTTP/2 frames are searched for in what is held.
+        let [c, s] = &self.probes;
+        let known = |g: Guess| matches!(g, Guess::Is(p) if p != Protocol::Unknown);
+        if (!c.bytes().is_empty() && known(sniff::client_first(c.bytes())))
+            || (!s.bytes().is_empty() && known(sniff::server_first(s.bytes())))
+        {
+            return base;
+        }
+        if self.held_h2() {
+            self.mid_h2 = true;
+            return Some(Protocol::Http2);
+        }
+        let over = self.probes.iter().all(|p| p.over);
+        if now || over || self.held_bytes >= MAX_HELD_BYTES {
+            return base.or(Some(Protocol::Http1));
+        }
+        None
+    }
+
+    /// Whether either direction's held bytes (from its first to its first
+    /// gap) hold a run of HTTP/2 frames.
+    fn held_h2(&self) -> bool {
+        [Dir::ToServer, Dir::ToClient].into_iter().any(|want| {
+            let mut bytes = Vec::new();
+            for h in &self.held {
+                match h {
+                    Held::Data(d, _, b) if *d == want => bytes.extend_from_slice(b),
+                    Held::Gap(d, _, n) if *d == want && *n > 0 => break,
+                    _ => {}
+                }
+            }
+            sniff::h2_frames_at(&bytes).is_some()
+        })
+    }
+
+    fn decide_first_bytes(&self, now: bool) -> Option<Protocol> {
         let [c, s] = &self.probes;
         let client = c.bytes();
         let server = s.bytes();
@@ -268,7 +323,12 @@ impl AppSession {
             self.tls = Some(Box::new(tls::TlsConn::new(self.keys.take())));
         }
         if p == Protocol::Http2 {
-            self.h2 = Some(Box::new(H2Conn::new(H2Start::PriorKnowledge, 0, None)));
+            let start = if self.mid_h2 {
+                H2Start::MidStream
+            } else {
+                H2Start::PriorKnowledge
+            };
+            self.h2 = Some(Box::new(H2Conn::new(start, 0, None)));
         }
         for h in std::mem::take(&mut self.held) {
             match h {

@@ -107,6 +107,22 @@ pub fn h2_server_settings(b: &[u8]) -> bool {
     }
 }
 
+/// Consecutive plausible HTTP/2 frame headers needed to take bytes from
+/// the middle of a connection for HTTP/2.
+pub const H2_MID_FRAMES: usize = 3;
+
+/// Where in `b` (bytes from the middle of a connection, either direction)
+/// a run of [`H2_MID_FRAMES`] plausible HTTP/2 frame headers starts, each
+/// right after the previous frame: known types, flags and lengths for the
+/// type, the reserved bit clear, stream ids consistent with the type.
+pub fn h2_frames_at(b: &[u8]) -> Option<usize> {
+    crate::http2::session::find_alignment(
+        b,
+        crate::http2::frame::DEFAULT_MAX_FRAME_SIZE,
+        H2_MID_FRAMES,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,10 @@ pub struct BlockFacts {
     pub fields: u32,
     /// RFC 9113 header list size (name + value + 32 per field).
     pub list_size: u64,
+    /// Some field of the block could not be decoded (a reference into the
+    /// part of the dynamic table built before the capture began): what is
+    /// set above was decoded, the rest is unknown, never guessed.
+    pub partial: bool,
 }
 
 /// Why a block yielded no facts.
@@ -59,6 +63,138 @@ pub struct HpackDir {
     dec: Decoder<'static>,
     lost: bool,
     allowed: usize,
+    /// Mid-connection: the table built before the capture began is
+    /// unknown; only what is independent of it is decoded.
+    partial: Option<PartialTable>,
+}
+
+/// The dynamic table as far as it is known on a connection whose start was
+/// not seen: the entries inserted since (newest first; `None` where the
+/// inserted name itself referred to an unknown entry). Index `62 + k`
+/// with `k` below their count is the `k`-th newest of them whatever came
+/// before (the table is first in, first out, and an encoder refers only to
+/// entries it holds); anything older is unknown.
+#[derive(Default)]
+struct PartialTable {
+    known: std::collections::VecDeque<Option<(Vec<u8>, Vec<u8>)>>,
+}
+
+/// Most entries kept of a partial table (older ones become unknown).
+const MAX_PARTIAL_ENTRIES: usize = 256;
+
+/// The HPACK static table (RFC 7541 appendix A), from the decoder itself.
+fn static_entry(i: usize) -> Option<&'static (Vec<u8>, Vec<u8>)> {
+    static TABLE: std::sync::OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let block: Vec<u8> = (1u8..=61).map(|i| 0x80 | i).collect();
+        Decoder::new().decode(&block).unwrap_or_default()
+    });
+    i.checked_sub(1).and_then(|i| t.get(i))
+}
+
+/// An HPACK integer with an `n`-bit prefix (RFC 7541 5.1): value and bytes.
+fn integer(b: &[u8], n: u32) -> Option<(usize, usize)> {
+    let mask = (1u16 << n) as u8 - 1;
+    let first = *b.first()? & mask;
+    if first < mask {
+        return Some((usize::from(first), 1));
+    }
+    let mut v = usize::from(mask);
+    let mut shift = 0u32;
+    for (i, &c) in b.iter().enumerate().skip(1) {
+        if shift > 28 {
+            return None;
+        }
+        v = v.checked_add(usize::from(c & 0x7f) << shift)?;
+        shift += 7;
+        if c & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// An HPACK string literal (RFC 7541 5.2): its bytes and length consumed.
+fn string(b: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let huff = *b.first()? & 0x80 != 0;
+    let (len, n) = integer(b, 7)?;
+    let raw = b.get(n..n.checked_add(len)?)?;
+    let v = if huff {
+        loona_hpack::huffman::HuffmanDecoder::new()
+            .decode(raw)
+            .ok()?
+    } else {
+        raw.to_vec()
+    };
+    Some((v, n + len))
+}
+
+impl PartialTable {
+    /// Entry `i` (1-61 static, 62+ dynamic) if known.
+    fn get(&self, i: usize) -> Option<(Vec<u8>, Vec<u8>)> {
+        if i <= 61 {
+            return static_entry(i).cloned();
+        }
+        self.known.get(i - 62).cloned().flatten()
+    }
+
+    fn insert(&mut self, e: Option<(Vec<u8>, Vec<u8>)>) {
+        self.known.push_front(e);
+        self.known.truncate(MAX_PARTIAL_ENTRIES);
+    }
+
+    /// Decodes what can be decoded of `block`; `Err` if it is malformed.
+    fn decode(&mut self, block: &[u8], f: &mut BlockFacts) -> Result<(), String> {
+        let mut b = block;
+        let bad = || "malformed header block".to_string();
+        while let Some(&c) = b.first() {
+            if c & 0x80 != 0 {
+                // indexed field
+                let (i, n) = integer(b, 7).ok_or_else(bad)?;
+                if i == 0 {
+                    return Err(bad());
+                }
+                match self.get(i) {
+                    Some((name, value)) => note(f, &name, &value),
+                    None => f.partial = true,
+                }
+                b = b.get(n..).unwrap_or_default();
+                continue;
+            }
+            if c & 0xe0 == 0x20 {
+                // dynamic table size update
+                let (size, n) = integer(b, 5).ok_or_else(bad)?;
+                if size == 0 {
+                    // the table is emptied: everything after is known
+                    self.known.clear();
+                }
+                b = b.get(n..).unwrap_or_default();
+                continue;
+            }
+            // literal: with incremental indexing (6-bit name index), else
+            // without indexing or never indexed (4-bit)
+            let indexing = c & 0xc0 == 0x40;
+            let (i, n) = integer(b, if indexing { 6 } else { 4 }).ok_or_else(bad)?;
+            b = b.get(n..).unwrap_or_default();
+            let name = if i == 0 {
+                let (name, n) = string(b).ok_or_else(bad)?;
+                b = b.get(n..).unwrap_or_default();
+                Some(name)
+            } else {
+                self.get(i).map(|(name, _)| name)
+            };
+            let (value, n) = string(b).ok_or_else(bad)?;
+            b = b.get(n..).unwrap_or_default();
+            match &name {
+                Some(name) => note(f, name, &value),
+                None => f.partial = true,
+            }
+            if indexing {
+                self.insert(name.map(|name| (name, value)));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for HpackDir {
@@ -81,7 +217,25 @@ impl HpackDir {
             dec,
             lost: false,
             allowed: DEFAULT_TABLE_SIZE,
+            partial: None,
         }
+    }
+
+    /// A decoder for a direction whose start was not seen (a capture that
+    /// began mid-connection, or after a gap there): every block is decoded
+    /// as far as the static table, literals and the entries inserted since
+    /// allow ([`BlockFacts::partial`] marks the rest unknown).
+    pub fn mid_connection() -> Self {
+        let mut d = Self::new();
+        d.lost = true;
+        d.partial = Some(PartialTable::default());
+        d
+    }
+
+    /// Whether the direction is decoded partially (see
+    /// [`HpackDir::mid_connection`]).
+    pub fn is_partial(&self) -> bool {
+        self.partial.is_some()
     }
 
     /// The receiver of this direction advertised SETTINGS_HEADER_TABLE_SIZE:
@@ -101,6 +255,10 @@ impl HpackDir {
     /// The state can no longer be trusted (capture gap, block lost).
     pub fn lose(&mut self) {
         self.lost = true;
+        if let Some(p) = self.partial.as_mut() {
+            // the entries inserted by what was lost are unknown too
+            *p = PartialTable::default();
+        }
     }
 
     /// Whether the state was lost.
@@ -110,6 +268,16 @@ impl HpackDir {
 
     /// Decodes one whole header block (HEADERS/PUSH_PROMISE + CONTINUATION).
     pub fn decode(&mut self, block: &[u8]) -> Result<BlockFacts, BlockError> {
+        if let Some(p) = self.partial.as_mut() {
+            let mut f = BlockFacts::default();
+            return match p.decode(block, &mut f) {
+                Ok(()) => Ok(f),
+                Err(e) => {
+                    *p = PartialTable::default();
+                    Err(BlockError::Decode(e))
+                }
+            };
+        }
         if self.lost {
             return Err(BlockError::StateLost);
         }
@@ -271,6 +439,42 @@ mod tests {
         let mut d = HpackDir::new();
         d.advertise(8192);
         assert!(d.decode(&block).is_ok());
+    }
+
+    /// RFC 7541 C.3.2 and C.3.3 seen without C.3.1 (the capture began
+    /// after it): the static entries and the literals decode, the
+    /// reference to the `:authority` C.3.1 inserted (index 62) does not;
+    /// C.3.3 refers to the entry C.3.2 inserted (known now) and to the
+    /// unknown one, which has become index 63.
+    #[test]
+    fn mid_connection_decodes_what_needs_no_lost_entry() {
+        let mut d = HpackDir::mid_connection();
+        let f = d
+            .decode(&hex("8286 84be 5808 6e6f 2d63 6163 6865"))
+            .unwrap();
+        assert_eq!(f.method.as_deref(), Some("GET"));
+        assert_eq!(f.path.as_deref(), Some("/"));
+        assert_eq!(f.authority, None);
+        assert!(f.partial);
+        let f = d
+            .decode(&hex(
+                "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
+            ))
+            .unwrap();
+        assert_eq!(f.path.as_deref(), Some("/index.html"));
+        assert_eq!(f.scheme.as_deref(), Some("https"));
+        // 0xbf: index 63, the C.3.1 :authority, still unknown
+        assert_eq!(f.authority, None);
+        assert!(f.partial);
+        // a block of static and literal fields only is whole
+        let f = d.decode(&hex("8286 84")).unwrap();
+        assert!(!f.partial);
+        // C.3.3 inserted custom-key at 62, cache-control is now 63
+        let f = d.decode(&hex("be bf")).unwrap();
+        assert!(!f.partial);
+        assert_eq!(f.fields, 2);
+        let f = d.decode(&hex("c0")).unwrap();
+        assert!(f.partial);
     }
 
     #[test]

@@ -158,6 +158,11 @@ pub enum H2Start {
     },
     /// ALPN `h2` on (decrypted) TLS.
     Alpn,
+    /// A connection whose start the capture did not see (no SYN): its
+    /// bytes were recognised as HTTP/2 frames, read from the first frame
+    /// boundary they synchronise on; no preface or SETTINGS expected, the
+    /// HPACK tables built before unknown.
+    MidStream,
 }
 
 /// [`H2Start`] without its payload, as reported.
@@ -170,6 +175,8 @@ pub enum H2StartKind {
     Upgrade,
     /// `"alpn"`
     Alpn,
+    /// `"mid_stream"`
+    MidStream,
 }
 
 impl H2Start {
@@ -179,6 +186,7 @@ impl H2Start {
             H2Start::PriorKnowledge => H2StartKind::PriorKnowledge,
             H2Start::Upgrade { .. } => H2StartKind::Upgrade,
             H2Start::Alpn => H2StartKind::Alpn,
+            H2Start::MidStream => H2StartKind::MidStream,
         }
     }
 }

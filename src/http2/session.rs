@@ -293,6 +293,9 @@ pub struct H2Facts {
     pub last_stream_frame: Option<Stamp>,
     /// Streams open when the connection ended (handed out unfinished).
     pub open_streams_at_end: u32,
+    /// [`H2Start::MidStream`]: streams with frames here that were opened
+    /// before the capture began (continued, never counted as opened).
+    pub streams_continued: u64,
 }
 
 impl H2Facts {
@@ -321,6 +324,7 @@ impl H2Facts {
             last_frame: PerRole::default(),
             last_stream_frame: None,
             open_streams_at_end: 0,
+            streams_continued: 0,
         }
     }
 }
@@ -381,6 +385,9 @@ struct DirState {
     resync: Option<Vec<u8>>,
     /// Bytes skipped while realigning.
     resync_skipped: u64,
+    /// Mid-connection: not synchronised yet (three consecutive plausible
+    /// frame headers are needed, not two).
+    mid_sync: bool,
 }
 
 impl DirState {
@@ -400,7 +407,19 @@ impl DirState {
             max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
             resync: None,
             resync_skipped: 0,
+            mid_sync: false,
         }
+    }
+
+    /// A direction whose start the capture did not see.
+    fn mid() -> Self {
+        let mut d = Self::new(false);
+        d.first_frame_seen = true;
+        d.hpack = HpackDir::mid_connection();
+        d.lost_why = Some("the connection began before the capture".to_string());
+        d.resync = Some(Vec::new());
+        d.mid_sync = true;
+        d
     }
 
     fn lose(&mut self, why: String) {
@@ -435,6 +454,11 @@ pub struct H2Session {
     noted_rapid_reset: bool,
     noted_too_many: bool,
     done: bool,
+    /// [`H2Start::MidStream`].
+    mid: bool,
+    /// Mid-connection: the highest stream id seen continuing a stream
+    /// opened before the capture began (ids at or below it are not new).
+    mid_floor: u32,
 }
 
 impl H2Session {
@@ -457,7 +481,17 @@ impl H2Session {
             noted_rapid_reset: false,
             noted_too_many: false,
             done: false,
+            mid: false,
+            mid_floor: 0,
         };
+        if start == H2Start::MidStream {
+            s.mid = true;
+            s.dirs = [DirState::mid(), DirState::mid()];
+            s.facts.hpack_state_lost = PerRole {
+                client: true,
+                server: true,
+            };
+        }
         if let H2Start::Upgrade { request } = start {
             s.upgrade_stream(request);
         }
@@ -628,18 +662,47 @@ impl H2Session {
             let (now, later) = bytes.split_at_checked(room).unwrap_or((bytes, &[]));
             win.extend_from_slice(now);
             bytes = later;
-            match find_alignment(&win, self.dir_ref(dir).max_frame_size) {
+            let max = self.dir_ref(dir).max_frame_size;
+            let found = if self.dir_ref(dir).mid_sync {
+                // mid-connection: three frames, or one at the very start
+                // once the other direction has shown the connection is
+                // HTTP/2 (a piece cut at a segment boundary; waiting for
+                // three would read this side's frames after the other's)
+                let other = self.dir_ref(dir.reverse());
+                let other_synced = !other.mid_sync && other.resync.is_none();
+                if other_synced && win.len() >= FRAME_HEADER_LEN && plausible(&win, max) {
+                    Some(0)
+                } else {
+                    find_alignment(&win, max, 3)
+                }
+            } else {
+                find_alignment(&win, max, 2)
+            };
+            match found {
                 Some(off) => {
                     let d = self.dir_mut(dir);
                     let skipped = d.resync_skipped.saturating_add(off as u64);
                     d.resync_skipped = 0;
+                    let mid = std::mem::take(&mut d.mid_sync);
                     self.anomaly(
                         AnomalyKind::H2Resync,
                         at,
                         Some(dir.sender()),
-                        format!("frames realigned after a gap, {skipped} bytes skipped"),
+                        if mid {
+                            format!("frames synchronised mid-connection, {skipped} bytes skipped")
+                        } else {
+                            format!("frames realigned after a gap, {skipped} bytes skipped")
+                        },
                     );
+                    // the client's frames first (requests before the
+                    // responses to them)
+                    if mid && dir == Dir::ToClient {
+                        self.mid_kick(Dir::ToServer, at);
+                    }
                     self.read(dir, win.get(off..).unwrap_or_default(), at);
+                    if mid && dir == Dir::ToServer {
+                        self.mid_kick(Dir::ToClient, at);
+                    }
                 }
                 None => {
                     // keep the tail, which may hold a header whose successor
@@ -658,6 +721,34 @@ impl H2Session {
             }
         }
         self.read(dir, bytes, at);
+    }
+
+    /// Mid-connection, the other direction has just synchronised: this one,
+    /// if its waiting bytes begin with a plausible frame header, is read
+    /// from there at once, the client's before the server's (requests
+    /// before the responses to them, so that no new stream is taken for
+    /// one continued from before the capture).
+    fn mid_kick(&mut self, dir: Dir, at: At) {
+        let d = self.dir_mut(dir);
+        let max = d.max_frame_size;
+        if !d.mid_sync
+            || !d
+                .resync
+                .as_ref()
+                .is_some_and(|w| w.len() >= FRAME_HEADER_LEN && plausible(w, max))
+        {
+            return;
+        }
+        let win = d.resync.take().unwrap_or_default();
+        d.mid_sync = false;
+        let skipped = std::mem::take(&mut d.resync_skipped);
+        self.anomaly(
+            AnomalyKind::H2Resync,
+            at,
+            Some(dir.sender()),
+            format!("frames synchronised mid-connection, {skipped} bytes skipped"),
+        );
+        self.read(dir, &win, at);
     }
 
     /// Frames from aligned bytes.
@@ -1081,6 +1172,9 @@ impl H2Session {
             }
         };
         let sid = h.stream_id;
+        if self.stream_mut(sid).is_none() && self.continued(sid) {
+            return;
+        }
         let Some(st) = self.stream_mut(sid) else {
             if sid > *self.max_id.get(initiator(sid)) {
                 self.anomaly(
@@ -1344,6 +1438,9 @@ impl H2Session {
                 format!("stream {sid} refused by the {role}: not processed, safe to retry"),
             );
         }
+        if !self.streams.contains_key(&sid) && !self.closing.contains_key(&sid) {
+            self.continued(sid);
+        }
         if self.closing.contains_key(&sid) {
             // the other side answers the reset (or resets too): done
             self.close(sid, true, at);
@@ -1424,13 +1521,17 @@ impl H2Session {
     fn decode_block(&mut self, dir: Dir, block: &[u8], at: At) -> Option<BlockFacts> {
         let role = dir.sender();
         let d = self.dir_mut(dir);
-        if d.hpack.is_lost() {
+        if d.hpack.is_lost() && !d.hpack.is_partial() {
             self.facts.header_blocks_unknown += 1;
             self.note_state_lost(dir, 0, at);
             return None;
         }
         match d.hpack.decode(block) {
             Ok(f) => {
+                if f.partial {
+                    self.facts.header_blocks_unknown += 1;
+                    self.note_state_lost(dir, 0, at);
+                }
                 if f.list_size > crate::http2::hpack::MAX_HEADER_LIST_SIZE {
                     self.anomaly(
                         AnomalyKind::H2HeaderListTooLarge,
@@ -1518,7 +1619,31 @@ impl H2Session {
         }
     }
 
+    /// Mid-connection: a frame on stream `sid`, which this piece did not
+    /// see opened, continues a stream opened before the capture began.
+    /// Whether it does (and it is noted so).
+    fn continued(&mut self, sid: u32) -> bool {
+        if !self.mid || sid == 0 || self.was_seen(sid) {
+            return false;
+        }
+        if sid > self.mid_floor {
+            self.mid_floor = sid;
+            self.facts.streams_continued += 1;
+        }
+        true
+    }
+
     fn client_headers(&mut self, sid: u32, f: Option<BlockFacts>, at: At) {
+        // a mid-connection block without :method whose fields are all
+        // known is the trailers of a stream opened before the capture
+        if self.stream_mut(sid).is_none()
+            && (sid <= self.mid_floor
+                || f.as_ref()
+                    .is_some_and(|f| !f.partial && f.method.is_none() && self.mid))
+            && self.continued(sid)
+        {
+            return;
+        }
         if let Some(st) = self.stream_mut(sid) {
             // trailers of the request (or a second block)
             st.request.header_blocks = st.request.header_blocks.saturating_add(1);
@@ -1527,7 +1652,7 @@ impl H2Session {
             } else {
                 st.request.headers = Some(at);
             }
-            if f.is_none() {
+            if f.as_ref().is_none_or(|f| f.partial) {
                 st.headers_unknown = true;
             }
             return;
@@ -1551,7 +1676,10 @@ impl H2Session {
         st.request.headers = Some(at);
         st.request.header_blocks = 1;
         match &f {
-            Some(f) => st.request_facts(f),
+            Some(f) => {
+                st.request_facts(f);
+                st.headers_unknown = f.partial;
+            }
             None => st.headers_unknown = true,
         }
         self.facts.streams_opened.client += 1;
@@ -1571,6 +1699,13 @@ impl H2Session {
     }
 
     fn server_headers(&mut self, sid: u32, f: Option<BlockFacts>, at: At) {
+        // part of a block unknown, and no :status decoded: interim, final
+        // or trailers cannot be told
+        let f = f.filter(|f| !f.partial || f.has_status);
+        let partial = f.as_ref().is_some_and(|f| f.partial);
+        if self.continued(sid) {
+            return;
+        }
         let Some(st) = self.stream_mut(sid) else {
             if !self.was_seen(sid) {
                 self.anomaly(
@@ -1582,6 +1717,9 @@ impl H2Session {
             }
             return;
         };
+        if partial {
+            st.headers_unknown = true;
+        }
         let pushed_activates = st.promised_on.is_some() && st.response.headers.is_none();
         st.response.header_blocks = st.response.header_blocks.saturating_add(1);
         if st.response.headers.is_none() {
@@ -1768,23 +1906,33 @@ fn plausible(h: &[u8], max_frame_size: u32) -> bool {
     fh.flags & !allowed == 0 && len_ok && sid_ok
 }
 
-/// The first offset in `win` where two consecutive plausible frame
-/// headers start (the second right after the first frame's payload).
-fn find_alignment(win: &[u8], max_frame_size: u32) -> Option<usize> {
+/// The first offset in `win` where `need` consecutive plausible frame
+/// headers start (each right after the previous frame's payload). A frame
+/// may be longer than `max_frame_size` (up to 2^24-1: a peer may have
+/// advertised more where that was not seen) only if a plausible header
+/// follows it.
+pub(crate) fn find_alignment(win: &[u8], max_frame_size: u32, need: usize) -> Option<usize> {
     let last = win.len().checked_sub(FRAME_HEADER_LEN)?;
     (0..=last).find(|&i| {
-        let Some(h) = win.get(i..) else {
-            return false;
-        };
-        if !plausible(h, max_frame_size) {
-            return false;
+        let mut at = i;
+        for k in 0..need {
+            let Some(h) = win.get(at..) else {
+                return false;
+            };
+            let max = if need > 2 && k + 1 < need {
+                frame::MAX_FRAME_SIZE_BOUND
+            } else {
+                max_frame_size
+            };
+            if !plausible(h, max) {
+                return false;
+            }
+            let Some(fh) = FrameHeader::parse(h) else {
+                return false;
+            };
+            at += FRAME_HEADER_LEN + fh.length as usize;
         }
-        let Some(fh) = FrameHeader::parse(h) else {
-            return false;
-        };
-        let next = i + FRAME_HEADER_LEN + fh.length as usize;
-        win.get(next..)
-            .is_some_and(|n| plausible(n, max_frame_size))
+        true
     })
 }
 
@@ -1839,8 +1987,8 @@ mod tests {
         let mut w = vec![0xff, 0x13, 0x37];
         w.extend_from_slice(&settings);
         w.extend_from_slice(&ping);
-        assert_eq!(find_alignment(&w, 16_384), Some(3));
-        assert_eq!(find_alignment(&w[..12], 16_384), None);
-        assert_eq!(find_alignment(&[0xff; 100], 16_384), None);
+        assert_eq!(find_alignment(&w, 16_384, 2), Some(3));
+        assert_eq!(find_alignment(&w[..12], 16_384, 2), None);
+        assert_eq!(find_alignment(&[0xff; 100], 16_384, 2), None);
     }
 }

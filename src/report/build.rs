@@ -530,6 +530,7 @@ impl H2Acc {
             crate::http2::H2StartKind::PriorKnowledge => "prior_knowledge",
             crate::http2::H2StartKind::Upgrade => "upgrade",
             crate::http2::H2StartKind::Alpn => "alpn",
+            crate::http2::H2StartKind::MidStream => "mid_stream",
         };
         *s.started.entry(start).or_insert(0) += 1;
         s.streams.client += h.streams_opened.client;

@@ -778,6 +778,7 @@ fn http2_facts(h: &Http2Report) -> Vec<String> {
         crate::http2::H2StartKind::PriorKnowledge => "prior knowledge",
         crate::http2::H2StartKind::Upgrade => "Upgrade: h2c",
         crate::http2::H2StartKind::Alpn => "ALPN h2",
+        crate::http2::H2StartKind::MidStream => "begun before the capture",
     };
     let mut v = vec![format!(
         "HTTP/2 ({start}): {}",

@@ -1,0 +1,248 @@
+//! A piece of a capture that begins inside an HTTP/2 connection (a rotated
+//! file, a run boundary: no SYN, no preface, no SETTINGS exchange, no HPACK
+//! dynamic table) is still read as HTTP/2. Each fixture is cut before every
+//! frame (the first N records dropped, as `editcap -r` would): the streams
+//! whose request HEADERS fall in the piece are counted there, with the
+//! method and status the whole-capture run reads; those whose request came
+//! before the cut are counted only by the head of the capture, never twice;
+//! a stream whose header block needed the unknown dynamic table is marked
+//! `headers_unknown`. An HTTP/1 connection cut mid-stream is never taken
+//! for HTTP/2. Expected values come from the whole-capture run (which
+//! agrees with tshark, tests/tshark_agreement.rs).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use httpreuse::analyzer::{Options, analyze};
+use httpreuse::capture::Input;
+use serde_json::Value;
+
+fn fixture(p: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn report(path: &Path) -> Value {
+    let r = analyze(&[Input::Path(path.to_path_buf())], Options::default()).unwrap();
+    serde_json::to_value(r).unwrap()
+}
+
+/// The records of a classic little-endian pcap: (header, records).
+fn pcap_records(bytes: &[u8]) -> (&[u8], Vec<&[u8]>) {
+    assert_eq!(bytes.get(..4), Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]));
+    let (header, mut rest) = bytes.split_at(24);
+    let mut out = Vec::new();
+    while rest.len() >= 16 {
+        let incl = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        let (rec, tail) = rest.split_at(16 + incl);
+        out.push(rec);
+        rest = tail;
+    }
+    assert!(rest.is_empty());
+    (header, out)
+}
+
+fn write(path: &Path, header: &[u8], records: &[&[u8]]) {
+    let mut out = header.to_vec();
+    for r in records {
+        out.extend_from_slice(r);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// One stream as the whole run reads it.
+#[derive(Clone, Debug)]
+struct Whole {
+    request_frame: u64,
+    method: Value,
+    path: Value,
+    status: Value,
+}
+
+/// Per connection (by client address): stream id -> what the run read.
+fn streams(v: &Value) -> BTreeMap<String, BTreeMap<u64, Whole>> {
+    let mut out = BTreeMap::new();
+    for c in v["connections"].as_array().unwrap() {
+        let mut m = BTreeMap::new();
+        for e in c["exchanges"].as_array().unwrap() {
+            let Some(sid) = e["stream_id"].as_u64() else {
+                continue;
+            };
+            let req = &e["request"];
+            if req.is_null() {
+                continue;
+            }
+            m.insert(
+                sid,
+                Whole {
+                    request_frame: req["frame"].as_u64().unwrap(),
+                    method: req["method"].clone(),
+                    path: req["target"].clone(),
+                    status: e["response"]["status"].clone(),
+                },
+            );
+        }
+        out.insert(c["client"].as_str().unwrap().to_string(), m);
+    }
+    out
+}
+
+fn conn<'a>(v: &'a Value, client: &str) -> Option<&'a Value> {
+    v["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client"] == client)
+}
+
+/// Cuts `name` before every frame and checks the pieces against the whole.
+/// Returns how many (piece, stream) pairs were read mid-stream (the piece
+/// without the preface), and how many of them had `headers_unknown`.
+fn cut_everywhere(name: &str) -> (usize, usize) {
+    let path = fixture(&format!("fixtures/captures/{name}"));
+    let whole = report(&path);
+    let want = streams(&whole);
+    let bytes = std::fs::read(&path).unwrap();
+    let (header, records) = pcap_records(&bytes);
+    let dir = std::env::temp_dir().join(format!(
+        "httpreuse-h2mid-{}-{}",
+        name.replace('.', "_"),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut checked, mut unknown) = (0, 0);
+    for cut in 1..records.len() {
+        let head_path = dir.join("head.pcap");
+        let tail_path = dir.join("tail.pcap");
+        write(&head_path, header, &records[..cut]);
+        write(&tail_path, header, &records[cut..]);
+        let head = report(&head_path);
+        let tail = report(&tail_path);
+        let head_streams = streams(&head);
+        for (client, ws) in &want {
+            let ctx = format!("{name} cut before frame {}, {client}", cut + 1);
+            // frames of the piece are numbered from 1 again
+            let after: BTreeMap<u64, &Whole> = ws
+                .iter()
+                .filter(|(_, w)| w.request_frame > cut as u64)
+                .map(|(k, w)| (*k, w))
+                .collect();
+            let Some(c) = conn(&tail, client) else {
+                assert!(after.is_empty(), "{ctx}: connection missing");
+                continue;
+            };
+            if !after.is_empty() {
+                assert!(!c["http2"].is_null(), "{ctx}: not read as HTTP/2");
+            }
+            let mut got = BTreeSet::new();
+            for e in c["exchanges"].as_array().unwrap() {
+                let sid = e["stream_id"].as_u64().expect("an HTTP/2 exchange");
+                if e["request"].is_null() {
+                    continue;
+                }
+                assert!(got.insert(sid), "{ctx}: stream {sid} twice");
+                let w = after
+                    .get(&sid)
+                    .unwrap_or_else(|| panic!("{ctx}: stream {sid} counted, began earlier"));
+                let req = &e["request"];
+                let hu = e["headers_unknown"] == true;
+                // what is decoded is what the whole run read; never guessed
+                for (k, wv) in [("method", &w.method), ("target", &w.path)] {
+                    assert!(req[k].is_null() || req[k] == *wv, "{ctx}: stream {sid} {k}");
+                    assert!(hu || req[k] == *wv, "{ctx}: stream {sid} {k} missing");
+                }
+                let st = &e["response"]["status"];
+                assert!(
+                    st.is_null() || st == &w.status,
+                    "{ctx}: stream {sid} status"
+                );
+                if c["http2"]["start"] == "mid_stream" {
+                    checked += 1;
+                    unknown += usize::from(hu);
+                }
+            }
+            let want_ids: BTreeSet<u64> = after.keys().copied().collect();
+            assert_eq!(got, want_ids, "{ctx}: streams of the piece");
+            assert_eq!(c["requests"], got.len(), "{ctx}");
+            // the head counts the rest: together each stream exactly once
+            let before: BTreeSet<u64> = head_streams
+                .get(client)
+                .map(|m| m.keys().copied().collect())
+                .unwrap_or_default();
+            assert!(before.is_disjoint(&got), "{ctx}: counted in both pieces");
+            let all: BTreeSet<u64> = before.union(&got).copied().collect();
+            assert_eq!(all, ws.keys().copied().collect(), "{ctx}: head + piece");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    (checked, unknown)
+}
+
+/// `h2load.pcap`: two connections of ten GETs each (streams 1-19, tshark).
+/// h2load sends the same request again and again: after the first, every
+/// header block refers to dynamic-table entries, so a piece that begins
+/// after a connection's first request cannot decode them all.
+#[test]
+fn h2load_cut_before_every_frame() {
+    let (checked, unknown) = cut_everywhere("h2load.pcap");
+    assert!(checked > 100, "{checked}");
+    assert_eq!(
+        unknown, checked,
+        "h2load requests all refer to the dynamic table"
+    );
+}
+
+/// `h2-nghttp-prior.pcap`: nghttp sends its four requests with the
+/// preface, so no piece without the preface has a request; the pieces
+/// still must not count any.
+#[test]
+fn nghttp_prior_knowledge_cut_before_every_frame() {
+    let (checked, _) = cut_everywhere("h2-nghttp-prior.pcap");
+    assert_eq!(checked, 0);
+}
+
+#[test]
+fn rollover_goaway_reset_cut_before_every_frame() {
+    for f in [
+        "h2-rollover.pcap",
+        "h2-goaway-race.pcap",
+        "h2-client-reset.pcap",
+        "h2-curl-prior.pcap",
+        "h2-idle.pcap",
+    ] {
+        cut_everywhere(f);
+    }
+}
+
+/// HTTP/1 connections cut before every frame: never HTTP/2, whatever bytes
+/// the piece begins with (a binary body included).
+#[test]
+fn http1_cut_mid_stream_is_not_http2() {
+    for name in [
+        "large-response.pcap",
+        "curl-keepalive.pcap",
+        "pipelined.pcap",
+        "expect-100.pcap",
+    ] {
+        let path = fixture(&format!("fixtures/captures/{name}"));
+        let bytes = std::fs::read(&path).unwrap();
+        let (header, records) = pcap_records(&bytes);
+        let tail_path = std::env::temp_dir().join(format!(
+            "httpreuse-h2mid-h1-{}-{}.pcap",
+            name.replace('.', "_"),
+            std::process::id()
+        ));
+        for cut in 1..records.len() {
+            write(&tail_path, header, &records[cut..]);
+            let v = report(&tail_path);
+            for c in v["connections"].as_array().unwrap() {
+                assert!(
+                    c["http2"].is_null(),
+                    "{name} cut before frame {}: {}",
+                    cut + 1,
+                    c["http2"]
+                );
+            }
+        }
+        std::fs::remove_file(&tail_path).unwrap();
+    }
+}
