@@ -200,7 +200,7 @@ pub struct Verdict {
 /// input: what stitching needs when a connection cut by the end of one run
 /// is closed in a later run whose piece carries no HTTP of its own (only
 /// the FINs or RST). With these and the later piece's first close, the
-/// verdict follows [`close_reason`]'s rules as one run over both would.
+/// verdict follows `close_reason`'s rules as one run over both would.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tail {
     /// The first FIN or RST, if any.
