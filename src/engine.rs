@@ -346,32 +346,3 @@ fn conclude(t: Box<Tracked<ConnState>>) -> (ConnectionReport, Vec<bool>) {
     }
     (c, stale)
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use std::mem::size_of;
-        eprintln!(
-            "Tracked<ConnState> {}",
-            size_of::<crate::tcp::Tracked<super::ConnState>>()
-        );
-        eprintln!("Connection {}", size_of::<crate::tcp::Connection>());
-        eprintln!("ConnState {}", size_of::<super::ConnState>());
-        eprintln!("AppSession {}", size_of::<crate::app::AppSession>());
-        eprintln!(
-            "HttpSession {}",
-            size_of::<crate::http::session::HttpSession>()
-        );
-        eprintln!("Fold {}", size_of::<crate::verdict::Fold>());
-        eprintln!("Exchange {}", size_of::<crate::http::Exchange>());
-        eprintln!("Request {}", size_of::<crate::http::Request>());
-        eprintln!(
-            "ExchangeReport {}",
-            size_of::<crate::report::ExchangeReport>()
-        );
-        eprintln!(
-            "ConnectionReport {}",
-            size_of::<crate::report::ConnectionReport>()
-        );
-    }
-}

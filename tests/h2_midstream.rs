@@ -10,44 +10,12 @@
 //! for HTTP/2. Expected values come from the whole-capture run (which
 //! agrees with tshark, tests/tshark_agreement.rs).
 
+mod common;
+use common::{fixture, pcap_records, report, write_pcap};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
-use httpreuse::analyzer::{Options, analyze};
-use httpreuse::capture::Input;
 use serde_json::Value;
-
-fn fixture(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-fn report(path: &Path) -> Value {
-    let r = analyze(&[Input::Path(path.to_path_buf())], Options::default()).unwrap();
-    serde_json::to_value(r).unwrap()
-}
-
-/// The records of a classic little-endian pcap: (header, records).
-fn pcap_records(bytes: &[u8]) -> (&[u8], Vec<&[u8]>) {
-    assert_eq!(bytes.get(..4), Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]));
-    let (header, mut rest) = bytes.split_at(24);
-    let mut out = Vec::new();
-    while rest.len() >= 16 {
-        let incl = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
-        let (rec, tail) = rest.split_at(16 + incl);
-        out.push(rec);
-        rest = tail;
-    }
-    assert!(rest.is_empty());
-    (header, out)
-}
-
-fn write(path: &Path, header: &[u8], records: &[&[u8]]) {
-    let mut out = header.to_vec();
-    for r in records {
-        out.extend_from_slice(r);
-    }
-    std::fs::write(path, out).unwrap();
-}
 
 /// One stream as the whole run reads it.
 #[derive(Clone, Debug)]
@@ -113,8 +81,8 @@ fn cut_everywhere(name: &str) -> (usize, usize) {
     for cut in 1..records.len() {
         let head_path = dir.join("head.pcap");
         let tail_path = dir.join("tail.pcap");
-        write(&head_path, header, &records[..cut]);
-        write(&tail_path, header, &records[cut..]);
+        write_pcap(&head_path, header, &records[..cut]);
+        write_pcap(&tail_path, header, &records[cut..]);
         let head = report(&head_path);
         let tail = report(&tail_path);
         let head_streams = streams(&head);
@@ -232,7 +200,7 @@ fn http1_cut_mid_stream_is_not_http2() {
             std::process::id()
         ));
         for cut in 1..records.len() {
-            write(&tail_path, header, &records[cut..]);
+            write_pcap(&tail_path, header, &records[cut..]);
             let v = report(&tail_path);
             for c in v["connections"].as_array().unwrap() {
                 assert!(

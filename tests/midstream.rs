@@ -5,39 +5,8 @@
 //! non-HTTP bytes. A connection seen from its SYN still reports a
 //! malformed request line.
 
-use std::path::{Path, PathBuf};
-
-use httpreuse::analyzer::{Options, analyze};
-use httpreuse::capture::Input;
-use serde_json::Value;
-
-fn fixture(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-fn report(path: &Path) -> Value {
-    let r = analyze(&[Input::Path(path.to_path_buf())], Options::default()).unwrap();
-    serde_json::to_value(r).unwrap()
-}
-
-/// The records of a classic little-endian pcap: (header, records).
-fn pcap_records(bytes: &[u8]) -> (&[u8], Vec<&[u8]>) {
-    assert_eq!(
-        bytes.get(..4),
-        Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]),
-        "classic LE pcap"
-    );
-    let (header, mut rest) = bytes.split_at(24);
-    let mut out = Vec::new();
-    while rest.len() >= 16 {
-        let incl = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
-        let (rec, tail) = rest.split_at(16 + incl);
-        out.push(rec);
-        rest = tail;
-    }
-    assert!(rest.is_empty());
-    (header, out)
-}
+mod common;
+use common::{fixture, kinds, pcap_records, report, write_pcap};
 
 /// TCP destination port and payload length of an Ethernet/IPv4/TCP record.
 fn tcp_payload(rec: &[u8]) -> (u16, usize) {
@@ -49,15 +18,6 @@ fn tcp_payload(rec: &[u8]) -> (u16, usize) {
     let dport = u16::from_be_bytes([tcp[2], tcp[3]]);
     let doff = usize::from(tcp[12] >> 4) * 4;
     (dport, total - ihl - doff)
-}
-
-fn kinds(c: &Value) -> Vec<String> {
-    c["anomalies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["kind"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// `expect-100.pcap`: one POST /upload (frame 4, `Expect: 100-continue`,
@@ -94,11 +54,7 @@ fn piece_starting_inside_a_body_reads_no_request() {
             .map(|(_, n)| n)
             .sum();
         let path = dir.join(format!("from-{first}.pcap"));
-        let mut out = header.to_vec();
-        for r in kept {
-            out.extend_from_slice(r);
-        }
-        std::fs::write(&path, out).unwrap();
+        write_pcap(&path, header, kept);
         let v = report(&path);
         let c = &v["connections"][0];
         let ctx = format!("piece from frame {first}: {}", c["anomalies"]);
