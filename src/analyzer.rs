@@ -111,6 +111,18 @@ pub trait Sink {
     }
     /// The `n`th exchange (from 1) of the open connection `conn`.
     fn exchange(&mut self, conn: u64, n: u64, ex: ExchangeReport);
+    /// A renderer of exchanges for worker threads, if the sink renders
+    /// them: with one, `--threads` renders settled exchanges on the workers
+    /// and hands the bytes to [`Sink::exchange_rendered`] (see
+    /// [`crate::threads`]).
+    fn exchange_renderer(&self) -> Option<Box<dyn report::render::ExchangeRender>> {
+        None
+    }
+    /// The `n`th exchange of the open connection `conn`, rendered by a
+    /// renderer from [`Sink::exchange_renderer`].
+    fn exchange_rendered(&mut self, conn: u64, n: u64, bytes: &[u8]) {
+        let _ = (conn, n, bytes);
+    }
     /// A concluded connection.
     fn connection(&mut self, c: ConnectionReport);
 }
@@ -167,6 +179,32 @@ impl<S: Sink> Front<S> {
     }
 }
 
+impl<S: Sink> crate::threads::PoolFront for Front<S> {
+    fn exchange_facts(
+        &mut self,
+        id: u64,
+        server: std::net::SocketAddr,
+        n: u64,
+        facts: &report::findings::ExchangeFacts,
+        full: Option<Box<ExchangeReport>>,
+        rendered: &[u8],
+        stale: bool,
+    ) {
+        let d = self.digests.entry(id).or_default();
+        self.findings.exchange_facts(
+            d,
+            || crate::types::addr_text(server),
+            id,
+            facts,
+            stale,
+            || full,
+        );
+        if self.sink.wants_exchanges() {
+            self.sink.exchange_rendered(id, n, rendered);
+        }
+    }
+}
+
 impl<S: Sink> Events for Front<S> {
     fn wants_exchanges(&self) -> bool {
         self.sink.wants_exchanges()
@@ -200,10 +238,38 @@ impl<S: Sink> Events for Front<S> {
     }
 }
 
-/// Where segments go: one engine, or worker threads.
+/// Where segments go: one engine; worker threads (the reading thread of
+/// `--threads`: frames go to the pool); or one worker's part of the
+/// connections (see [`crate::threads`]).
 enum Backend {
     Local(Box<Engine>),
     Threads(Box<crate::threads::Pool>),
+    Shard(Box<crate::threads::Shard>),
+}
+
+/// A sink that keeps nothing (a worker's: its events go to the reading
+/// thread, see [`crate::threads`]).
+pub(crate) struct Discard;
+
+impl Sink for Discard {
+    fn exchange(&mut self, _: u64, _: u64, _: ExchangeReport) {}
+    fn connection(&mut self, _: ConnectionReport) {}
+}
+
+/// What the filter left out: the pre-check's flows and frames plus the
+/// connections left out when they concluded.
+pub(crate) fn filtered_total(
+    pre: Option<crate::filter::FilteredOut>,
+    judged: Option<crate::filter::FilteredOut>,
+) -> Option<crate::filter::FilteredOut> {
+    match (pre, judged) {
+        (Some(pre), Some(mut judged)) => {
+            judged.connections += pre.connections;
+            judged.frames += pre.frames;
+            Some(judged)
+        }
+        _ => None,
+    }
 }
 
 /// Reads captures frame by frame, hands what concludes to its sink, and
@@ -233,26 +299,20 @@ pub struct Analyzer<S: Sink = Collect> {
 }
 
 /// The backend of a run: one engine, or worker threads.
-fn backend(opts: &Options, filter: Filter) -> Backend {
+fn backend(opts: &Options, filter: Filter, sink: &impl Sink) -> Backend {
     if opts.threads > 1 {
-        let mut p = crate::threads::Pool::new(opts.threads, opts.tcp, filter);
-        if opts.keylog.is_some() {
-            p.set_keys(opts.keylog.clone(), &mut NoEvents);
-        }
-        Backend::Threads(Box::new(p))
+        let wants = sink.wants_exchanges();
+        let renderers = (0..opts.threads)
+            .map(|_| sink.exchange_renderer())
+            .collect();
+        Backend::Threads(Box::new(crate::threads::Pool::new(
+            opts, filter, wants, renderers,
+        )))
     } else {
         let mut e = Engine::new(opts.tcp, filter);
         e.set_keys(opts.keylog.clone());
         Backend::Local(Box::new(e))
     }
-}
-
-/// Receives nothing (a pool before its first segment has nothing to give).
-struct NoEvents;
-
-impl Events for NoEvents {
-    fn exchange(&mut self, _: u64, _: std::net::SocketAddr, _: u64, _: ExchangeReport, _: bool) {}
-    fn concluded(&mut self, _: ConnectionReport, _: Vec<bool>) {}
 }
 
 impl Analyzer<Collect> {
@@ -279,7 +339,11 @@ impl Analyzer<Collect> {
 impl<S: Sink> Analyzer<S> {
     /// An analyzer handing what concludes to `sink`.
     pub fn with_sink(opts: Options, sink: S) -> Self {
-        let backend = backend(&opts, Filter::default());
+        let backend = backend(&opts, Filter::default(), &sink);
+        Analyzer::with_backend(opts, sink, backend)
+    }
+
+    fn with_backend(opts: Options, sink: S, backend: Backend) -> Self {
         Analyzer {
             backend,
             front: Front::new(sink),
@@ -304,6 +368,7 @@ impl<S: Sink> Analyzer<S> {
         match &self.backend {
             Backend::Local(e) => e.open_connections(),
             Backend::Threads(p) => p.open_connections(),
+            Backend::Shard(s) => s.engine.open_connections(),
         }
     }
 
@@ -312,7 +377,7 @@ impl<S: Sink> Analyzer<S> {
     /// out. Call before the first frame.
     pub fn set_filter(&mut self, filter: Filter) {
         self.prefilter = FilterState::new(filter.clone());
-        self.backend = backend(&self.opts, filter);
+        self.backend = backend(&self.opts, filter, &self.front.sink);
     }
 
     /// Reads one whole input. Errors that keep the input from being read at
@@ -346,7 +411,7 @@ impl<S: Sink> Analyzer<S> {
             if let Some(keys) = frame.secrets.take() {
                 self.add_keys(keys);
             }
-            self.frame(frame.linktype, frame.data, frame.ts);
+            self.frame_from(frame.linktype, frame.data, frame.ts, frame.backing);
             tick -= 1;
             if tick == 0 {
                 tick = PROGRESS_EVERY;
@@ -373,17 +438,39 @@ impl<S: Sink> Analyzer<S> {
     fn add_keys(&mut self, new: crate::tls::KeyLog) {
         let mut all = self.keys.as_deref().cloned().unwrap_or_default();
         all.merge(new);
-        let keys = Some(std::sync::Arc::new(all));
+        self.set_keys_in_force(Some(std::sync::Arc::new(all)));
+    }
+
+    /// The key log for the connections created from the next frame on.
+    pub(crate) fn set_keys_in_force(&mut self, keys: Option<std::sync::Arc<crate::tls::KeyLog>>) {
         self.keys = keys.clone();
         match &mut self.backend {
             Backend::Local(e) => e.set_keys(keys),
-            Backend::Threads(p) => p.set_keys(keys, &mut self.front),
+            Backend::Threads(p) => p.set_keys(keys),
+            Backend::Shard(s) => s.engine.set_keys(keys),
         }
     }
 
     /// Analyses one frame. Frame numbers count across all inputs.
     pub fn frame(&mut self, linktype: u32, data: &[u8], ts: Timestamp) {
+        self.frame_from(linktype, data, ts, None);
+    }
+
+    /// [`Analyzer::frame`]; `backing`: the shared bytes `data` is in, and
+    /// where (worker threads read it there instead of a copy).
+    fn frame_from(
+        &mut self,
+        linktype: u32,
+        data: &[u8],
+        ts: Timestamp,
+        backing: Option<(&crate::capture::Whole, usize)>,
+    ) {
         self.frames += 1;
+        if let Backend::Threads(p) = &mut self.backend {
+            // The workers do the rest, each on every frame.
+            p.frame(linktype, data, ts, backing, &mut self.front);
+            return;
+        }
         let at = At {
             frame: self.frames,
             ts,
@@ -402,17 +489,12 @@ impl<S: Sink> Analyzer<S> {
                     return;
                 }
                 self.tcp_segments += 1;
-                self.segment(&seg, crate::threads::Raw::Frame(linktype, data), at, now);
+                self.segment(&seg, at, now);
             }
             Ok(Decoded::Fragment(f)) => {
                 if let Some(datagram) = self.defrag.push(&f, at, now) {
                     match decode::reassembled(f.src, f.dst, &datagram) {
-                        Ok(seg) => self.segment(
-                            &seg,
-                            crate::threads::Raw::Datagram(f.src, f.dst, &datagram),
-                            at,
-                            now,
-                        ),
+                        Ok(seg) => self.segment(&seg, at, now),
                         Err(_) => self.defrag.malformed(),
                     }
                 }
@@ -422,13 +504,14 @@ impl<S: Sink> Analyzer<S> {
         }
     }
 
-    /// One segment to the backend; `raw`: what it was read from (the
-    /// threads send bytes, not borrowed segments).
-    fn segment(&mut self, seg: &Segment<'_>, raw: crate::threads::Raw<'_>, at: At, now: Timestamp) {
+    /// One segment to the backend.
+    fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp) {
         let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
         match &mut self.backend {
             Backend::Local(e) => e.segment(seg, at, now, start, &mut self.front),
-            Backend::Threads(p) => p.segment(seg, raw, at, now, start, &mut self.front),
+            Backend::Shard(s) => s.segment(seg, at, now, start),
+            // The reading thread of a pool decodes nothing (`frame_from`).
+            Backend::Threads(_) => {}
         }
     }
 
@@ -485,42 +568,15 @@ impl<S: Sink> Analyzer<S> {
     /// Ends the run: every connection still in the table is concluded and
     /// handed to the sink; the summary and the findings, and the sink.
     pub fn finish_with_sink(mut self) -> (Outcome, S) {
-        self.defrag.finish();
-        self.defrag_dropped();
-        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
-        let (late, evictions, filtered) = match &mut self.backend {
-            Backend::Local(e) => {
-                e.finish(start, &mut self.front);
-                (e.late_segments(), e.evictions(), e.filtered_out())
+        let (capture, filtered) = match &mut self.backend {
+            Backend::Local(_) | Backend::Shard(_) => {
+                let (capture, pre, judged) = self.finish_frames();
+                (capture, filtered_total(pre, judged))
             }
-            Backend::Threads(p) => p.finish(start, &mut self.front),
-        };
-        let capture = report::build::CaptureFacts {
-            frames: self.frames,
-            tcp_segments: self.tcp_segments,
-            frames_skipped: self.skipped.into_iter().collect(),
-            duration: self
-                .clock
-                .span()
-                .map_or(0.0, |(first, last)| round_us(last.secs_since(first))),
-            start,
-            late_segments: late,
-            evictions,
-            ip_fragments: self.defrag.stats(),
-            frames_out_of_order: self.clock.out_of_order(),
-            anomalies: self.capture_anomalies,
-            anomalies_dropped: self.capture_anomalies_dropped,
-            anomaly_counts: self.capture_anomaly_counts,
+            Backend::Threads(p) => p.finish(&mut self.front),
         };
         let mut summary = self.front.summary.finish(capture);
-        summary.filtered_out = match (self.prefilter, filtered) {
-            (Some(pre), Some(mut judged)) => {
-                judged.connections += pre.out.connections;
-                judged.frames += pre.out.frames;
-                Some(judged)
-            }
-            _ => None,
-        };
+        summary.filtered_out = filtered;
         let findings = self.front.findings.finish(&summary);
         let outcome = Outcome {
             header: report::Header {
@@ -536,6 +592,97 @@ impl<S: Sink> Analyzer<S> {
             findings,
         };
         (outcome, self.front.sink)
+    }
+
+    /// The end of the frame-level work (not for the reading thread of a
+    /// pool): fragments never completed are counted, every connection still
+    /// tracked is concluded; the capture's counters, what the pre-check and
+    /// the engine left out.
+    fn finish_frames(
+        &mut self,
+    ) -> (
+        report::build::CaptureFacts,
+        Option<crate::filter::FilteredOut>,
+        Option<crate::filter::FilteredOut>,
+    ) {
+        self.defrag.finish();
+        self.defrag_dropped();
+        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
+        let (late, evictions, judged) = match &mut self.backend {
+            Backend::Local(e) => {
+                e.finish(start, &mut self.front);
+                (e.late_segments(), e.evictions(), e.filtered_out())
+            }
+            Backend::Shard(s) => {
+                s.finish(start);
+                let e = &s.engine;
+                (e.late_segments(), e.evictions(), e.filtered_out())
+            }
+            Backend::Threads(_) => Default::default(),
+        };
+        let capture = report::build::CaptureFacts {
+            frames: self.frames,
+            tcp_segments: self.tcp_segments,
+            frames_skipped: std::mem::take(&mut self.skipped).into_iter().collect(),
+            duration: self
+                .clock
+                .span()
+                .map_or(0.0, |(first, last)| round_us(last.secs_since(first))),
+            start,
+            late_segments: late,
+            evictions,
+            ip_fragments: self.defrag.stats(),
+            frames_out_of_order: self.clock.out_of_order(),
+            anomalies: std::mem::take(&mut self.capture_anomalies),
+            anomalies_dropped: self.capture_anomalies_dropped,
+            anomaly_counts: std::mem::take(&mut self.capture_anomaly_counts),
+        };
+        let pre = self.prefilter.take().map(|p| p.out);
+        (capture, pre, judged)
+    }
+}
+
+impl Analyzer<Discard> {
+    /// Worker `index` of `n` of a pool (see [`crate::threads`]): every
+    /// frame's counters, and the connections that hash to it.
+    pub(crate) fn shard(
+        opts: Options,
+        filter: Filter,
+        index: usize,
+        n: usize,
+        wants: bool,
+        renderer: Option<Box<dyn report::render::ExchangeRender>>,
+    ) -> Self {
+        let shard = crate::threads::shard(&opts, filter.clone(), index, n, wants, renderer);
+        let mut a = Analyzer::with_backend(opts, Discard, Backend::Shard(Box::new(shard)));
+        a.prefilter = FilterState::new(filter);
+        a
+    }
+
+    /// A worker's events since the last call; `next` collects those from
+    /// now on.
+    pub(crate) fn swap_shard_events(
+        &mut self,
+        next: crate::threads::Buffers,
+    ) -> crate::threads::Buffers {
+        match &mut self.backend {
+            Backend::Shard(s) => s.swap_events(next),
+            _ => next,
+        }
+    }
+
+    /// A worker's end: its last events, and its counters.
+    pub(crate) fn finish_shard(mut self) -> (crate::threads::Buffers, crate::threads::ShardEnd) {
+        let (capture, prefiltered, judged) = self.finish_frames();
+        let events = self.swap_shard_events(Default::default());
+        (
+            events,
+            crate::threads::ShardEnd {
+                capture,
+                prefiltered,
+                judged,
+            },
+        )
     }
 }
 

@@ -1,100 +1,148 @@
 //! `--threads N`: the per-connection analysis on worker threads, with a
 //! report byte-identical to a single-threaded run.
 //!
-//! The reading thread reads and decodes frames, keeps the clock, the IP
-//! fragment pool and the counters (as in a single-threaded run), and sends
-//! each TCP segment to the worker its five-tuple hashes to (symmetric, so
-//! both directions go to the same one), in windows of [`WINDOW`] segments.
-//! With each window every worker also gets the clock of every segment in
-//! it: a worker "ticks" its flow table at the segments it does not own, so
-//! that its connections expire (close linger, idle and handshake timeouts,
-//! tombstones) at exactly the frames they would in one flow table.
+//! The reading thread only reads: it merges the inputs (see
+//! [`crate::capture::merge`]) and hands every frame, in windows of
+//! [`WINDOW`] frames, to every worker. A frame of a memory-mapped input is
+//! handed as a place in the shared map, not copied; frames of streams
+//! (standard input, gzip) are copied once into the window, which all
+//! workers share.
 //!
-//! What the workers produce — connections created, exchanges settled,
-//! connections concluded, each with the frame it happened at — comes back
+//! Each worker runs what a single-threaded run does per frame (the clock,
+//! decoding, IP reassembly, the filter's pre-check, the counters) on every
+//! frame, and the TCP and HTTP analysis on the segments whose five-tuple
+//! hashes to it (symmetric, so both directions go to the same worker). At
+//! the segments of other workers it only "ticks" its flow table, so that
+//! its connections expire (close linger, idle and handshake timeouts,
+//! tombstones) at exactly the frames they would in one flow table. Decoding
+//! every frame in every worker costs little next to the analysis, and keeps
+//! the reading thread free for what cannot be shared out: reading, and the
+//! front below.
+//!
+//! What the workers produce (connections created, exchanges settled,
+//! connections concluded, each with the frame it happened at) comes back
 //! per window, and the reading thread merges it in the single-threaded
 //! order: by frame; within a frame the connection created, then its
 //! exchanges, then the connections concluded in id order. Connection ids
 //! are given there, in order of creation (of first packet), as one flow
 //! table gives them; the summary, the findings and the output see the same
-//! sequence as with one thread.
+//! sequence as with one thread. The counters of the capture (frames, the
+//! clock, fragments, frames skipped) are worker 0's: every worker counts
+//! every frame the same way.
 //!
 //! The bounds (`--memory-budget`, `--max-connections`) are shared out:
 //! each worker gets its part. Where they bite, which connections are
 //! evicted can depend on the number of threads.
 
-use std::hash::{Hash, Hasher};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHashMap;
 
-use crate::decode::{self, Decoded, Segment};
+use crate::analyzer::{Analyzer, Discard, Options};
+use crate::capture::Whole;
+use crate::decode::Segment;
 use crate::engine::{Engine, Events};
 use crate::filter::{Filter, FilteredOut};
+use crate::report::build::CaptureFacts;
+use crate::report::findings::ExchangeFacts;
+use crate::report::render::ExchangeRender;
 use crate::report::{ConnectionReport, ExchangeReport};
-use crate::tcp::TcpConfig;
-use crate::tcp::flow::Evictions;
 use crate::types::{At, Timestamp};
 
-/// Segments per window.
+/// Frames per window.
 pub const WINDOW: usize = 4096;
 /// Windows in flight before the reading thread waits for results.
 const IN_FLIGHT: usize = 3;
+/// How many frames ahead of the one it analyses a worker prefetches, and
+/// how many of their first bytes (the headers the analysis reads): the
+/// reading thread touched only the record headers.
+const PREFETCH_AHEAD: usize = 8;
+const PREFETCH_BYTES: usize = 320;
 
-/// Where a segment was read from.
+/// Where a frame's bytes are.
 #[derive(Clone, Copy)]
-pub enum Raw<'a> {
-    /// A frame of this link type.
-    Frame(u32, &'a [u8]),
-    /// The payload of a reassembled IP datagram from and to these.
-    Datagram(IpAddr, IpAddr, &'a [u8]),
+enum Place {
+    /// In the window's `maps[map]`, at `off`.
+    Mapped { map: u32, off: usize },
+    /// In the window's own `bytes`, at `off`.
+    Copied { off: usize },
 }
 
-/// How a segment's bytes are to be read again.
-#[derive(Clone, Copy)]
-enum Kind {
-    /// A frame of this link type.
-    Frame(u32),
-    /// A reassembled IP datagram's payload (a TCP segment).
-    Datagram(IpAddr, IpAddr),
-}
-
-/// One segment of a worker's, in a window.
-struct Rec {
-    at: At,
-    kind: Kind,
-    off: usize,
+/// One frame of a window.
+struct FrameRec {
+    ts: Timestamp,
+    linktype: u32,
+    place: Place,
     len: usize,
 }
 
-/// The clock of one segment of the window (every worker gets them all).
-#[derive(Clone, Copy)]
-struct Tick {
-    frame: u64,
-    now: Timestamp,
-    start: Timestamp,
+/// Frames for every worker.
+#[derive(Default)]
+struct Window {
+    frames: Vec<FrameRec>,
+    /// The bytes of frames that are not in a shared map.
+    bytes: Vec<u8>,
+    /// The shared inputs frames are in (normally one).
+    maps: Vec<Whole>,
+    /// Key logs coming into force before the frame at each index.
+    keys: Vec<(usize, Option<Arc<crate::tls::KeyLog>>)>,
+}
+
+impl Window {
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes.clear();
+        self.maps.clear();
+        self.keys.clear();
+    }
+
+    fn data(&self, f: &FrameRec) -> &[u8] {
+        let b = match f.place {
+            Place::Mapped { map, off } => self
+                .maps
+                .get(map as usize)
+                .map(|m| m.bytes())
+                .and_then(|b| b.get(off..off + f.len)),
+            Place::Copied { off } => self.bytes.get(off..off + f.len),
+        };
+        b.unwrap_or_default()
+    }
+
+    /// Asks the CPU to start loading the headers of frame `i`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    fn prefetch(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(f) = self.frames.get(i) {
+            let d = self.data(f);
+            let d = d.get(..d.len().min(PREFETCH_BYTES)).unwrap_or_default();
+            // SAFETY: prefetching is a hint with no effect on memory; the
+            // pointers are into a live slice.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                for line in d.chunks(64) {
+                    _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast());
+                }
+            }
+        }
+    }
 }
 
 /// What a worker gets.
 enum Job {
-    Window {
-        recs: Vec<Rec>,
-        bytes: Vec<u8>,
-        ticks: Arc<Vec<Tick>>,
-    },
-    Finish {
-        start: Timestamp,
-    },
-    /// The key log for connections created from the next window on.
-    Keys(Option<Arc<crate::tls::KeyLog>>),
+    /// Frames, and empty buffers for the events of the next window (the
+    /// buffers go round: a fresh one per window was page faults and
+    /// zeroed pages, and copying as it grew).
+    Window(Arc<Window>, Buffers),
+    Finish,
 }
 
 /// What a worker reports, tagged with the frame it happened at.
-enum Event {
+pub(crate) enum Event {
     Created {
         local: u64,
     },
@@ -105,28 +153,78 @@ enum Event {
         ex: Box<ExchangeReport>,
         stale: bool,
     },
+    /// An exchange, for a front that does not want the whole of it: what
+    /// the findings read, the whole only when it is the connection's first
+    /// with a request, and its rendering (`rendered`, in the window's
+    /// [`Buffers::rendered`]) if the output wants it.
+    Facts {
+        local: u64,
+        server: SocketAddr,
+        n: u64,
+        facts: ExchangeFacts,
+        full: Option<Box<ExchangeReport>>,
+        rendered: (usize, usize),
+        stale: bool,
+    },
     Concluded {
         c: Box<ConnectionReport>,
         stale: Vec<bool>,
     },
 }
 
+/// What a worker hands back per window: its events, and the bytes of the
+/// exchanges it rendered.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    events: Vec<(u64, Event)>,
+    rendered: Vec<u8>,
+}
+
+/// What the reading thread's front does with [`Event::Facts`].
+pub(crate) trait PoolFront: Events {
+    /// The `n`th exchange of open connection `id` (see [`Event::Facts`]).
+    #[allow(clippy::too_many_arguments)]
+    fn exchange_facts(
+        &mut self,
+        id: u64,
+        server: SocketAddr,
+        n: u64,
+        facts: &ExchangeFacts,
+        full: Option<Box<ExchangeReport>>,
+        rendered: &[u8],
+        stale: bool,
+    );
+}
+
+/// What a worker's analyzer found besides its connections, at the end.
+pub(crate) struct ShardEnd {
+    /// The capture's counters (every worker's are the same; worker 0's are
+    /// used), with this worker's late segments and evictions.
+    pub(crate) capture: CaptureFacts,
+    /// What the filter's pre-check left out (the same in every worker).
+    pub(crate) prefiltered: Option<FilteredOut>,
+    /// What this worker's engine left out when its connections concluded.
+    pub(crate) judged: Option<FilteredOut>,
+}
+
 /// A worker's output for one window (or for the end of the run).
 struct Output {
-    events: Vec<(u64, Event)>,
-    /// The window's buffers, emptied, to be filled again (a fresh 6 MB
-    /// buffer per window and worker was page faults and zeroed pages for
-    /// every frame).
-    spare: Option<(Vec<Rec>, Vec<u8>)>,
+    events: Buffers,
     /// Given with the output of the end of the run.
-    end: Option<(u64, Evictions, Option<FilteredOut>)>,
+    end: Option<Box<ShardEnd>>,
 }
 
 /// Collects a worker engine's events, tagged with the current frame.
-struct Collector {
+pub(crate) struct Collector {
     frame: u64,
     wants: bool,
-    events: Vec<(u64, Event)>,
+    /// Exchanges go out as [`Event::Facts`] (the output does not want
+    /// them, or they are rendered here).
+    facts: bool,
+    renderer: Option<Box<dyn ExchangeRender>>,
+    out: Buffers,
+    /// Open connections whose first exchange with a request went out.
+    first_sent: rustc_hash::FxHashSet<u64>,
 }
 
 impl Events for Collector {
@@ -135,11 +233,37 @@ impl Events for Collector {
     }
 
     fn created(&mut self, id: u64, _frame: u64) {
-        self.events.push((self.frame, Event::Created { local: id }));
+        self.out
+            .events
+            .push((self.frame, Event::Created { local: id }));
     }
 
     fn exchange(&mut self, id: u64, server: SocketAddr, n: u64, ex: ExchangeReport, stale: bool) {
-        self.events.push((
+        if self.facts {
+            let start = self.out.rendered.len();
+            if self.wants
+                && let Some(r) = &mut self.renderer
+            {
+                r.exchange(n, &ex, &mut self.out.rendered);
+            }
+            let rendered = (start, self.out.rendered.len());
+            let facts = ExchangeFacts::of(&ex);
+            let full = (facts.has_request && self.first_sent.insert(id)).then(|| Box::new(ex));
+            self.out.events.push((
+                self.frame,
+                Event::Facts {
+                    local: id,
+                    server,
+                    n,
+                    facts,
+                    full,
+                    rendered,
+                    stale,
+                },
+            ));
+            return;
+        }
+        self.out.events.push((
             self.frame,
             Event::Exchange {
                 local: id,
@@ -152,7 +276,8 @@ impl Events for Collector {
     }
 
     fn concluded(&mut self, c: ConnectionReport, stale: Vec<bool>) {
-        self.events.push((
+        self.first_sent.remove(&c.id);
+        self.out.events.push((
             self.frame,
             Event::Concluded {
                 c: Box::new(c),
@@ -162,23 +287,55 @@ impl Events for Collector {
     }
 }
 
+/// A worker's engine: the connections whose five-tuple hashes to `index`
+/// of `n` (see the module docs).
+pub(crate) struct Shard {
+    pub(crate) engine: Engine,
+    index: usize,
+    n: usize,
+    pub(crate) out: Collector,
+}
+
+impl Shard {
+    /// One TCP segment of the frame at `at`: analysed if it is this
+    /// worker's, else only the clock of the flow table moves.
+    pub(crate) fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp, start: Timestamp) {
+        self.out.frame = at.frame;
+        if worker_of(seg.src, seg.dst, self.n) == self.index {
+            self.engine.segment(seg, at, now, start, &mut self.out);
+        } else {
+            self.engine.tick(now, start, &mut self.out);
+        }
+    }
+
+    /// The end of the run: every connection still tracked is concluded.
+    pub(crate) fn finish(&mut self, start: Timestamp) {
+        self.out.frame = u64::MAX;
+        self.engine.finish(start, &mut self.out);
+    }
+}
+
 struct Worker {
     jobs: SyncSender<Job>,
+    /// Event buffers to hand back.
+    spare: Vec<Buffers>,
     results: Receiver<Output>,
     open: Arc<AtomicUsize>,
     handle: Option<JoinHandle<()>>,
-    /// The window being filled.
-    recs: Vec<Rec>,
-    bytes: Vec<u8>,
-    /// Buffers of windows the worker is done with.
-    spare: Vec<(Vec<Rec>, Vec<u8>)>,
 }
 
 /// The worker threads and the merge (see the module docs).
 pub struct Pool {
     workers: Vec<Worker>,
-    ticks: Vec<Tick>,
+    /// The window being filled.
+    window: Window,
+    /// Windows sent, oldest first (taken back once merged).
+    sent: VecDeque<Arc<Window>>,
+    /// Windows to fill again.
+    spare: Vec<Window>,
     in_flight: usize,
+    /// The events of a window being merged (kept for its capacity).
+    all: Vec<(u64, u8, usize, usize, Event)>,
     /// (worker, local id) -> global id, for open connections.
     ids: FxHashMap<(usize, u64), u64>,
     next_id: u64,
@@ -187,82 +344,39 @@ pub struct Pool {
 }
 
 fn run_worker(
-    mut engine: Engine,
+    mut a: Analyzer<Discard>,
     jobs: Receiver<Job>,
     results: SyncSender<Output>,
     open: Arc<AtomicUsize>,
-    wants: bool,
 ) {
-    let mut out = Collector {
-        frame: 0,
-        wants,
-        events: Vec::new(),
-    };
     while let Ok(job) = jobs.recv() {
         match job {
-            Job::Window {
-                mut recs,
-                mut bytes,
-                ticks,
-            } => {
-                let mut mine = recs.iter().peekable();
-                for t in ticks.iter() {
-                    out.frame = t.frame;
-                    match mine.peek() {
-                        Some(r) if r.at.frame == t.frame => {
-                            let r = mine.next();
-                            if let Some(r) = r {
-                                let b = bytes.get(r.off..r.off + r.len).unwrap_or_default();
-                                let seg = match r.kind {
-                                    Kind::Frame(lt) => match decode::decode(lt, b) {
-                                        Ok(Decoded::Segment(s)) => Some(s),
-                                        _ => None,
-                                    },
-                                    Kind::Datagram(src, dst) => {
-                                        decode::reassembled(src, dst, b).ok()
-                                    }
-                                };
-                                match seg {
-                                    Some(seg) => {
-                                        engine.segment(&seg, r.at, t.now, t.start, &mut out)
-                                    }
-                                    None => engine.tick(t.now, t.start, &mut out),
-                                }
-                            }
-                        }
-                        _ => engine.tick(t.now, t.start, &mut out),
+            Job::Window(w, spare) => {
+                let mut keys = w.keys.iter().peekable();
+                for (i, f) in w.frames.iter().enumerate() {
+                    while let Some((_, k)) = keys.next_if(|(at, _)| *at <= i) {
+                        a.set_keys_in_force(k.clone());
                     }
+                    w.prefetch(i + PREFETCH_AHEAD);
+                    a.frame(f.linktype, w.data(f), f.ts);
                 }
-                open.store(engine.open_connections(), Ordering::Relaxed);
-                let events = std::mem::take(&mut out.events);
-                recs.clear();
-                bytes.clear();
-                let spare = Some((recs, bytes));
-                if results
-                    .send(Output {
-                        events,
-                        spare,
-                        end: None,
-                    })
-                    .is_err()
-                {
+                for (_, k) in keys {
+                    a.set_keys_in_force(k.clone());
+                }
+                // The reading thread takes the window back once every
+                // worker is done with it.
+                drop(w);
+                open.store(a.open_connections(), Ordering::Relaxed);
+                let events = a.swap_shard_events(spare);
+                if results.send(Output { events, end: None }).is_err() {
                     return;
                 }
             }
-            Job::Keys(k) => engine.set_keys(k),
-            Job::Finish { start } => {
-                out.frame = u64::MAX;
-                engine.finish(start, &mut out);
-                let events = std::mem::take(&mut out.events);
-                let end = Some((
-                    engine.late_segments(),
-                    engine.evictions(),
-                    engine.filtered_out(),
-                ));
+            Job::Finish => {
+                let (events, end) = a.finish_shard();
                 let _ = results.send(Output {
                     events,
-                    spare: None,
-                    end,
+                    end: Some(Box::new(end)),
                 });
                 return;
             }
@@ -270,55 +384,112 @@ fn run_worker(
     }
 }
 
-/// The worker a five-tuple belongs to (the same both ways).
+/// The worker a five-tuple belongs to (the same both ways): each end
+/// folded to 64 bits, the two ordered, mixed by a multiply whose high bits
+/// pick the worker (every worker computes it for every segment, so it is
+/// kept to a few instructions).
 fn worker_of(src: SocketAddr, dst: SocketAddr, n: usize) -> usize {
-    let (a, b) = if src <= dst { (src, dst) } else { (dst, src) };
-    let mut h = FxHasher::default();
-    a.hash(&mut h);
-    b.hash(&mut h);
-    // The high bits of Fx are the well-mixed ones.
-    ((h.finish() >> 32) as usize) % n.max(1)
+    fn fold(a: SocketAddr) -> u64 {
+        let ip = match a.ip() {
+            IpAddr::V4(v4) => u64::from(u32::from(v4)),
+            IpAddr::V6(v6) => {
+                let x = u128::from(v6);
+                (x as u64) ^ ((x >> 64) as u64).rotate_left(17)
+            }
+        };
+        ip ^ (u64::from(a.port()) << 40)
+    }
+    let (x, y) = (fold(src), fold(dst));
+    let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+    let h = (lo ^ hi.rotate_left(32))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(23)
+        .wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    ((h >> 32) as usize) % n.max(1)
+}
+
+/// The shard `index` of `n`: its engine, with its part of the bounds.
+pub(crate) fn shard(
+    opts: &Options,
+    filter: Filter,
+    index: usize,
+    n: usize,
+    wants: bool,
+    renderer: Option<Box<dyn ExchangeRender>>,
+) -> Shard {
+    let n = n.max(1);
+    let mut part = opts.tcp;
+    part.memory_budget = (opts.tcp.memory_budget / n).max(1);
+    if opts.tcp.max_connections > 0 {
+        part.max_connections = opts.tcp.max_connections.div_ceil(n);
+    }
+    let mut engine = Engine::new(part, filter);
+    engine.set_keys(opts.keylog.clone());
+    Shard {
+        engine,
+        index,
+        n,
+        out: Collector {
+            frame: 0,
+            wants,
+            facts: !wants || renderer.is_some(),
+            renderer,
+            out: Buffers::default(),
+            first_sent: Default::default(),
+        },
+    }
+}
+
+impl Shard {
+    /// The events so far; `next` (emptied) collects those from now on.
+    pub(crate) fn swap_events(&mut self, mut next: Buffers) -> Buffers {
+        next.events.clear();
+        next.rendered.clear();
+        std::mem::replace(&mut self.out.out, next)
+    }
 }
 
 impl Pool {
-    /// `n` workers, each with its part of the TCP bounds.
-    pub fn new(n: usize, tcp: TcpConfig, filter: Filter) -> Pool {
-        Self::with_exchanges(n, tcp, filter, true)
-    }
-
-    fn with_exchanges(n: usize, tcp: TcpConfig, filter: Filter, wants: bool) -> Pool {
-        let n = n.max(1);
-        let mut part = tcp;
-        part.memory_budget = (tcp.memory_budget / n).max(1);
-        if tcp.max_connections > 0 {
-            part.max_connections = tcp.max_connections.div_ceil(n);
-        }
+    /// `n` workers, each with its part of the TCP bounds; `wants`: whether
+    /// the front wants exchanges.
+    /// `renderers`: one per worker, if the output's exchanges can be
+    /// rendered there.
+    pub(crate) fn new(
+        opts: &Options,
+        filter: Filter,
+        wants: bool,
+        renderers: Vec<Option<Box<dyn ExchangeRender>>>,
+    ) -> Pool {
+        let n = opts.threads.max(1);
+        let mut renderers = renderers.into_iter();
         let workers = (0..n)
             .map(|i| {
+                let renderer = renderers.next().flatten();
                 let (jobs, job_rx) = sync_channel(IN_FLIGHT);
                 let (res_tx, results) = sync_channel(IN_FLIGHT + 1);
                 let open = Arc::new(AtomicUsize::new(0));
-                let engine = Engine::new(part, filter.clone());
+                let a = Analyzer::shard(opts.clone(), filter.clone(), i, n, wants, renderer);
                 let o = Arc::clone(&open);
                 let handle = std::thread::Builder::new()
                     .name(format!("httpreuse-worker-{i}"))
-                    .spawn(move || run_worker(engine, job_rx, res_tx, o, wants))
+                    .spawn(move || run_worker(a, job_rx, res_tx, o))
                     .ok();
                 Worker {
                     jobs,
+                    spare: Vec::new(),
                     results,
                     open,
                     handle,
-                    recs: Vec::with_capacity(WINDOW),
-                    bytes: Vec::with_capacity(WINDOW * 1600),
-                    spare: Vec::new(),
                 }
             })
             .collect();
         Pool {
             workers,
-            ticks: Vec::with_capacity(WINDOW),
+            window: Window::default(),
+            sent: VecDeque::new(),
+            spare: Vec::new(),
             in_flight: 0,
+            all: Vec::new(),
             ids: FxHashMap::default(),
             next_id: 0,
             failed: false,
@@ -333,80 +504,70 @@ impl Pool {
             .sum()
     }
 
-    /// One segment of the frame at `at` (see [`Engine::segment`]), read
-    /// from `raw`.
-    pub fn segment(
+    /// One frame for every worker; `backing`: the shared bytes `data` is
+    /// in, and where (else it is copied).
+    pub(crate) fn frame(
         &mut self,
-        seg: &Segment<'_>,
-        raw: Raw<'_>,
-        at: At,
-        now: Timestamp,
-        start: Timestamp,
-        front: &mut impl Events,
+        linktype: u32,
+        data: &[u8],
+        ts: Timestamp,
+        backing: Option<(&Whole, usize)>,
+        front: &mut impl PoolFront,
     ) {
-        let w = worker_of(seg.src, seg.dst, self.workers.len());
-        if let Some(wk) = self.workers.get_mut(w) {
-            let (kind, bytes) = match raw {
-                Raw::Datagram(src, dst, b) => (Kind::Datagram(src, dst), b),
-                Raw::Frame(lt, b) => (Kind::Frame(lt), b),
-            };
-            let off = wk.bytes.len();
-            wk.bytes.extend_from_slice(bytes);
-            wk.recs.push(Rec {
-                at,
-                kind,
-                off,
-                len: bytes.len(),
-            });
-        }
-        self.ticks.push(Tick {
-            frame: at.frame,
-            now,
-            start,
+        let w = &mut self.window;
+        let place = match backing {
+            Some((whole, off)) => {
+                let map = match w.maps.iter().position(|m| m.same(whole)) {
+                    Some(i) => i,
+                    None => {
+                        w.maps.push(whole.clone());
+                        w.maps.len() - 1
+                    }
+                };
+                Place::Mapped {
+                    map: map as u32,
+                    off,
+                }
+            }
+            None => {
+                let off = w.bytes.len();
+                w.bytes.extend_from_slice(data);
+                Place::Copied { off }
+            }
+        };
+        w.frames.push(FrameRec {
+            ts,
+            linktype,
+            place,
+            len: data.len(),
         });
-        if self.ticks.len() >= WINDOW {
+        if w.frames.len() >= WINDOW {
             self.send_window(front);
         }
     }
 
-    /// The key log for connections created from the next segment on (see
-    /// [`Engine::set_keys`]): the window so far is sent first, so that
-    /// every worker switches at the same frame.
-    pub fn set_keys(&mut self, keys: Option<Arc<crate::tls::KeyLog>>, front: &mut impl Events) {
-        self.send_window(front);
-        for wk in &self.workers {
-            if wk.jobs.send(Job::Keys(keys.clone())).is_err() {
-                self.failed = true;
-            }
-        }
+    /// The key log in force from the next frame on (see
+    /// [`Engine::set_keys`]): every worker switches at the same frame.
+    pub(crate) fn set_keys(&mut self, keys: Option<Arc<crate::tls::KeyLog>>) {
+        let at = self.window.frames.len();
+        self.window.keys.push((at, keys));
     }
 
     /// Sends the window being filled to every worker; merges the oldest
     /// results when enough windows are in flight.
-    fn send_window(&mut self, front: &mut impl Events) {
-        if self.ticks.is_empty() {
+    fn send_window(&mut self, front: &mut impl PoolFront) {
+        if self.window.frames.is_empty() && self.window.keys.is_empty() {
             return;
         }
-        let ticks = Arc::new(std::mem::replace(
-            &mut self.ticks,
-            Vec::with_capacity(WINDOW),
-        ));
+        let next = self.spare.pop().unwrap_or_default();
+        let w = Arc::new(std::mem::replace(&mut self.window, next));
         for wk in &mut self.workers {
-            let (recs, bytes) = wk.spare.pop().unwrap_or_else(|| {
-                (
-                    Vec::with_capacity(WINDOW),
-                    Vec::with_capacity(WINDOW * 1600),
-                )
-            });
-            let job = Job::Window {
-                recs: std::mem::replace(&mut wk.recs, recs),
-                bytes: std::mem::replace(&mut wk.bytes, bytes),
-                ticks: Arc::clone(&ticks),
-            };
-            if wk.jobs.send(job).is_err() {
+            let spare = wk.spare.pop().unwrap_or_default();
+            if wk.jobs.send(Job::Window(Arc::clone(&w), spare)).is_err() {
                 self.failed = true;
             }
         }
+        self.sent.push_back(w);
         self.in_flight += 1;
         while self.in_flight >= IN_FLIGHT {
             self.merge_one(front);
@@ -415,30 +576,27 @@ impl Pool {
 
     /// Receives one window's output from every worker and hands it on in
     /// the single-threaded order.
-    fn merge_one(
-        &mut self,
-        front: &mut impl Events,
-    ) -> Vec<Option<(u64, Evictions, Option<FilteredOut>)>> {
-        let mut all: Vec<(u64, u8, usize, usize, Event)> = Vec::new();
+    fn merge_one(&mut self, front: &mut impl PoolFront) -> Vec<Option<Box<ShardEnd>>> {
+        let mut all = std::mem::take(&mut self.all);
         let mut ends = Vec::with_capacity(self.workers.len());
+        let mut rendered = Vec::with_capacity(self.workers.len());
         for (w, wk) in self.workers.iter_mut().enumerate() {
             match wk.results.recv() {
-                Ok(o) => {
-                    if let Some(spare) = o.spare {
-                        wk.spare.push(spare);
-                    }
-                    for (seq, (frame, ev)) in o.events.into_iter().enumerate() {
+                Ok(mut o) => {
+                    for (seq, (frame, ev)) in o.events.events.drain(..).enumerate() {
                         let class = match ev {
                             Event::Created { .. } => 0,
-                            Event::Exchange { .. } => 1,
+                            Event::Exchange { .. } | Event::Facts { .. } => 1,
                             Event::Concluded { .. } => 2,
                         };
                         all.push((frame, class, w, seq, ev));
                     }
+                    rendered.push(o.events);
                     ends.push(o.end);
                 }
                 Err(_) => {
                     self.failed = true;
+                    rendered.push(Buffers::default());
                     ends.push(None);
                 }
             }
@@ -448,6 +606,14 @@ impl Pool {
             // A worker thread panicked: a bug, and what it held is lost.
             // Never a silently partial report.
             panic!("httpreuse: a worker thread failed; the analysis cannot go on");
+        }
+        // Every worker is done with the oldest window: it can be filled
+        // again.
+        if let Some(w) = self.sent.pop_front()
+            && let Ok(mut w) = Arc::try_unwrap(w)
+        {
+            w.clear();
+            self.spare.push(w);
         }
         all.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
         let mut i = 0;
@@ -476,6 +642,23 @@ impl Pool {
                             front.exchange(id, server, n, *ex, stale);
                         }
                     }
+                    Event::Facts {
+                        local,
+                        server,
+                        n,
+                        facts,
+                        full,
+                        rendered: (a, b),
+                        stale,
+                    } => {
+                        if let Some(&id) = self.ids.get(&(w, local)) {
+                            let bytes = rendered
+                                .get(w)
+                                .and_then(|r| r.rendered.get(a..b))
+                                .unwrap_or_default();
+                            front.exchange_facts(id, server, n, &facts, full, bytes, stale);
+                        }
+                    }
                     Event::Concluded { mut c, stale } => {
                         if let Some(id) = self.ids.remove(&(w, c.id)) {
                             c.id = id;
@@ -489,48 +672,33 @@ impl Pool {
                 front.concluded(*c, stale);
             }
         }
+        all.clear();
+        self.all = all;
+        for (wk, b) in self.workers.iter_mut().zip(rendered) {
+            wk.spare.push(b);
+        }
         ends
     }
 
     /// The end of the run: what is in flight is merged, every worker
-    /// concludes what it still tracks. Returns the late segments, the
-    /// evictions and what the filter left out, over all workers.
-    pub fn finish(
+    /// concludes what it still tracks. Returns the capture's counters
+    /// (worker 0's, with the late segments and evictions of all) and what
+    /// the filter left out.
+    pub(crate) fn finish(
         &mut self,
-        start: Timestamp,
-        front: &mut impl Events,
-    ) -> (u64, Evictions, Option<FilteredOut>) {
+        front: &mut impl PoolFront,
+    ) -> (CaptureFacts, Option<FilteredOut>) {
         self.send_window(front);
         while self.in_flight > 0 {
             self.merge_one(front);
         }
         for wk in &self.workers {
-            if wk.jobs.send(Job::Finish { start }).is_err() {
+            if wk.jobs.send(Job::Finish).is_err() {
                 self.failed = true;
             }
         }
         self.in_flight += 1;
         let ends = self.merge_one(front);
-        let mut late = 0;
-        let mut ev = Evictions::default();
-        let mut filtered: Option<FilteredOut> = None;
-        for (l, e, f) in ends.into_iter().flatten() {
-            late += l;
-            ev.inactive += e.inactive;
-            ev.handshake_timeout += e.handshake_timeout;
-            ev.memory_budget += e.memory_budget;
-            ev.max_connections += e.max_connections;
-            ev.buffers_shed += e.buffers_shed;
-            if let Some(f) = f {
-                match &mut filtered {
-                    Some(t) => {
-                        t.connections += f.connections;
-                        t.frames += f.frames;
-                    }
-                    None => filtered = Some(f),
-                }
-            }
-        }
         for wk in &mut self.workers {
             if let Some(h) = wk.handle.take()
                 && h.join().is_err()
@@ -538,7 +706,37 @@ impl Pool {
                 self.failed = true;
             }
         }
-        (late, ev, filtered)
+        let mut ends = ends.into_iter().flatten();
+        let Some(first) = ends.next() else {
+            panic!("httpreuse: a worker thread failed; the analysis cannot go on");
+        };
+        let ShardEnd {
+            mut capture,
+            prefiltered,
+            mut judged,
+        } = *first;
+        for e in ends {
+            capture.late_segments += e.capture.late_segments;
+            let (t, x) = (&mut capture.evictions, &e.capture.evictions);
+            t.inactive += x.inactive;
+            t.handshake_timeout += x.handshake_timeout;
+            t.memory_budget += x.memory_budget;
+            t.max_connections += x.max_connections;
+            t.buffers_shed += x.buffers_shed;
+            if let Some(f) = e.judged {
+                match &mut judged {
+                    Some(t) => {
+                        t.connections += f.connections;
+                        t.frames += f.frames;
+                    }
+                    None => judged = Some(f),
+                }
+            }
+        }
+        (
+            capture,
+            crate::analyzer::filtered_total(prefiltered, judged),
+        )
     }
 }
 

@@ -207,3 +207,59 @@ fn golden_reports() {
         failures.join("\n\n")
     );
 }
+
+/// Worker threads give every fixture's reports byte for byte as one thread
+/// does: the JSON and NDJSON reports and the text report with exchange
+/// lines (rendered on the workers with threads), and the brief text report
+/// (no exchanges wanted: the workers send the findings only what they read
+/// of each exchange).
+#[test]
+fn threads_give_the_same_reports() {
+    std::env::set_current_dir(root()).unwrap();
+    type Make = fn() -> Box<dyn report::render::SpillRender>;
+    let renderers: [(&str, Make); 4] = [
+        ("json", || Box::new(report::json::JsonRenderer::new())),
+        ("ndjson", || Box::new(report::json::NdjsonRenderer::new())),
+        ("text", || {
+            Box::new(report::text::TextRenderer::new(
+                &report::text::TextOptions {
+                    color: false,
+                    exchanges: true,
+                    connections: None,
+                },
+            ))
+        }),
+        ("brief", || {
+            Box::new(report::text::TextRenderer::new(
+                &report::text::TextOptions {
+                    color: false,
+                    exchanges: false,
+                    connections: Some(5),
+                },
+            ))
+        }),
+    ];
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for abs in captures() {
+        let rel = abs.strip_prefix(root()).unwrap();
+        for (name, r) in &renderers {
+            let Ok(one) = stream_with(rel, r(), 1) else {
+                continue;
+            };
+            for threads in [2, 3] {
+                let many = stream_with(rel, r(), threads).unwrap();
+                compared += 1;
+                if many != one {
+                    failures.push(format!(
+                        "{} {name} --threads {threads}: {}",
+                        rel.display(),
+                        first_diff(&one, &many)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(compared > 200, "compared only {compared}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -493,6 +493,10 @@ pub struct MergedFrame<'a> {
     /// frame released (at least those before this frame and before every
     /// frame released after it): to be in force before this frame.
     pub secrets: Option<crate::tls::KeyLog>,
+    /// The shared bytes `data` is in, and where: for frames of inputs held
+    /// all in memory (memory-mapped files), which `--threads` hands to its
+    /// workers without copying.
+    pub backing: Option<(&'a super::Whole, usize)>,
 }
 
 /// The frames of a [`CaptureSet`] in timestamp order (see the module docs).
@@ -654,14 +658,21 @@ impl Merged {
         self.prefetch_ahead();
         let h = self.window.front()?;
         self.out = true;
-        let data = match &h.bytes {
-            Bytes::Owned(v) => v.as_slice(),
-            Bytes::Mapped(r) => self
-                .members
-                .get(h.member)
-                .and_then(|m| m.reader.as_ref())
-                .and_then(|rd| rd.src.buffer().get(r.clone()))
-                .unwrap_or(&[]),
+        let (data, backing) = match &h.bytes {
+            Bytes::Owned(v) => (v.as_slice(), None),
+            Bytes::Mapped(r) => {
+                let src = self
+                    .members
+                    .get(h.member)
+                    .and_then(|m| m.reader.as_ref())
+                    .map(|rd| &rd.src);
+                let data = src.and_then(|s| s.buffer().get(r.clone())).unwrap_or(&[]);
+                let backing = src
+                    .and_then(|s| s.whole_bytes())
+                    .filter(|_| !data.is_empty())
+                    .map(|w| (w, r.start));
+                (data, backing)
+            }
         };
         Some(MergedFrame {
             ts: h.ts,
@@ -671,6 +682,7 @@ impl Merged {
             member: h.member,
             file_frame: h.file_frame,
             secrets,
+            backing,
         })
     }
 

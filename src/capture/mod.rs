@@ -22,7 +22,8 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-use source::{Source, Whole};
+use source::Source;
+pub use source::Whole;
 
 /// Largest record (pcap record, pcapng block) accepted: a larger length
 /// field means a corrupt file, not a frame.
@@ -224,7 +225,11 @@ impl CaptureReader {
                     r.read = Some(read);
                     return Ok(r);
                 }
-                Self::detect(name, Source::whole(Whole::Map(map)), false)
+                Self::detect(
+                    name,
+                    Source::whole(Whole::Map(std::sync::Arc::new(map))),
+                    false,
+                )
             }
         }
     }
@@ -246,7 +251,11 @@ impl CaptureReader {
             let src = Source::stream(Box::new(MultiGzDecoder::new(io::Cursor::new(bytes))));
             return Self::detect(name, src, true);
         }
-        Self::detect(name, Source::whole(Whole::Owned(bytes)), false)
+        Self::detect(
+            name,
+            Source::whole(Whole::Owned(std::sync::Arc::new(bytes))),
+            false,
+        )
     }
 
     /// A stream: peeks for the gzip magic, then detects the container.

@@ -8,6 +8,7 @@
 //! `consume` stays valid until the next `fill`.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -16,18 +17,32 @@ use super::MAX_RECORD_LEN;
 /// Initial size of a stream buffer.
 pub(crate) const STREAM_BUF_LEN: usize = 1 << 20;
 
-/// Bytes that are all in memory.
-pub(crate) enum Whole {
-    Map(Mmap),
+/// Bytes that are all in memory, shared: the threads of `--threads` read
+/// frames through a clone instead of copying them (see [`crate::threads`]).
+#[derive(Clone)]
+pub enum Whole {
+    /// A memory-mapped file.
+    Map(Arc<Mmap>),
     /// For tests and callers that already hold the bytes.
-    Owned(Vec<u8>),
+    Owned(Arc<Vec<u8>>),
 }
 
 impl Whole {
-    fn bytes(&self) -> &[u8] {
+    /// The bytes.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
         match self {
             Whole::Map(m) => m,
             Whole::Owned(v) => v,
+        }
+    }
+
+    /// Whether `other` holds the same bytes (the same allocation or map).
+    pub fn same(&self, other: &Whole) -> bool {
+        match (self, other) {
+            (Whole::Map(a), Whole::Map(b)) => Arc::ptr_eq(a, b),
+            (Whole::Owned(a), Whole::Owned(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 }
@@ -63,6 +78,14 @@ impl Source {
             base: 0,
             eof: false,
             error: None,
+        }
+    }
+
+    /// The shared bytes of a source that is all in memory.
+    pub(crate) fn whole_bytes(&self) -> Option<&Whole> {
+        match self {
+            Source::Whole { data, .. } => Some(data),
+            Source::Stream { .. } => None,
         }
     }
 

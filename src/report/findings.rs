@@ -385,6 +385,32 @@ pub struct Digest {
     first_request: Option<Box<ExchangeReport>>,
 }
 
+/// What the findings read of an exchange (see
+/// [`FindingsBuilder::exchange_facts`]): worker threads send this instead
+/// of the whole exchange when the output does not want it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExchangeFacts {
+    request_start: Option<f64>,
+    response_end: Option<f64>,
+    pub(crate) has_request: bool,
+    /// The response's head frame and its `Keep-Alive: max=`, if any.
+    response: Option<(FrameNo, Option<Option<u64>>)>,
+}
+
+impl ExchangeFacts {
+    pub(crate) fn of(ex: &ExchangeReport) -> Self {
+        ExchangeFacts {
+            request_start: ex.timing.request_start,
+            response_end: ex.timing.response_end,
+            has_request: ex.request.is_some(),
+            response: ex
+                .response
+                .as_ref()
+                .map(|r| (r.message.frame, r.message.keep_alive.map(|k| k.max))),
+        }
+    }
+}
+
 /// Collects bounded per-server aggregates from concluded connections and
 /// turns them into findings (see the module docs).
 #[derive(Clone, Debug, Default)]
@@ -418,6 +444,24 @@ impl FindingsBuilder {
         ex: &ExchangeReport,
         stale: bool,
     ) {
+        let facts = ExchangeFacts::of(ex);
+        self.exchange_facts(d, server, conn, &facts, stale, || {
+            Some(Box::new(ex.clone()))
+        });
+    }
+
+    /// [`FindingsBuilder::exchange`] from what it reads of an exchange;
+    /// `full`: the whole exchange, asked for when it is the connection's
+    /// first with a request (the evidence quotes it).
+    pub(crate) fn exchange_facts(
+        &mut self,
+        d: &mut Digest,
+        server: impl FnOnce() -> String,
+        conn: u64,
+        ex: &ExchangeFacts,
+        stale: bool,
+        full: impl FnOnce() -> Option<Box<ExchangeReport>>,
+    ) {
         let _ = conn;
         let key = d.server.get_or_insert_with(server);
         if !self.servers.contains_key(key.as_str()) && self.servers.len() >= MAX_SERVERS {
@@ -425,7 +469,7 @@ impl FindingsBuilder {
         }
         let s = self.servers.entry(key.clone()).or_default();
         // Idle gaps before each reuse, and the requests that raced a FIN.
-        if let (Some(end), Some(start)) = (d.prev_response_end, ex.timing.request_start)
+        if let (Some(end), Some(start)) = (d.prev_response_end, ex.request_start)
             && start >= end
         {
             // (A request sent before the previous answer ended is pipelined.)
@@ -439,17 +483,17 @@ impl FindingsBuilder {
                 }
             }
         }
-        d.prev_response_end = ex.timing.response_end;
-        if let Some(r) = &ex.response {
-            d.last_response_frame = Some(r.message.frame);
+        d.prev_response_end = ex.response_end;
+        if let Some((frame, keep_alive)) = ex.response {
+            d.last_response_frame = Some(frame);
             if d.first_keep_alive.is_none()
-                && let Some(k) = r.message.keep_alive
+                && let Some(k) = keep_alive
             {
-                d.first_keep_alive = Some(k.max);
+                d.first_keep_alive = Some(k);
             }
         }
-        if d.first_request.is_none() && ex.request.is_some() {
-            d.first_request = Some(Box::new(ex.clone()));
+        if d.first_request.is_none() && ex.has_request {
+            d.first_request = full();
         }
     }
 

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::report::render::{self, Preamble, SpillRender};
+use crate::report::render::{self, ExchangeRender, Preamble, SpillRender};
 use crate::report::{ConnectionReport, ExchangeReport, Report, Summary};
 
 /// Writes the report as pretty-printed JSON followed by a newline.
@@ -210,6 +210,36 @@ fn split_at_exchanges(
     }
 }
 
+/// The exchanges of the JSON report, inside its `exchanges` array.
+struct PrettyExchanges;
+
+impl ExchangeRender for PrettyExchanges {
+    fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
+        out.extend_from_slice(if n == 1 {
+            b"\n        "
+        } else {
+            b",\n        "
+        });
+        if !super::fastjson::write(ex, Some(4), out) {
+            pretty_into(ex, 4, out);
+        }
+    }
+}
+
+/// The exchanges of an NDJSON connection line.
+struct NdjsonExchanges;
+
+impl ExchangeRender for NdjsonExchanges {
+    fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
+        if n > 1 {
+            out.push(b',');
+        }
+        if !super::fastjson::write(ex, None, out) {
+            let _ = serde_json::to_writer(&mut *out, ex);
+        }
+    }
+}
+
 /// The pretty JSON report as a [`SpillRender`]er.
 #[derive(Default)]
 pub struct JsonRenderer {
@@ -251,14 +281,11 @@ impl SpillRender for JsonRenderer {
     }
 
     fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
-        out.extend_from_slice(if n == 1 {
-            b"\n        "
-        } else {
-            b",\n        "
-        });
-        if !super::fastjson::write(ex, Some(4), out) {
-            pretty_into(ex, 4, out);
-        }
+        PrettyExchanges.exchange(n, ex, out);
+    }
+
+    fn exchange_renderer(&self) -> Option<Box<dyn ExchangeRender>> {
+        Some(Box::new(PrettyExchanges))
     }
 
     fn connection(
@@ -353,12 +380,11 @@ impl SpillRender for NdjsonRenderer {
     }
 
     fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
-        if n > 1 {
-            out.push(b',');
-        }
-        if !super::fastjson::write(ex, None, out) {
-            let _ = serde_json::to_writer(&mut *out, ex);
-        }
+        NdjsonExchanges.exchange(n, ex, out);
+    }
+
+    fn exchange_renderer(&self) -> Option<Box<dyn ExchangeRender>> {
+        Some(Box::new(NdjsonExchanges))
     }
 
     fn connection(

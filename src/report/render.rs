@@ -56,6 +56,14 @@ pub struct Preamble<'a> {
 /// then `tail`; between two connections the engine writes
 /// [`SpillRender::separator`]. None of these may depend on what was
 /// rendered before (the engine reorders them).
+/// Renders exchanges as [`SpillRender::exchange`] does, on a worker thread
+/// of `--threads` (see [`crate::threads`]): what it writes depends on the
+/// exchange and its number only.
+pub trait ExchangeRender: Send {
+    /// The `n`th exchange of a connection (from 1).
+    fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>);
+}
+
 pub trait SpillRender {
     /// Connections are written as they conclude, the summary at the end
     /// (true: NDJSON), not in id order after the summary (false).
@@ -69,6 +77,11 @@ pub trait SpillRender {
     /// At most this many connections are shown, chosen by the engine (the
     /// text report's `--connections N`).
     fn shown_at_most(&self) -> Option<u64> {
+        None
+    }
+    /// A renderer of exchanges for a worker thread, if this renderer's
+    /// exchanges can be rendered there.
+    fn exchange_renderer(&self) -> Option<Box<dyn ExchangeRender>> {
         None
     }
     /// What comes before the first connection.

@@ -250,14 +250,13 @@ impl<'w> Streamer<'w> {
     }
 }
 
-impl Sink for Streamer<'_> {
-    fn wants_exchanges(&self) -> bool {
-        self.r.wants_exchanges()
-    }
-
-    fn exchange(&mut self, conn: u64, n: u64, ex: ExchangeReport) {
-        let o = self.open.entry(conn).or_default();
-        self.r.exchange(n, &ex, &mut o.bytes);
+impl Streamer<'_> {
+    /// The `n`th exchange of `conn` was rendered into its bytes: they are
+    /// stored once there are enough.
+    fn exchange_added(&mut self, conn: u64, n: u64) {
+        let Some(o) = self.open.get_mut(&conn) else {
+            return;
+        };
         o.count = n;
         if o.bytes.len() >= OPEN_CHUNK {
             match self.store.append(&o.bytes) {
@@ -271,6 +270,32 @@ impl Sink for Streamer<'_> {
                 }
             }
         }
+    }
+}
+
+impl Sink for Streamer<'_> {
+    fn wants_exchanges(&self) -> bool {
+        self.r.wants_exchanges()
+    }
+
+    fn exchange(&mut self, conn: u64, n: u64, ex: ExchangeReport) {
+        let o = self.open.entry(conn).or_default();
+        self.r.exchange(n, &ex, &mut o.bytes);
+        self.exchange_added(conn, n);
+    }
+
+    fn exchange_renderer(&self) -> Option<Box<dyn crate::report::render::ExchangeRender>> {
+        if self.r.wants_exchanges() {
+            self.r.exchange_renderer()
+        } else {
+            None
+        }
+    }
+
+    fn exchange_rendered(&mut self, conn: u64, n: u64, bytes: &[u8]) {
+        let o = self.open.entry(conn).or_default();
+        o.bytes.extend_from_slice(bytes);
+        self.exchange_added(conn, n);
     }
 
     fn connection(&mut self, c: ConnectionReport) {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use crate::report::findings::{Finding, Severity};
-use crate::report::render::{Preamble, SpillRender};
+use crate::report::render::{ExchangeRender, Preamble, SpillRender};
 use crate::report::*;
 use crate::tcp::connection::CloseKind;
 
@@ -211,6 +211,22 @@ pub fn write(report: &Report, opts: &TextOptions, w: &mut dyn Write) -> io::Resu
     crate::report::render::render_spill(report, &mut TextRenderer::new(opts), w)
 }
 
+/// The exchange lines of the text report.
+struct TextExchanges {
+    color: bool,
+}
+
+impl ExchangeRender for TextExchanges {
+    fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
+        let mut o = Out {
+            w: out,
+            color: self.color,
+        };
+        // Writing into memory cannot fail.
+        let _ = exchange(&mut o, n as usize, ex);
+    }
+}
+
 /// The text report as a [`SpillRender`]er.
 pub struct TextRenderer {
     color: bool,
@@ -276,9 +292,11 @@ impl SpillRender for TextRenderer {
     }
 
     fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
-        let mut o = self.out(out);
-        // Writing into memory cannot fail.
-        let _ = exchange(&mut o, n as usize, ex);
+        TextExchanges { color: self.color }.exchange(n, ex, out);
+    }
+
+    fn exchange_renderer(&self) -> Option<Box<dyn ExchangeRender>> {
+        Some(Box::new(TextExchanges { color: self.color }))
     }
 
     fn connection(
