@@ -9,10 +9,6 @@ use httpreuse::cli::{self, CheckArgs, Cli, Color, Command, DiffArgs, DiffFormat,
 use httpreuse::report::render::{self, Render};
 use httpreuse::{analyzer, diff, expr, report};
 
-// mimalloc, not glibc malloc: see the commit that added it (measured).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
