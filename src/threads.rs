@@ -56,6 +56,11 @@ use crate::types::{At, Timestamp};
 
 /// Frames per window.
 pub const WINDOW: usize = 4096;
+/// Bytes copied into a window (frames of streams) before it is sent: with
+/// [`IN_FLIGHT`] windows out and one being filled, at most 32 MiB (and a
+/// frame) wait for the workers, whatever the frames' size (loopback
+/// captures have 64 KiB frames; 4,096 of those would be 256 MiB a window).
+const WINDOW_BYTES: usize = 8 << 20;
 /// Windows in flight before the reading thread waits for results.
 const IN_FLIGHT: usize = 3;
 /// How many frames ahead of the one it analyses a worker prefetches, and
@@ -541,7 +546,7 @@ impl Pool {
             place,
             len: data.len(),
         });
-        if w.frames.len() >= WINDOW {
+        if w.frames.len() >= WINDOW || w.bytes.len() >= WINDOW_BYTES {
             self.send_window(front);
         }
     }
