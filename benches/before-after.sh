@@ -2,8 +2,8 @@
 # Measures two httpreuse binaries alternately on the same captures, in one
 # run (the machines are shared and noisy: compare ratios within one run):
 # the floor, then for each of --brief, --format ndjson, --format json the
-# BEFORE binary and this tree's release build, --threads 1; then this build
-# with --threads 2. Prints the tables (benches/measure.py --table).
+# BEFORE binary and this tree's release build, --threads 1; then both with
+# --threads 2. Prints the tables (benches/measure.py --table).
 #
 # usage: benches/before-after.sh BEFORE_BINARY [DIR]   (DIR default /work/bigcap,
 #        with big.pcap and small.pcap as benches/run.sh records them)
@@ -34,7 +34,9 @@ for F in "$DIR/big.pcap" "$DIR/small.pcap"; do
     # shellcheck disable=SC2086
     $M --label "after $mode" --file "$F" -- "$AFTER" --threads 1 $mode "$F" >>"$RES"
   done
-  for mode in "--brief" "--format ndjson"; do
+  for mode in "--brief" "--format ndjson" "--format json"; do
+    # shellcheck disable=SC2086
+    $M --label "before -t2 $mode" --file "$F" -- "$BEFORE" --threads 2 $mode "$F" >>"$RES"
     # shellcheck disable=SC2086
     $M --label "after -t2 $mode" --file "$F" -- "$AFTER" --threads 2 $mode "$F" >>"$RES"
   done

@@ -137,9 +137,9 @@ pub struct AnalysisArgs {
           value_parser = parse_secs, allow_hyphen_values = true)]
     pub reorder_window: f64,
 
-    /// Threads for the per-connection analysis (default 1: on 2 cores the
-    /// pool is still slower than one thread, see benches/README.md); the
-    /// report is the same byte for byte whatever the number.
+    /// Worker threads for the per-connection analysis (default: the cores
+    /// available; 1: the reading thread does it all); the report is the
+    /// same byte for byte whatever the number.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
@@ -187,9 +187,7 @@ impl AnalysisArgs {
         o.reorder_window_ns = (self.reorder_window * 1e9) as u64;
         o.threads = match self.threads {
             Some(n) => n.max(1),
-            // Measured slower than one thread on 2 cores (benches/README.md):
-            // opt-in until the pool beats one thread.
-            None => 1,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         o.read_keylogs(&self.keylogs)?;
         Ok(o)
