@@ -61,6 +61,19 @@ pub const WINDOW: usize = 4096;
 /// frame) wait for the workers, whatever the frames' size (loopback
 /// captures have 64 KiB frames; 4,096 of those would be 256 MiB a window).
 const WINDOW_BYTES: usize = 8 << 20;
+/// What a window's results should weigh, over all workers: the next
+/// windows have as many frames as the last one merged had results for this
+/// (between [`MIN_WINDOW`] and [`WINDOW`] frames), growing at most twofold
+/// a window from [`FIRST_WINDOW`]. Results can be far larger than the
+/// frames (a segment of pipelined GETs settles dozens of exchanges, each
+/// rendered): 4,096 such frames were 73 MiB of results a window. A burst
+/// after quiet windows still weighs what its window's frames settle, once.
+const RESULTS_TARGET: usize = 4 << 20;
+const MIN_WINDOW: usize = 16;
+const FIRST_WINDOW: usize = 256;
+/// What a concluded connection or a whole exchange is taken to weigh on the
+/// heap, for [`RESULTS_TARGET`].
+const REPORT_WEIGHT: usize = 2048;
 /// Windows in flight before the reading thread waits for results.
 const IN_FLIGHT: usize = 3;
 /// How many frames ahead of the one it analyses a worker prefetches, and
@@ -339,6 +352,8 @@ pub struct Pool {
     /// Windows to fill again.
     spare: Vec<Window>,
     in_flight: usize,
+    /// Frames in a window now (see [`RESULTS_TARGET`]).
+    window_frames: usize,
     /// The events of a window being merged (kept for its capacity).
     all: Vec<(u64, u8, usize, usize, Event)>,
     /// (worker, local id) -> global id, for open connections.
@@ -494,6 +509,7 @@ impl Pool {
             sent: VecDeque::new(),
             spare: Vec::new(),
             in_flight: 0,
+            window_frames: FIRST_WINDOW,
             all: Vec::new(),
             ids: FxHashMap::default(),
             next_id: 0,
@@ -546,7 +562,7 @@ impl Pool {
             place,
             len: data.len(),
         });
-        if w.frames.len() >= WINDOW || w.bytes.len() >= WINDOW_BYTES {
+        if w.frames.len() >= self.window_frames || w.bytes.len() >= WINDOW_BYTES {
             self.send_window(front);
         }
     }
@@ -585,14 +601,27 @@ impl Pool {
         let mut all = std::mem::take(&mut self.all);
         let mut ends = Vec::with_capacity(self.workers.len());
         let mut rendered = Vec::with_capacity(self.workers.len());
+        let mut weight = 0usize;
         for (w, wk) in self.workers.iter_mut().enumerate() {
             match wk.results.recv() {
                 Ok(mut o) => {
+                    weight += o.events.events.len() * std::mem::size_of::<(u64, Event)>()
+                        + o.events.rendered.len();
                     for (seq, (frame, ev)) in o.events.events.drain(..).enumerate() {
-                        let class = match ev {
+                        let class = match &ev {
                             Event::Created { .. } => 0,
-                            Event::Exchange { .. } | Event::Facts { .. } => 1,
-                            Event::Concluded { .. } => 2,
+                            Event::Facts { full, .. } => {
+                                weight += full.as_ref().map_or(0, |_| REPORT_WEIGHT);
+                                1
+                            }
+                            Event::Exchange { .. } => {
+                                weight += REPORT_WEIGHT;
+                                1
+                            }
+                            Event::Concluded { .. } => {
+                                weight += REPORT_WEIGHT;
+                                2
+                            }
                         };
                         all.push((frame, class, w, seq, ev));
                     }
@@ -614,11 +643,17 @@ impl Pool {
         }
         // Every worker is done with the oldest window: it can be filled
         // again.
-        if let Some(w) = self.sent.pop_front()
-            && let Ok(mut w) = Arc::try_unwrap(w)
-        {
-            w.clear();
-            self.spare.push(w);
+        if let Some(w) = self.sent.pop_front() {
+            let per_frame = weight / w.frames.len().max(1);
+            self.window_frames = RESULTS_TARGET
+                .checked_div(per_frame)
+                .unwrap_or(WINDOW)
+                .min(self.window_frames.saturating_mul(2))
+                .clamp(MIN_WINDOW, WINDOW);
+            if let Ok(mut w) = Arc::try_unwrap(w) {
+                w.clear();
+                self.spare.push(w);
+            }
         }
         all.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
         let mut i = 0;
@@ -679,7 +714,14 @@ impl Pool {
         }
         all.clear();
         self.all = all;
-        for (wk, b) in self.workers.iter_mut().zip(rendered) {
+        for (wk, mut b) in self.workers.iter_mut().zip(rendered) {
+            // A burst's buffers are not kept.
+            if b.rendered.capacity() > RESULTS_TARGET {
+                b.rendered = Vec::new();
+            }
+            if b.events.capacity() * std::mem::size_of::<(u64, Event)>() > RESULTS_TARGET {
+                b.events = Vec::new();
+            }
             wk.spare.push(b);
         }
         ends
