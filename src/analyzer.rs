@@ -123,6 +123,13 @@ pub trait Sink {
     fn exchange_rendered(&mut self, conn: u64, n: u64, bytes: &[u8]) {
         let _ = (conn, n, bytes);
     }
+    /// A concluded connection rendered on a worker by a renderer from
+    /// [`Sink::exchange_renderer`]: `more`, its own exchanges (those not
+    /// handed out before), and its `head` and `tail`.
+    fn connection_rendered(&mut self, c: ConnectionReport, head: &[u8], more: &[u8], tail: &[u8]) {
+        let _ = (head, more, tail);
+        self.connection(c);
+    }
     /// A concluded connection.
     fn connection(&mut self, c: ConnectionReport);
 }
@@ -203,6 +210,37 @@ impl<S: Sink> crate::threads::PoolFront for Front<S> {
             self.sink.exchange_rendered(id, n, rendered);
         }
     }
+
+    fn concluded_rendered(
+        &mut self,
+        c: ConnectionReport,
+        stale: Vec<bool>,
+        head: &[u8],
+        more: &[u8],
+        tail: &[u8],
+    ) {
+        let d = self.fold_concluded(&c, stale);
+        self.summary.add(&c);
+        self.findings.add(&c, &d);
+        self.sink.connection_rendered(c, head, more, tail);
+    }
+}
+
+impl<S: Sink> Front<S> {
+    /// The findings' digest of a concluded connection, with its own
+    /// exchanges folded in.
+    fn fold_concluded(
+        &mut self,
+        c: &ConnectionReport,
+        stale: Vec<bool>,
+    ) -> report::findings::Digest {
+        let mut d = self.digests.remove(&c.id).unwrap_or_default();
+        for (ex, stale) in c.exchanges.iter().zip(stale) {
+            self.findings
+                .exchange(&mut d, || c.server.clone(), c.id, ex, stale);
+        }
+        d
+    }
 }
 
 impl<S: Sink> Events for Front<S> {
@@ -227,11 +265,7 @@ impl<S: Sink> Events for Front<S> {
     }
 
     fn concluded(&mut self, c: ConnectionReport, stale: Vec<bool>) {
-        let mut d = self.digests.remove(&c.id).unwrap_or_default();
-        for (ex, stale) in c.exchanges.iter().zip(stale) {
-            self.findings
-                .exchange(&mut d, || c.server.clone(), c.id, ex, stale);
-        }
+        let d = self.fold_concluded(&c, stale);
         self.summary.add(&c);
         self.findings.add(&c, &d);
         self.sink.connection(c);

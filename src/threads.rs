@@ -187,8 +187,35 @@ pub(crate) enum Event {
     Concluded {
         c: Box<ConnectionReport>,
         stale: Vec<bool>,
+        /// Its rendering, if the output's renderer renders connections on
+        /// workers (in the window's [`Buffers::rendered`]).
+        pre: Option<Box<Pre>>,
     },
 }
+
+/// A connection concluded at the frame being merged: global id, worker,
+/// report, stale flags, rendering.
+type Concluded = (
+    u64,
+    usize,
+    Box<ConnectionReport>,
+    Vec<bool>,
+    Option<Box<Pre>>,
+);
+
+/// A connection rendered on a worker: ranges of [`Buffers::rendered`].
+pub(crate) struct Pre {
+    head: (usize, usize),
+    /// Where in `head` the stand-in id ([`STAND_IN_ID`]) is.
+    id_at: Option<usize>,
+    more: (usize, usize),
+    tail: (usize, usize),
+}
+
+/// The id workers render connections with, and as rendered; the reading
+/// thread writes the connection's own id in its place.
+const STAND_IN_ID: u64 = u64::MAX;
+const STAND_IN: &str = "18446744073709551615";
 
 /// What a worker hands back per window: its events, and the bytes of the
 /// exchanges it rendered.
@@ -200,6 +227,15 @@ pub(crate) struct Buffers {
 
 /// What the reading thread's front does with [`Event::Facts`].
 pub(crate) trait PoolFront: Events {
+    /// A concluded connection rendered on a worker (see [`Pre`]).
+    fn concluded_rendered(
+        &mut self,
+        c: ConnectionReport,
+        stale: Vec<bool>,
+        head: &[u8],
+        more: &[u8],
+        tail: &[u8],
+    );
     /// The `n`th exchange of open connection `id` (see [`Event::Facts`]).
     #[allow(clippy::too_many_arguments)]
     fn exchange_facts(
@@ -243,6 +279,12 @@ pub(crate) struct Collector {
     out: Buffers,
     /// Open connections whose first exchange with a request went out.
     first_sent: rustc_hash::FxHashSet<u64>,
+    /// Exchanges rendered so far, per open connection (when rendering).
+    counts: FxHashMap<u64, u64>,
+    /// Whether the renderer renders connections too (until it says not).
+    connections: bool,
+    head: Vec<u8>,
+    tail: Vec<u8>,
 }
 
 impl Events for Collector {
@@ -265,6 +307,9 @@ impl Events for Collector {
                 r.exchange(n, &ex, &mut self.out.rendered);
             }
             let rendered = (start, self.out.rendered.len());
+            if self.wants && self.renderer.is_some() && self.connections {
+                self.counts.insert(id, n);
+            }
             let facts = ExchangeFacts::of(&ex);
             let full = (facts.has_request && self.first_sent.insert(id)).then(|| Box::new(ex));
             self.out.events.push((
@@ -293,13 +338,51 @@ impl Events for Collector {
         ));
     }
 
-    fn concluded(&mut self, c: ConnectionReport, stale: Vec<bool>) {
+    fn concluded(&mut self, mut c: ConnectionReport, stale: Vec<bool>) {
         self.first_sent.remove(&c.id);
+        let count = self.counts.remove(&c.id).unwrap_or(0);
+        let mut pre = None;
+        if self.wants
+            && self.connections
+            && let Some(r) = &mut self.renderer
+        {
+            let out = &mut self.out.rendered;
+            let more_at = out.len();
+            for (i, ex) in c.exchanges.iter().enumerate() {
+                r.exchange(count + 1 + i as u64, ex, out);
+            }
+            let more = (more_at, out.len());
+            let exchanges = count + c.exchanges.len() as u64;
+            let id = std::mem::replace(&mut c.id, STAND_IN_ID);
+            self.head.clear();
+            self.tail.clear();
+            if r.connection(&c, exchanges, &mut self.head, &mut self.tail) {
+                let id_at = memchr::memmem::find(&self.head, STAND_IN.as_bytes());
+                let head_at = out.len();
+                out.extend_from_slice(&self.head);
+                let head = (head_at, out.len());
+                out.extend_from_slice(&self.tail);
+                let tail = (head.1, out.len());
+                pre = Some(Box::new(Pre {
+                    head,
+                    id_at,
+                    more,
+                    tail,
+                }));
+            } else {
+                // Not rendered here after all: the reading thread renders
+                // them, and the exchanges written above are dropped.
+                out.truncate(more_at);
+                self.connections = false;
+            }
+            c.id = id;
+        }
         self.out.events.push((
             self.frame,
             Event::Concluded {
                 c: Box::new(c),
                 stale,
+                pre,
             },
         ));
     }
@@ -354,8 +437,11 @@ pub struct Pool {
     in_flight: usize,
     /// Frames in a window now (see [`RESULTS_TARGET`]).
     window_frames: usize,
-    /// The events of a window being merged (kept for its capacity).
-    all: Vec<(u64, u8, usize, usize, Event)>,
+    /// A connection's head with its id put in (kept for its capacity).
+    head: Vec<u8>,
+    /// The order of a window's events being merged: (frame, class, worker,
+    /// index), kept for its capacity.
+    all: Vec<(u64, u8, u32, u32)>,
     /// (worker, local id) -> global id, for open connections.
     ids: FxHashMap<(usize, u64), u64>,
     next_id: u64,
@@ -456,6 +542,10 @@ pub(crate) fn shard(
             renderer,
             out: Buffers::default(),
             first_sent: Default::default(),
+            counts: FxHashMap::default(),
+            connections: true,
+            head: Vec::new(),
+            tail: Vec::new(),
         },
     }
 }
@@ -510,6 +600,7 @@ impl Pool {
             spare: Vec::new(),
             in_flight: 0,
             window_frames: FIRST_WINDOW,
+            head: Vec::new(),
             all: Vec::new(),
             ids: FxHashMap::default(),
             next_id: 0,
@@ -604,11 +695,11 @@ impl Pool {
         let mut weight = 0usize;
         for (w, wk) in self.workers.iter_mut().enumerate() {
             match wk.results.recv() {
-                Ok(mut o) => {
+                Ok(o) => {
                     weight += o.events.events.len() * std::mem::size_of::<(u64, Event)>()
                         + o.events.rendered.len();
-                    for (seq, (frame, ev)) in o.events.events.drain(..).enumerate() {
-                        let class = match &ev {
+                    for (seq, (frame, ev)) in o.events.events.iter().enumerate() {
+                        let class = match ev {
                             Event::Created { .. } => 0,
                             Event::Facts { full, .. } => {
                                 weight += full.as_ref().map_or(0, |_| REPORT_WEIGHT);
@@ -623,7 +714,7 @@ impl Pool {
                                 2
                             }
                         };
-                        all.push((frame, class, w, seq, ev));
+                        all.push((*frame, class, w as u32, seq as u32));
                     }
                     rendered.push(o.events);
                     ends.push(o.end);
@@ -655,15 +746,24 @@ impl Pool {
                 self.spare.push(w);
             }
         }
-        all.sort_unstable_by_key(|e| (e.0, e.1, e.2, e.3));
+        // The keys are sorted, not the events (moving the events was most of
+        // the reading thread's time on captures of short connections).
+        all.sort_unstable();
         let mut i = 0;
         while i < all.len() {
             let frame = all[i].0;
-            let mut concluded: Vec<(u64, Box<ConnectionReport>, Vec<bool>)> = Vec::new();
+            let mut concluded: Vec<Concluded> = Vec::new();
             while i < all.len() && all[i].0 == frame {
-                let (_, _, w, _, ev) =
-                    std::mem::replace(&mut all[i], (0, 0, 0, 0, Event::Created { local: 0 }));
+                let (_, _, w, seq) = all[i];
+                let w = w as usize;
                 i += 1;
+                let Some(slot) = rendered
+                    .get_mut(w)
+                    .and_then(|b| b.events.get_mut(seq as usize))
+                else {
+                    continue;
+                };
+                let ev = std::mem::replace(&mut slot.1, Event::Created { local: 0 });
                 match ev {
                     Event::Created { local } => {
                         let id = self.next_id;
@@ -699,17 +799,41 @@ impl Pool {
                             front.exchange_facts(id, server, n, &facts, full, bytes, stale);
                         }
                     }
-                    Event::Concluded { mut c, stale } => {
+                    Event::Concluded { mut c, stale, pre } => {
                         if let Some(id) = self.ids.remove(&(w, c.id)) {
                             c.id = id;
-                            concluded.push((id, c, stale));
+                            concluded.push((id, w, c, stale, pre));
                         }
                     }
                 }
             }
             concluded.sort_unstable_by_key(|c| c.0);
-            for (_, c, stale) in concluded {
-                front.concluded(*c, stale);
+            for (id, w, c, stale, pre) in concluded {
+                match pre {
+                    None => front.concluded(*c, stale),
+                    Some(p) => {
+                        let r = rendered
+                            .get(w)
+                            .map(|b| b.rendered.as_slice())
+                            .unwrap_or_default();
+                        let part = |(a, b): (usize, usize)| r.get(a..b).unwrap_or_default();
+                        let head = part(p.head);
+                        self.head.clear();
+                        match p.id_at {
+                            Some(at) => {
+                                use std::io::Write as _;
+                                self.head
+                                    .extend_from_slice(head.get(..at).unwrap_or_default());
+                                let _ = write!(self.head, "{id}");
+                                self.head.extend_from_slice(
+                                    head.get(at + STAND_IN.len()..).unwrap_or_default(),
+                                );
+                            }
+                            None => self.head.extend_from_slice(head),
+                        }
+                        front.concluded_rendered(*c, stale, &self.head, part(p.more), part(p.tail));
+                    }
+                }
             }
         }
         all.clear();
@@ -801,5 +925,35 @@ impl Drop for Pool {
                 let _ = h.join();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stand_in_id_is_written_as_its_text() {
+        assert_eq!(STAND_IN_ID.to_string(), STAND_IN);
+    }
+
+    #[test]
+    fn both_directions_go_to_the_same_worker() {
+        let a: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let c: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+        let d: SocketAddr = "[2001:db8::2]:51000".parse().unwrap();
+        for n in 1..8 {
+            assert_eq!(worker_of(a, b, n), worker_of(b, a, n));
+            assert_eq!(worker_of(c, d, n), worker_of(d, c, n));
+            assert!(worker_of(a, b, n) < n);
+        }
+        // Client ports spread over the workers.
+        let mut seen = [0usize; 4];
+        for port in 30000..31000u16 {
+            let cl = SocketAddr::new(a.ip(), port);
+            seen[worker_of(cl, b, 4)] += 1;
+        }
+        assert!(seen.iter().all(|&k| k > 150), "{seen:?}");
     }
 }

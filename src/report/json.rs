@@ -240,6 +240,40 @@ impl ExchangeRender for NdjsonExchanges {
     }
 }
 
+impl ExchangeRender for JsonRenderer {
+    fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
+        PrettyExchanges.exchange(n, ex, out);
+    }
+
+    fn connection(
+        &mut self,
+        c: &ConnectionReport,
+        exchanges: u64,
+        head: &mut Vec<u8>,
+        tail: &mut Vec<u8>,
+    ) -> bool {
+        SpillRender::connection(self, c, exchanges, head, tail);
+        true
+    }
+}
+
+impl ExchangeRender for NdjsonRenderer {
+    fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>) {
+        NdjsonExchanges.exchange(n, ex, out);
+    }
+
+    fn connection(
+        &mut self,
+        c: &ConnectionReport,
+        exchanges: u64,
+        head: &mut Vec<u8>,
+        tail: &mut Vec<u8>,
+    ) -> bool {
+        SpillRender::connection(self, c, exchanges, head, tail);
+        true
+    }
+}
+
 /// The pretty JSON report as a [`SpillRender`]er.
 #[derive(Default)]
 pub struct JsonRenderer {
@@ -285,7 +319,7 @@ impl SpillRender for JsonRenderer {
     }
 
     fn exchange_renderer(&self) -> Option<Box<dyn ExchangeRender>> {
-        Some(Box::new(PrettyExchanges))
+        Some(Box::new(JsonRenderer::new()))
     }
 
     fn connection(
@@ -384,7 +418,7 @@ impl SpillRender for NdjsonRenderer {
     }
 
     fn exchange_renderer(&self) -> Option<Box<dyn ExchangeRender>> {
-        Some(Box::new(NdjsonExchanges))
+        Some(Box::new(NdjsonRenderer::new()))
     }
 
     fn connection(

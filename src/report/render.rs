@@ -62,6 +62,21 @@ pub struct Preamble<'a> {
 pub trait ExchangeRender: Send {
     /// The `n`th exchange of a connection (from 1).
     fn exchange(&mut self, n: u64, ex: &ExchangeReport, out: &mut Vec<u8>);
+    /// [`SpillRender::connection`], if this renderer renders connections
+    /// on workers too (false: it does not, and wrote nothing). The id it
+    /// renders is the first number in `head` that is `c.id`, written once
+    /// (the workers render with a stand-in id, and the reading thread puts
+    /// the connection's own in its place).
+    fn connection(
+        &mut self,
+        c: &ConnectionReport,
+        exchanges: u64,
+        head: &mut Vec<u8>,
+        tail: &mut Vec<u8>,
+    ) -> bool {
+        let _ = (c, exchanges, head, tail);
+        false
+    }
 }
 
 pub trait SpillRender {

@@ -299,16 +299,22 @@ impl Sink for Streamer<'_> {
     }
 
     fn connection(&mut self, c: ConnectionReport) {
+        self.conclude(c, None);
+    }
+
+    fn connection_rendered(&mut self, c: ConnectionReport, head: &[u8], more: &[u8], tail: &[u8]) {
+        self.conclude(c, Some((head, more, tail)));
+    }
+}
+
+impl Streamer<'_> {
+    /// A concluded connection, rendered here or (`pre`: head, its own
+    /// exchanges, tail) on a worker.
+    fn conclude(&mut self, c: ConnectionReport, pre: Option<(&[u8], &[u8], &[u8])>) {
         let mut o = self.open.remove(&c.id).unwrap_or_default();
         if !self.r.live() && !self.select(&c) {
             // Not in the text report's selection, and never will be.
             return;
-        }
-        if self.r.wants_exchanges() {
-            for ex in &c.exchanges {
-                o.count += 1;
-                self.r.exchange(o.count, ex, &mut o.bytes);
-            }
         }
         self.head.clear();
         self.tail.clear();
@@ -316,8 +322,23 @@ impl Sink for Streamer<'_> {
             std::mem::take(&mut self.head),
             std::mem::take(&mut self.tail),
         );
-        let exchanges = o.count.max(c.exchanges.len() as u64);
-        self.r.connection(&c, exchanges, &mut head, &mut tail);
+        match pre {
+            Some((h, more, t)) => {
+                o.bytes.extend_from_slice(more);
+                head.extend_from_slice(h);
+                tail.extend_from_slice(t);
+            }
+            None => {
+                if self.r.wants_exchanges() {
+                    for ex in &c.exchanges {
+                        o.count += 1;
+                        self.r.exchange(o.count, ex, &mut o.bytes);
+                    }
+                }
+                let exchanges = o.count.max(c.exchanges.len() as u64);
+                self.r.connection(&c, exchanges, &mut head, &mut tail);
+            }
+        }
         if self.r.live() {
             let mut buf = std::mem::take(&mut self.buf);
             let mut w = || -> io::Result<()> {
