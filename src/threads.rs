@@ -21,8 +21,14 @@
 //!
 //! What the workers produce (connections created, exchanges settled,
 //! connections concluded, each with the frame it happened at) comes back
-//! per window, and the reading thread merges it in the single-threaded
-//! order: by frame; within a frame the connection created, then its
+//! per window (windows are sized so that their results stay near
+//! `RESULTS_TARGET`, 4 MiB). When the output's renderer can run on a worker
+//! ([`crate::report::render::ExchangeRender`]: JSON, NDJSON, the text
+//! report's exchange lines), exchanges (and, for JSON and NDJSON, whole
+//! connections) come back rendered,
+//! with what the findings read of them; the reading thread only writes the
+//! connection's id into its head. The reading thread merges it all in the
+//! single-threaded order: by frame; within a frame the connection created, then its
 //! exchanges, then the connections concluded in id order. Connection ids
 //! are given there, in order of creation (of first packet), as one flow
 //! table gives them; the summary, the findings and the output see the same
