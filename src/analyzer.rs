@@ -125,10 +125,11 @@ pub trait Sink {
     }
     /// A concluded connection rendered on a worker by a renderer from
     /// [`Sink::exchange_renderer`]: `more`, its own exchanges (those not
-    /// handed out before), and its `head` and `tail`.
-    fn connection_rendered(&mut self, c: ConnectionReport, head: &[u8], more: &[u8], tail: &[u8]) {
+    /// handed out before), and its `head` and `tail`. The report is lent:
+    /// the worker that built it frees it (its allocator's own memory).
+    fn connection_rendered(&mut self, c: &ConnectionReport, head: &[u8], more: &[u8], tail: &[u8]) {
         let _ = (head, more, tail);
-        self.connection(c);
+        self.connection(c.clone());
     }
     /// A concluded connection.
     fn connection(&mut self, c: ConnectionReport);
@@ -213,15 +214,15 @@ impl<S: Sink> crate::threads::PoolFront for Front<S> {
 
     fn concluded_rendered(
         &mut self,
-        c: ConnectionReport,
+        c: &ConnectionReport,
         stale: Vec<bool>,
         head: &[u8],
         more: &[u8],
         tail: &[u8],
     ) {
-        let d = self.fold_concluded(&c, stale);
-        self.summary.add(&c);
-        self.findings.add(&c, &d);
+        let d = self.fold_concluded(c, stale);
+        self.summary.add(c);
+        self.findings.add(c, &d);
         self.sink.connection_rendered(c, head, more, tail);
     }
 }

@@ -299,10 +299,10 @@ impl Sink for Streamer<'_> {
     }
 
     fn connection(&mut self, c: ConnectionReport) {
-        self.conclude(c, None);
+        self.conclude(&c, None);
     }
 
-    fn connection_rendered(&mut self, c: ConnectionReport, head: &[u8], more: &[u8], tail: &[u8]) {
+    fn connection_rendered(&mut self, c: &ConnectionReport, head: &[u8], more: &[u8], tail: &[u8]) {
         self.conclude(c, Some((head, more, tail)));
     }
 }
@@ -310,9 +310,9 @@ impl Sink for Streamer<'_> {
 impl Streamer<'_> {
     /// A concluded connection, rendered here or (`pre`: head, its own
     /// exchanges, tail) on a worker.
-    fn conclude(&mut self, c: ConnectionReport, pre: Option<(&[u8], &[u8], &[u8])>) {
+    fn conclude(&mut self, c: &ConnectionReport, pre: Option<(&[u8], &[u8], &[u8])>) {
         let mut o = self.open.remove(&c.id).unwrap_or_default();
-        if !self.r.live() && !self.select(&c) {
+        if !self.r.live() && !self.select(c) {
             // Not in the text report's selection, and never will be.
             return;
         }
@@ -336,7 +336,7 @@ impl Streamer<'_> {
                     }
                 }
                 let exchanges = o.count.max(c.exchanges.len() as u64);
-                self.r.connection(&c, exchanges, &mut head, &mut tail);
+                self.r.connection(c, exchanges, &mut head, &mut tail);
             }
         }
         if self.r.live() {
