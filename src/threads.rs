@@ -526,6 +526,17 @@ fn worker_of(src: SocketAddr, dst: SocketAddr, n: usize) -> usize {
     ((h >> 32) as usize) % n.max(1)
 }
 
+/// Frames in the next windows, now `now`, when a window of `frames` frames
+/// came back with results weighing `weight` bytes (see [`RESULTS_TARGET`]).
+fn next_window(now: usize, weight: usize, frames: usize) -> usize {
+    let per_frame = weight / frames.max(1);
+    RESULTS_TARGET
+        .checked_div(per_frame)
+        .unwrap_or(WINDOW)
+        .min(now.saturating_mul(2))
+        .clamp(MIN_WINDOW, WINDOW)
+}
+
 /// The shard `index` of `n`: its engine, with its part of the bounds.
 pub(crate) fn shard(
     opts: &Options,
@@ -748,12 +759,7 @@ impl Pool {
         // Every worker is done with the oldest window: it can be filled
         // again.
         if let Some(w) = self.sent.pop_front() {
-            let per_frame = weight / w.frames.len().max(1);
-            self.window_frames = RESULTS_TARGET
-                .checked_div(per_frame)
-                .unwrap_or(WINDOW)
-                .min(self.window_frames.saturating_mul(2))
-                .clamp(MIN_WINDOW, WINDOW);
+            self.window_frames = next_window(self.window_frames, weight, w.frames.len());
             if let Ok(mut w) = Arc::try_unwrap(w) {
                 w.clear();
                 self.spare.push(w);
@@ -951,6 +957,20 @@ mod tests {
     #[test]
     fn the_stand_in_id_is_written_as_its_text() {
         assert_eq!(STAND_IN_ID.to_string(), STAND_IN);
+    }
+
+    #[test]
+    fn windows_follow_the_weight_of_their_results() {
+        // Light results: the window doubles, up to WINDOW.
+        assert_eq!(next_window(FIRST_WINDOW, 0, FIRST_WINDOW), 2 * FIRST_WINDOW);
+        assert_eq!(next_window(WINDOW, 1000, WINDOW), WINDOW);
+        // hostile-pipelined.pcap's first window: 4,096 frames, 30 MB rendered
+        // and 70k events: next windows of about a tenth.
+        let heavy = next_window(WINDOW, 40 << 20, WINDOW);
+        assert!((300..=450).contains(&heavy), "{heavy}");
+        // Never below MIN_WINDOW, whatever one frame settles.
+        assert_eq!(next_window(WINDOW, usize::MAX, 1), MIN_WINDOW);
+        assert_eq!(next_window(MIN_WINDOW, 0, 0), 2 * MIN_WINDOW);
     }
 
     #[test]
