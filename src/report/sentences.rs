@@ -170,6 +170,11 @@ fn close_sentence(c: &Close) -> String {
         }
         CloseReason::Idle => {
             if c.estimated && c.tls.as_ref().is_some_and(|t| t.turns == 0) {
+                if c.tls.as_ref().is_some_and(|t| t.handshake == "not_seen") {
+                    return format!(
+                        "{by} closed; the capture began after the TLS handshake and holds no application data of it"
+                    );
+                }
                 return format!("{by} closed after the TLS handshake, before any application data");
             }
             if c.last_response_lost {

@@ -58,6 +58,12 @@ pub struct TlsFacts {
     pub idle_between_turns: Option<MinMax>,
     /// The state of the last turn when the session ended.
     pub last_turn: Option<LastTurn>,
+    /// Where the last server application record before the first turn
+    /// ended: in a capture that began mid-connection, the answer to a
+    /// request made before it (not in the JSON report; the flat tables'
+    /// `tls_lead_server_ns`, for stitching).
+    #[serde(skip)]
+    pub lead_server_at: Option<crate::types::At>,
     /// The first close_notify seen, where visible.
     pub close_notify: Option<CloseNotify>,
     /// Application data was decrypted (some of it, at least).

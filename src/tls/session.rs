@@ -258,6 +258,15 @@ pub struct TlsSession {
     early_buf_lost: u64,
     early_done: bool,
     early_undecryptable_noted: bool,
+    /// The first record was not a hello (application data, a
+    /// ChangeCipherSpec, another handshake message, an alert longer than a
+    /// plaintext one): the capture began after the hellos, so every record
+    /// but ChangeCipherSpec is taken as protected.
+    mid_stream: bool,
+    /// The first record was seen (`mid_stream` is decided).
+    first_record_seen: bool,
+    /// `mid_stream`: a protected client record was seen.
+    mid_client_seen: bool,
     /// Plaintext bytes of 0-RTT records that were not decrypted.
     early_unread: u64,
     scratch: Vec<u8>,
@@ -291,6 +300,9 @@ impl TlsSession {
             early_buf_lost: 0,
             early_done: false,
             early_undecryptable_noted: false,
+            mid_stream: false,
+            first_record_seen: false,
+            mid_client_seen: false,
             early_unread: 0,
             scratch: Vec::new(),
             turns: Turns::default(),
@@ -581,7 +593,9 @@ impl TlsSession {
 
     fn encrypted(&self, dir: Dir, ty: u8) -> bool {
         let side = &self.sides[dir.index()];
-        if self.tls13 {
+        if self.mid_stream {
+            ty != CT_CCS
+        } else if self.tls13 {
             ty == CT_APP
         } else if self.sh_seen {
             side.ccs && ty != CT_CCS
@@ -659,6 +673,24 @@ impl TlsSession {
                 Some(role),
                 format!("record type {ty} after close_notify"),
             );
+        }
+        if !self.first_record_seen {
+            self.first_record_seen = true;
+            // A handshake begins with a ClientHello (or, if the capture
+            // missed it, a ServerHello). A plaintext alert is 2 bytes
+            // (level, description); a protected one is longer (tag,
+            // explicit nonce). ChangeCipherSpec or a handshake record of
+            // another message: the hellos were before the capture.
+            let hello = body
+                .as_deref()
+                .and_then(|b| b.first())
+                .is_some_and(|&t| t == 1 || t == 2);
+            self.mid_stream = match ty {
+                CT_HANDSHAKE => !hello,
+                CT_ALERT => len != 2,
+                CT_APP | CT_CCS => true,
+                _ => false,
+            };
         }
         if ty == CT_CCS {
             self.change_cipher_spec(dir);
@@ -962,6 +994,10 @@ impl TlsSession {
                 );
             }
         }
+        if self.mid_stream {
+            self.opaque_mid_stream(role, ty, len, start, end);
+            return;
+        }
         if !self.tls13 {
             if !self.sh_seen {
                 // 0-RTT before the ServerHello (not decrypted): the client's
@@ -1052,6 +1088,40 @@ impl TlsSession {
                     self.app_record(role, len, start, end);
                 }
             }
+        }
+    }
+
+    /// A protected record of a session whose handshake came before the
+    /// capture: the version is not known, so the sizes of TLS 1.3's
+    /// protected alert and KeyUpdate (which a TLS 1.2 AEAD record of
+    /// application data cannot have, bar ChaCha20 with 3 or 6 bytes) say
+    /// what a type-23 record is, as after a handshake seen.
+    fn opaque_mid_stream(&mut self, role: Role, ty: u8, len: usize, start: At, end: At) {
+        match ty {
+            CT_ALERT => self.note_close_notify(role, true),
+            CT_APP if len == TLS13_ALERT_LEN => self.note_close_notify(role, true),
+            CT_APP if len == TLS13_KEY_UPDATE_LEN => {}
+            // TLS 1.3 cut inside its handshake: the client's first record
+            // of the size of a Finished (a SHA-256 or SHA-384 suite's) is
+            // taken for its Finished, no request.
+            CT_APP
+                if role == Role::Client
+                    && self.turns.count == 0
+                    && !self.mid_client_seen
+                    && (len == 4 + 32 + 1 + crypto::TAG_LEN
+                        || len == 4 + 48 + 1 + crypto::TAG_LEN) =>
+            {
+                self.mid_client_seen = true;
+            }
+            CT_APP => {
+                if role == Role::Client {
+                    self.mid_client_seen = true;
+                }
+                self.app_record(role, len, start, end)
+            }
+            // A protected handshake message (renegotiation, a
+            // post-handshake message): no application data.
+            _ => {}
         }
     }
 
@@ -1148,6 +1218,8 @@ impl TlsSession {
             Role::Server => {
                 if t.count > 0 {
                     t.server_last = Some(end);
+                } else {
+                    self.facts.lead_server_at = Some(end);
                 }
                 t.last = Some(Role::Server);
             }
