@@ -243,7 +243,7 @@ impl AppSession {
         {
             return base;
         }
-        if self.held_h2() {
+        if self.held_h2(sniff::h2_frames_at_some) || (now && self.held_h2(sniff::h2_whole_frames)) {
             self.mid_h2 = true;
             return Some(Protocol::Http2);
         }
@@ -255,8 +255,9 @@ impl AppSession {
     }
 
     /// Whether either direction's held bytes (from its first to its first
-    /// gap) hold a run of HTTP/2 frames.
-    fn held_h2(&self) -> bool {
+    /// gap) pass `test`: a run of HTTP/2 frames, or (when deciding at the
+    /// end) nothing but whole frames.
+    fn held_h2(&self, test: fn(&[u8]) -> bool) -> bool {
         [Dir::ToServer, Dir::ToClient].into_iter().any(|want| {
             let mut bytes = Vec::new();
             for h in &self.held {
@@ -266,7 +267,7 @@ impl AppSession {
                     _ => {}
                 }
             }
-            sniff::h2_frames_at(&bytes).is_some()
+            test(&bytes)
         })
     }
 

@@ -123,6 +123,18 @@ pub fn h2_frames_at(b: &[u8]) -> Option<usize> {
     )
 }
 
+/// Whether [`h2_frames_at`] finds a run in `b`.
+pub fn h2_frames_at_some(b: &[u8]) -> bool {
+    h2_frames_at(b).is_some()
+}
+
+/// Whether `b` (bytes from the middle of a connection) is whole plausible
+/// HTTP/2 frames from its first byte to its last: when the connection (or
+/// the input) ends before [`H2_MID_FRAMES`] frames came in a row.
+pub fn h2_whole_frames(b: &[u8]) -> bool {
+    crate::http2::session::whole_frames(b, crate::http2::frame::DEFAULT_MAX_FRAME_SIZE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -296,6 +296,11 @@ pub struct H2Facts {
     /// [`H2Start::MidStream`]: streams with frames here that were opened
     /// before the capture began (continued, never counted as opened).
     pub streams_continued: u64,
+    /// [`H2Start::MidStream`]: the last activity (HEADERS, END_STREAM,
+    /// RST_STREAM) on a continued stream, as the verdict's last stream
+    /// activity counts for the streams it saw opened.
+    #[serde(skip)]
+    pub continued_last_activity: Option<At>,
 }
 
 impl H2Facts {
@@ -325,6 +330,7 @@ impl H2Facts {
             last_stream_frame: None,
             open_streams_at_end: 0,
             streams_continued: 0,
+            continued_last_activity: None,
         }
     }
 }
@@ -385,6 +391,8 @@ struct DirState {
     resync: Option<Vec<u8>>,
     /// Bytes skipped while realigning.
     resync_skipped: u64,
+    /// When the last bytes put in `resync` came.
+    resync_at: Option<At>,
     /// Mid-connection: not synchronised yet (three consecutive plausible
     /// frame headers are needed, not two).
     mid_sync: bool,
@@ -407,6 +415,7 @@ impl DirState {
             max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
             resync: None,
             resync_skipped: 0,
+            resync_at: None,
             mid_sync: false,
         }
     }
@@ -546,6 +555,30 @@ impl H2Session {
         if self.done {
             return;
         }
+        // Mid-connection, a direction that never showed three frames in a
+        // row: read if what it held is whole frames and nothing else (the
+        // client's first).
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let d = self.dir_mut(dir);
+            let max = d.max_frame_size;
+            if d.mid_sync
+                && let Some(win) = d.resync.take_if(|w| whole_frames(w, max))
+            {
+                d.mid_sync = false;
+                // the frames are read as of their last segment
+                let at = d.resync_at.unwrap_or(at);
+                self.anomaly(
+                    AnomalyKind::H2Resync,
+                    at,
+                    Some(dir.sender()),
+                    format!(
+                        "frames synchronised mid-connection at its end ({} bytes of whole frames), 0 bytes skipped",
+                        win.len()
+                    ),
+                );
+                self.read(dir, &win, at);
+            }
+        }
         self.end_dir(Dir::ToServer, at);
         self.end_dir(Dir::ToClient, at);
         self.done = true;
@@ -661,6 +694,7 @@ impl H2Session {
             let room = RESYNC_WINDOW.saturating_sub(win.len());
             let (now, later) = bytes.split_at_checked(room).unwrap_or((bytes, &[]));
             win.extend_from_slice(now);
+            self.dir_mut(dir).resync_at = Some(at);
             bytes = later;
             let max = self.dir_ref(dir).max_frame_size;
             let found = if self.dir_ref(dir).mid_sync {
@@ -1173,6 +1207,9 @@ impl H2Session {
         };
         let sid = h.stream_id;
         if self.stream_mut(sid).is_none() && self.continued(sid) {
+            if h.has(flags::END_STREAM) {
+                self.continued_activity(at);
+            }
             return;
         }
         let Some(st) = self.stream_mut(sid) else {
@@ -1438,8 +1475,11 @@ impl H2Session {
                 format!("stream {sid} refused by the {role}: not processed, safe to retry"),
             );
         }
-        if !self.streams.contains_key(&sid) && !self.closing.contains_key(&sid) {
-            self.continued(sid);
+        if !self.streams.contains_key(&sid)
+            && !self.closing.contains_key(&sid)
+            && self.continued(sid)
+        {
+            self.continued_activity(at);
         }
         if self.closing.contains_key(&sid) {
             // the other side answers the reset (or resets too): done
@@ -1633,6 +1673,12 @@ impl H2Session {
         true
     }
 
+    /// Activity on a continued stream (see `continued_last_activity`).
+    fn continued_activity(&mut self, at: At) {
+        let l = &mut self.facts.continued_last_activity;
+        *l = Some(l.map_or(at, |l| l.max(at)));
+    }
+
     fn client_headers(&mut self, sid: u32, f: Option<BlockFacts>, at: At) {
         // a mid-connection block without :method whose fields are all
         // known is the trailers of a stream opened before the capture
@@ -1642,6 +1688,7 @@ impl H2Session {
                     .is_some_and(|f| !f.partial && f.method.is_none() && self.mid))
             && self.continued(sid)
         {
+            self.continued_activity(at);
             return;
         }
         if let Some(st) = self.stream_mut(sid) {
@@ -1704,6 +1751,7 @@ impl H2Session {
         let f = f.filter(|f| !f.partial || f.has_status);
         let partial = f.as_ref().is_some_and(|f| f.partial);
         if self.continued(sid) {
+            self.continued_activity(at);
             return;
         }
         let Some(st) = self.stream_mut(sid) else {
@@ -1904,6 +1952,24 @@ fn plausible(h: &[u8], max_frame_size: u32) -> bool {
         FrameType::Unknown(_) => return false,
     };
     fh.flags & !allowed == 0 && len_ok && sid_ok
+}
+
+/// Whether `win` is, from its first byte to its last, a run of whole
+/// plausible frames (at least one): at the end of a piece that began
+/// mid-connection, fewer frames than [`find_alignment`] asks for may still
+/// be read when nothing is left over.
+pub(crate) fn whole_frames(win: &[u8], max_frame_size: u32) -> bool {
+    let mut at = 0usize;
+    while let Some(h) = win.get(at..).filter(|h| !h.is_empty()) {
+        if !plausible(h, max_frame_size) {
+            return false;
+        }
+        let Some(fh) = FrameHeader::parse(h) else {
+            return false;
+        };
+        at += FRAME_HEADER_LEN + fh.length as usize;
+    }
+    at == win.len() && at > 0
 }
 
 /// The first offset in `win` where `need` consecutive plausible frame

@@ -202,10 +202,15 @@ pub fn judge_h2(
         goaway: None,
         open_stream: None,
     };
-    let last = match (fold.last_activity, h2.last_activity) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
+    // Activity on streams a mid-connection piece did not see opened counts
+    // as the fold's does, up to the first close.
+    let continued = facts
+        .continued_last_activity
+        .filter(|a| conn.first_close.is_none_or(|fc| *a <= fc.at));
+    let last = [fold.last_activity, h2.last_activity, continued]
+        .into_iter()
+        .flatten()
+        .max();
     let mut idle = Idle {
         between_requests_min: fold.idle.between_requests_min,
         between_requests_max: fold.idle.between_requests_max,
@@ -278,11 +283,14 @@ pub fn judge_h2(
             client: fold.client_ka,
             server: fold.server_ka,
         },
-        // HTTP/2 pieces are not re-judged when stitched: only the close.
+        // Stitching takes an HTTP/2 piece's verdict as it is, with
+        // `idle_before_close` counted from the last stream activity of all
+        // pieces.
         tail: super::Tail {
             first_close: conn.first_close.map(|fc| fc.at),
             client_last_payload: conn.sides.client.last_payload,
             server_last_payload: conn.sides.server.last_payload,
+            h2_last_activity: last,
             ..super::Tail::default()
         },
     }
