@@ -95,7 +95,11 @@ closing AS (
     -- The last piece before the closing one with HTTP/1 exchanges of its
     -- own (not a tunnel's bytes).
     MAX(CASE WHEN p.run < p.close_run AND p.tail_unfinished IS NOT NULL AND NOT p.tunnel_before THEN p.run END)
-      OVER (PARTITION BY p.sensor, p.community_id, p.piece_group) AS http_run
+      OVER (PARTITION BY p.sensor, p.community_id, p.piece_group) AS http_run,
+    -- TLS judged from its records: the last piece before the closing one
+    -- with a turn (client application records) of its own.
+    MAX(CASE WHEN p.run < p.close_run AND p.tls_turns > 0 THEN p.run END)
+      OVER (PARTITION BY p.sensor, p.community_id, p.piece_group) AS tls_run
   FROM pieces p
 ),
 stitched AS (
@@ -194,7 +198,27 @@ SELECT
   SUM(CASE WHEN p.run > p.http_run AND p.run <= p.close_run THEN (CASE WHEN p.flipped THEN p.server_payload_bytes - p.server_retransmitted_bytes ELSE p.client_payload_bytes - p.client_retransmitted_bytes END) END) AS j_later_client_bytes,
   SUM(CASE WHEN p.run > p.http_run AND p.run <= p.close_run THEN (CASE WHEN p.flipped THEN p.client_payload_bytes - p.client_retransmitted_bytes ELSE p.server_payload_bytes - p.server_retransmitted_bytes END) END) AS j_later_server_bytes,
   MAX(CASE WHEN p.run > p.http_run AND p.run <= p.close_run THEN (CASE WHEN p.flipped THEN p.server_last_payload_ns ELSE p.client_last_payload_ns END) END) AS j_later_client_ns,
-  MAX(CASE WHEN p.run > p.http_run AND p.run <= p.close_run THEN (CASE WHEN p.flipped THEN p.client_last_payload_ns ELSE p.server_last_payload_ns END) END) AS j_later_server_ns
+  MAX(CASE WHEN p.run > p.http_run AND p.run <= p.close_run THEN (CASE WHEN p.flipped THEN p.client_last_payload_ns ELSE p.server_last_payload_ns END) END) AS j_later_server_ns,
+  -- For the verdict again of a TLS connection judged from its records
+  -- (src/verdict/tls.rs) whose closing piece began after the handshake and
+  -- holds no turn of its own: the last turn is the one of the last piece
+  -- with turns (T), answered there or by server records at the start of
+  -- the pieces after it. Pieces whose sides came out the other way are
+  -- not used (their turns are the other side's).
+  BOOL_OR(p.run = p.close_run AND COALESCE(p.close_estimated, FALSE) AND p.tls_handshake = 'not_seen'
+          AND COALESCE(p.tls_turns, 0) = 0 AND NOT p.flipped) AS jt_closing,
+  MAX(p.tls_run) AS jt_run,
+  BOOL_OR(p.run >= p.tls_run AND p.run <= p.close_run AND p.flipped) AS jt_flipped,
+  MAX(CASE WHEN p.run = p.tls_run THEN p.tls_last_server_ns END) AS jt_server_ns,
+  MAX(CASE WHEN p.run > p.tls_run AND p.run <= p.close_run THEN p.tls_lead_server_ns END) AS jt_lead_ns,
+  -- HTTP/2 (src/verdict/h2.rs): idle_before_close counts from the last
+  -- stream activity of all pieces up to the closing one.
+  BOOL_OR(p.run = p.close_run AND p.h2_start IS NOT NULL) AS jh_closing,
+  -- A closing piece of only the FINs or RST (no payload: too little to
+  -- be read as HTTP/2, so its own verdict is `no_http`) after HTTP/2 pieces.
+  BOOL_OR(p.run = p.close_run AND p.h2_start IS NULL AND p.close_reason = 'no_http'
+          AND p.client_payload_bytes + p.server_payload_bytes = 0) AS jh_bare_close,
+  MAX(CASE WHEN p.run <= p.close_run THEN p.h2_last_activity_ns END) AS jh_last_ns
 FROM closing p
 GROUP BY p.sensor, p.community_id, p.piece_group, p.connection_start
 ),
@@ -211,7 +235,14 @@ facts AS (
        AND s.j_later_client_ns <= s.j_close_ns) AS j_request_ended,
     (s.jl_response_remaining IS NOT NULL AND s.j_later_server_bytes >= s.jl_response_remaining
        AND s.j_later_server_ns <= s.j_close_ns) AS j_response_ended,
-    CASE s.close_by WHEN 'server' THEN s.server_keep_alive_timeout WHEN 'client' THEN s.client_keep_alive_timeout END AS j_timeout
+    CASE s.close_by WHEN 'server' THEN s.server_keep_alive_timeout WHEN 'client' THEN s.client_keep_alive_timeout END AS j_timeout,
+    COALESCE(s.jt_closing AND s.jt_run IS NOT NULL AND NOT s.jt_flipped AND s.close_kind IS NOT NULL
+             AND s.close_reason IN ('idle', 'mid_message', 'reset'), FALSE) AS t_rejudge,
+    (s.jt_server_ns IS NOT NULL OR s.jt_lead_ns IS NOT NULL) AS t_answered,
+    GREATEST(s.jt_server_ns, s.jt_lead_ns) AS t_last_ns,
+    COALESCE((s.jh_closing OR s.jh_bare_close) AND s.pieces > 1 AND s.close_kind IS NOT NULL AND s.j_close_ns >= s.jh_last_ns, FALSE) AS h_rejudge,
+    CASE WHEN s.jh_bare_close THEN (CASE WHEN s.close_kind = 'rst' THEN 'reset' ELSE 'idle' END) ELSE s.close_reason END AS h_reason,
+    ROUND(CAST(s.j_close_ns - s.jh_last_ns AS DOUBLE) / 1e9 * 1e6) / 1e6 AS h_idle
   FROM stitched s
 ),
 judged AS (
@@ -245,7 +276,12 @@ verdicts AS (
          WHEN j.j_outstanding THEN 'mid_message'
          WHEN j.j_http10 THEN 'http10'
          WHEN j.j_client_close OR j.j_server_close OR j.j_close_delimited THEN 'connection_close'
-         ELSE 'idle' END AS j_reason
+         ELSE 'idle' END AS j_reason,
+    CASE WHEN j.close_kind = 'rst' THEN 'reset'
+         WHEN NOT j.t_answered THEN 'mid_message'
+         ELSE 'idle' END AS t_reason,
+    CASE WHEN j.t_answered AND j.j_close_ns >= j.t_last_ns
+         THEN ROUND(CAST(j.j_close_ns - j.t_last_ns AS DOUBLE) / 1e9 * 1e6) / 1e6 END AS t_idle
   FROM judged j
 )
 SELECT
@@ -273,26 +309,31 @@ SELECT
   v.upgraded,
   v.first_close_by,
   v.first_close_kind,
-  CASE WHEN v.rejudge THEN v.j_reason ELSE v.close_reason END AS close_reason,
+  CASE WHEN v.rejudge THEN v.j_reason WHEN v.t_rejudge THEN v.t_reason WHEN v.h_rejudge THEN v.h_reason ELSE v.close_reason END AS close_reason,
   v.close_by,
   v.close_kind,
   CASE WHEN NOT v.rejudge THEN v.close_said_by
        WHEN v.j_reason <> 'connection_close' THEN NULL
        WHEN v.j_client_close AND v.j_server_close THEN 'both'
        WHEN v.j_client_close THEN 'client' ELSE 'server' END AS close_said_by,
-  CASE WHEN NOT v.rejudge THEN v.close_idle_seconds
+  CASE WHEN v.t_rejudge THEN (CASE WHEN v.t_reason = 'idle' THEN v.t_idle END)
+       WHEN v.h_rejudge THEN (CASE WHEN v.h_reason = 'idle' THEN v.h_idle END)
+       WHEN NOT v.rejudge THEN v.close_idle_seconds
        WHEN v.j_reason = 'idle' AND NOT v.j_response_lost THEN v.j_idle END AS close_idle_seconds,
   CASE WHEN NOT v.rejudge THEN v.close_advertised_timeout
        WHEN v.j_reason = 'idle' AND NOT v.j_response_lost THEN v.j_timeout END AS close_advertised_timeout,
   CASE WHEN NOT v.rejudge THEN v.close_matches_timeout
        WHEN v.j_reason = 'idle' AND NOT v.j_response_lost AND v.j_idle IS NOT NULL AND v.j_timeout IS NOT NULL
          THEN v.j_idle >= v.j_timeout - GREATEST(0.25, 0.02 * v.j_timeout) AND v.j_idle <= v.j_timeout + GREATEST(2.5, 0.1 * v.j_timeout) END AS close_matches_timeout,
-  CASE WHEN NOT v.rejudge THEN v.close_request_outstanding
+  CASE WHEN v.t_rejudge THEN (CASE v.t_reason WHEN 'reset' THEN NOT v.t_answered WHEN 'mid_message' THEN TRUE END)
+       WHEN NOT v.rejudge THEN v.close_request_outstanding
        WHEN v.j_reason = 'reset' THEN v.j_outstanding
        WHEN v.j_reason = 'mid_message' THEN TRUE END AS close_request_outstanding,
   v.idle_between_requests_min,
   v.idle_between_requests_max,
-  CASE WHEN NOT v.rejudge THEN v.idle_before_close
+  CASE WHEN v.t_rejudge THEN (CASE WHEN v.t_reason = 'idle' THEN v.t_idle END)
+       WHEN v.h_rejudge THEN v.h_idle
+       WHEN NOT v.rejudge THEN v.idle_before_close
        WHEN v.j_reason <> 'upgraded' THEN v.j_idle END AS idle_before_close,
   v.server_keep_alive_timeout,
   v.server_keep_alive_max,
@@ -309,7 +350,7 @@ SELECT
   v.anomalies,
   -- The closing piece's sentence is about that piece alone: none where
   -- the verdict was judged again (the columns above carry its facts).
-  CASE WHEN v.rejudge THEN NULL ELSE v.close_explanation END AS close_explanation,
+  CASE WHEN v.rejudge OR v.t_rejudge OR v.h_rejudge THEN NULL ELSE v.close_explanation END AS close_explanation,
   v.open_at_start,
   v.open_at_end
 FROM verdicts v

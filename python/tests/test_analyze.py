@@ -137,6 +137,23 @@ def near_ns(secs: float) -> Check:
     return Check(lambda v: v is not None and abs(v / 1e9 - secs) <= 2e-6, f"about {secs} s")
 
 
+def expected_tls_tail(c: Dict[str, Any]) -> Dict[str, Any]:
+    """`tls_last_client_ns`, `tls_last_server_ns`: the JSON's
+    `tls.last_turn` times (seconds) in nanoseconds; `tls_lead_server_ns`
+    (server records before the first turn, e.g. TLS 1.3 session tickets)
+    is not in the JSON: only bounded by the connection's times."""
+    t = (c.get("tls") or {}).get("last_turn")
+    start, end = c["start"], c["end"]
+    within = Check(lambda v: v is None or start - 2e-6 <= v / 1e9 <= end + 2e-6, "within the connection or none")
+    if c.get("tls") is None:
+        return {"tls_last_client_ns": None, "tls_last_server_ns": None, "tls_lead_server_ns": None}
+    return {
+        "tls_last_client_ns": near_ns(t["client_last"]) if t else None,
+        "tls_last_server_ns": near_ns(t["server_last"]) if t and t["server_last"] is not None else None,
+        "tls_lead_server_ns": within,
+    }
+
+
 def expected_tail(c: Dict[str, Any]) -> Dict[str, Any]:
     """The stitching columns (`tail_*`, src/verdict/mod.rs `Tail`): not in
     the JSON report, so derived here from what it says of the connection's
@@ -156,6 +173,11 @@ def expected_tail(c: Dict[str, Any]) -> Dict[str, Any]:
         "last_message_ns": near_ns(start + fc["time"] - before) if fc and before is not None and c["close"]["reason"] != "upgraded" and not c["close"].get("estimated") and not c.get("http2") else Check(lambda v: True, "any"),
         "client_last_payload_ns": payload("client"),
         "server_last_payload_ns": payload("server"),
+        **expected_tls_tail(c),
+        "h2_start": (c.get("http2") or {}).get("start"),
+        "h2_last_activity_ns": (near_ns(start + fc["time"] - before) if fc and before is not None else Check(lambda v: True, "any"))
+        if c.get("http2")
+        else None,
     }
     exs = c["exchanges"]
     if c.get("http2") or not exs:

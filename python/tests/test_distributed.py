@@ -230,12 +230,35 @@ KNOWN_CLOSE = {
 }
 
 
-def close_exception(name: str, want: Dict[str, Any]) -> bool:
-    # TLS without keys is judged from its records (verdict/tls.rs), and
-    # HTTP/2 by its frames (verdict/h2.rs): a later piece has neither the
-    # handshake nor the preface, and stitching does not judge them again.
+# TLS and HTTP/2 closes are judged again when stitched (TLS from the
+# records' turns, HTTP/2 from the last stream activity of all pieces). At
+# cuts of 6 frames or more these still differ, and why (python/README.md
+# "Limits"; measured by python/examples/stitch_diff.py):
+KNOWN_CLOSE_TLS_H2 = {
+    # The cut falls inside the TLS handshake: the later piece begins with a
+    # ServerHello or the server's flight and judges that handshake alone.
+    "tls-tls13-0rtt.pcap": "0-RTT: ClientHello and ServerHello in two pieces",
+    "h2-tls-chromium.pcap": "a handshake cut between pieces",
+    "tls-tls13-chromium.pcap": "a handshake cut between pieces",
+    "tls-tls13-hrr.pcap": "a HelloRetryRequest and the second ClientHello in two pieces",
+    # h2c: the Upgrade and the 101 in an earlier piece than the close; the
+    # closing piece's verdict is the tunnel's ("upgraded").
+    "h2-upgrade.pcap": "h2c upgrade in an earlier piece",
+    # A stream open at the first close that the closing piece did not see
+    # opened (request_outstanding); a GOAWAY's idle from the closing
+    # piece's frames only.
+    "h2-curl-maxfilesize.pcap": "a stream opened in an earlier piece open at the close",
+    "h2-protocol-error.pcap": "a GOAWAY's idle from the closing piece alone",
+}
+
+
+def close_exception(name: str, want: Dict[str, Any], packets: int) -> bool:
+    if name in KNOWN_CLOSE or name in KNOWN_CLOSE_TLS_H2:
+        return True
+    # Cut every 4 frames, every TLS handshake and most HTTP/2 openings
+    # fall across pieces: TLS and HTTP/2 are not held to one run there.
     tls = want["tls_handshake"] is not None or bool(want["close_estimated"])
-    return tls or h2(name) or name in KNOWN_CLOSE
+    return packets < 6 and (tls or h2(name))
 
 
 @pytest.mark.parametrize("packets,files_per_run", [(4, 1), (6, 3), (10, 1), (10, 2), (25, 3)])
@@ -244,7 +267,7 @@ def test_stitched_close_equals_one_run(client, tmp_path: Path, packets: int, fil
     runs of FILES_PER_RUN files: the stitched close columns are one run's,
     values taken from one run over the whole capture."""
     outs = split_and_run(client, splittable(packets), packets, files_per_run, tmp_path)
-    rejudged, differ = 0, []
+    rejudged, differ, held_tls_h2 = 0, [], 0
     for cap, out in outs.items():
         name = os.path.basename(cap)
         want, _ = whole_run(cap)
@@ -255,8 +278,15 @@ def test_stitched_close_equals_one_run(client, tmp_path: Path, packets: int, fil
             if g["pieces"] > 1 and g["close_explanation"] is None and w["close_explanation"] is not None:
                 rejudged += 1
             bad = [c for c in CLOSE_COLUMNS if g[c] != w[c]]
-            if bad and not close_exception(name, w):
+            if g["pieces"] > 1 and not close_exception(name, w, packets) and (
+                w["tls_handshake"] is not None or h2(name)
+            ):
+                held_tls_h2 += 1
+            if bad and not close_exception(name, w, packets):
                 differ.append((name, k, {c: (w[c], g[c]) for c in bad}))
     assert not differ, differ
     # The cuts did go through connections whose closing piece had no HTTP.
     assert rejudged > 0
+    if packets >= 6:
+        # ... and through TLS and HTTP/2 connections held to one run.
+        assert held_tls_h2 > 0, held_tls_h2

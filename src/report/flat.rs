@@ -163,6 +163,16 @@ pub const CONNECTION_COLUMNS: &[(&str, Kind)] = &[
     ("tail_response_remaining", Kind::Int),
     ("client_last_payload_ns", Kind::Int),
     ("server_last_payload_ns", Kind::Int),
+    // A TLS connection judged from its records (no keys): where its last
+    // turn's last client and server records ended, and the last server
+    // record before its first turn (nanoseconds since the epoch).
+    ("tls_last_client_ns", Kind::Int),
+    ("tls_last_server_ns", Kind::Int),
+    ("tls_lead_server_ns", Kind::Int),
+    // An HTTP/2 connection: how it began (`prior_knowledge`, `upgrade`,
+    // `alpn`, `mid_stream`), its last stream activity up to the first close.
+    ("h2_start", Kind::Str),
+    ("h2_last_activity_ns", Kind::Int),
 ];
 
 /// The row of one connection (same order as [`CONNECTION_COLUMNS`]).
@@ -253,6 +263,11 @@ pub fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
         oint(c.tail.response_remaining),
         oint(c.tail.client_last_payload.map(|a| a.ts.0)),
         oint(c.tail.server_last_payload.map(|a| a.ts.0)),
+        oint(c.tail.tls_client_last.map(|a| a.ts.0)),
+        oint(c.tail.tls_server_last.map(|a| a.ts.0)),
+        oint(c.tail.tls_lead_server.map(|a| a.ts.0)),
+        os(c.http2.as_ref().and_then(|h| name(&h.start))),
+        oint(c.tail.h2_last_activity.map(|a| a.ts.0)),
     ]
 }
 

@@ -238,6 +238,18 @@ pub struct Tail {
     /// A close-delimited response not ended yet: a FIN from the server
     /// ends it, any other close finds it unfinished.
     pub close_delimited_open: Option<bool>,
+    /// A TLS connection judged from its records: where the last turn's
+    /// last client record ended.
+    pub tls_client_last: Option<At>,
+    /// Where the last turn's last server record ended (`None`: not
+    /// answered, or no turn).
+    pub tls_server_last: Option<At>,
+    /// Where the last server record before the first turn ended (the
+    /// answer to a turn of an earlier piece).
+    pub tls_lead_server: Option<At>,
+    /// An HTTP/2 connection: the last stream activity up to the first
+    /// close (what its `idle_before_close` counts from).
+    pub h2_last_activity: Option<At>,
 }
 
 /// [`Tail`] over the exchanges not settled (`window`; settled ones cannot
@@ -301,6 +313,7 @@ fn tail(conn: &Connection, window: &[Exchange], last: Option<At>) -> Tail {
         response_remaining,
         client_last_payload: conn.sides.client.last_payload,
         server_last_payload: conn.sides.server.last_payload,
+        ..Tail::default()
     }
 }
 

@@ -61,6 +61,9 @@ pub fn judge(conn: &Connection, tls: &TlsConn, v: &mut Verdict) {
         v.anomalies.truncate(MAX_ANOMALIES_PER_CONNECTION);
         v.anomalies_dropped += extra as u64;
     }
+    v.tail.tls_client_last = f.last_turn.map(|t| t.client_last_at);
+    v.tail.tls_server_last = f.last_turn.and_then(|t| t.server_last_at);
+    v.tail.tls_lead_server = f.lead_server_at;
     let c = &mut v.close;
     c.tls = Some(TlsClose {
         handshake: f.handshake,
