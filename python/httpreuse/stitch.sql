@@ -391,38 +391,46 @@ numbered AS (
     e.request_end + (p.start - p.connection_start) AS request_end,
     e.response_start + (p.start - p.connection_start) AS response_start,
     e.response_end + (p.start - p.connection_start) AS response_end,
+    e.stream_id,
+    e.open_at_end,
     ROW_NUMBER() OVER (PARTITION BY p.sensor, p.community_id, p.piece_group ORDER BY p.run, e.trans_depth) AS seq
   FROM {exchanges} e
   JOIN pieces p ON e.sensor = p.sensor AND e.run = p.run AND e.connection_id = p.id
   WHERE NOT p.tunnel_before
 ),
 -- An exchange cut by a run boundary: its request in one piece (no
--- response), its response first in the next (no request). The two rows
--- become one: the request row takes the response's columns.
+-- response), its response first in the next (no request): for HTTP/1 the
+-- next exchange, for HTTP/2 the same stream (stream_id is NULL for HTTP/1
+-- rows, so they partition together). The two rows become one: the request
+-- row takes the response's columns and its place (one run lists HTTP/1
+-- exchanges in order and HTTP/2 streams as they finish).
 linked AS (
   SELECT n.*,
-    (n.method IS NULL AND n.status IS NOT NULL AND LAG(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) IS NOT NULL
-      AND LAG(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) IS NULL AND LAG(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) < n.run) AS absorbed,
-    (n.method IS NOT NULL AND n.status IS NULL AND LEAD(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) IS NULL
-      AND LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) IS NOT NULL AND LEAD(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) > n.run) AS absorbs,
-    LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_status,
-    LEAD(n.reason) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_reason,
-    LEAD(n.response_version) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_version,
-    LEAD(n.interim_statuses) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_interim_statuses,
-    LEAD(n.persistent) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_persistent,
-    LEAD(n.response_lost_in_gap) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_lost_in_gap,
-    LEAD(n.response_frame) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_frame,
-    LEAD(n.response_connection) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_connection,
-    LEAD(n.response_persistence) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_persistence,
-    LEAD(n.response_keep_alive_timeout) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_keep_alive_timeout,
-    LEAD(n.response_keep_alive_max) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_keep_alive_max,
-    LEAD(n.response_framing) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_framing,
-    LEAD(n.response_content_length) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_content_length,
-    LEAD(n.response_transfer_encoding) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_transfer_encoding,
-    LEAD(n.response_body_bytes) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_body_bytes,
-    LEAD(n.response_complete) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_complete,
-    LEAD(n.response_start) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_start,
-    LEAD(n.response_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group ORDER BY n.seq) AS next_response_end
+    (n.method IS NULL AND n.status IS NOT NULL AND LAG(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) IS NOT NULL
+      AND LAG(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) IS NULL AND LAG(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) < n.run) AS absorbed,
+    (n.method IS NOT NULL AND n.status IS NULL AND LEAD(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) IS NULL
+      AND LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) IS NOT NULL AND LEAD(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) > n.run) AS absorbs,
+    LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_status,
+    LEAD(n.reason) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_reason,
+    LEAD(n.response_version) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_version,
+    LEAD(n.interim_statuses) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_interim_statuses,
+    LEAD(n.persistent) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_persistent,
+    LEAD(n.response_lost_in_gap) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_lost_in_gap,
+    LEAD(n.response_frame) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_frame,
+    LEAD(n.response_connection) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_connection,
+    LEAD(n.response_persistence) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_persistence,
+    LEAD(n.response_keep_alive_timeout) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_keep_alive_timeout,
+    LEAD(n.response_keep_alive_max) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_keep_alive_max,
+    LEAD(n.response_framing) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_framing,
+    LEAD(n.response_content_length) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_content_length,
+    LEAD(n.response_transfer_encoding) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_transfer_encoding,
+    LEAD(n.response_body_bytes) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_body_bytes,
+    LEAD(n.response_complete) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_complete,
+    LEAD(n.response_start) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_start,
+    LEAD(n.response_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_end,
+    LEAD(n.request_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_request_end,
+    LEAD(n.open_at_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_open_at_end,
+    LEAD(n.seq) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_seq
   FROM numbered n
 )
 SELECT
@@ -432,7 +440,12 @@ SELECT
   l.run,
   l.piece_id,
   l.piece_trans_depth,
-  ROW_NUMBER() OVER (PARTITION BY l.sensor, l.community_id, l.piece_group ORDER BY l.seq) AS trans_depth,
+  -- HTTP/2 streams a piece left open unanswered, not answered in a later
+  -- one either, go last (one run hands them out at its end)
+  ROW_NUMBER() OVER (PARTITION BY l.sensor, l.community_id, l.piece_group ORDER BY
+    CASE WHEN l.absorbs THEN l.next_seq
+      WHEN l.stream_id IS NOT NULL AND l.open_at_end AND l.status IS NULL THEN l.seq + 4000000000
+      ELSE l.seq END) AS trans_depth,
   l.client,
   l.server,
   l.method,
@@ -449,7 +462,8 @@ SELECT
   l.request_persistence,
   l.request_framing,
   l.request_body_bytes,
-  l.request_complete,
+  -- an HTTP/2 request whose END_STREAM is in the response's piece
+  CASE WHEN l.absorbs AND l.next_request_end IS NOT NULL THEN TRUE ELSE l.request_complete END AS request_complete,
   l.expect_continue,
   CASE WHEN l.absorbs THEN l.next_response_frame ELSE l.response_frame END AS response_frame,
   CASE WHEN l.absorbs THEN l.next_response_connection ELSE l.response_connection END AS response_connection,
@@ -462,8 +476,10 @@ SELECT
   CASE WHEN l.absorbs THEN l.next_response_body_bytes ELSE l.response_body_bytes END AS response_body_bytes,
   CASE WHEN l.absorbs THEN l.next_response_complete ELSE l.response_complete END AS response_complete,
   l.request_start,
-  l.request_end,
+  CASE WHEN l.absorbs THEN COALESCE(l.request_end, l.next_request_end) ELSE l.request_end END AS request_end,
   CASE WHEN l.absorbs THEN l.next_response_start ELSE l.response_start END AS response_start,
-  CASE WHEN l.absorbs THEN l.next_response_end ELSE l.response_end END AS response_end
+  CASE WHEN l.absorbs THEN l.next_response_end ELSE l.response_end END AS response_end,
+  l.stream_id,
+  CASE WHEN l.absorbs THEN l.next_open_at_end ELSE l.open_at_end END AS open_at_end
 FROM linked l
 WHERE NOT l.absorbed

@@ -263,6 +263,8 @@ def expected_exchange(c: Dict[str, Any], i: int, e: Dict[str, Any]) -> Dict[str,
         "request_end": t["request_end"],
         "response_start": t["response_start"],
         "response_end": t["response_end"],
+        "stream_id": e.get("stream_id"),
+        "open_at_end": e.get("open_at_end", False),
     }
 
 

@@ -35,12 +35,30 @@ def h2(name: str) -> bool:
     from its frames (H2Start::MidStream) and counts the streams it opens,
     but (measured with stitch_diff.py, python/README.md "Limits") a piece
     with fewer than three frames in each direction is not recognised (cut
-    every 4 frames: h2load, h2-python, h2-upgrade-nghttp lose requests;
-    every 10: one h2-python request), and a response whose request is in
-    an earlier piece is not joined to it (stitch.sql pairs by stream id
-    for HTTP/1 only), so exchanges lose their status; which HTTP/2
-    captures show it depends on where the cuts fall."""
+    every 4 frames: h2load, h2-python, h2-upgrade-nghttp lose requests),
+    and which HTTP/2 captures show the limits of KNOWN_EXCHANGES_H2
+    depends on where the cuts fall: at cuts other than 10 frames they are
+    not held to a list."""
     return name.startswith("h2")
+
+
+# HTTP/2 fixtures whose stitched exchanges differ from one run at the
+# 10-frame cut, one file per run. A response whose request is in an
+# earlier piece is joined to it by stream id (the later piece reports it as
+# a response-only exchange), so the rest are:
+KNOWN_EXCHANGES_H2 = {
+    # streams a GOAWAY left unprocessed in a later piece: one run lists
+    # them when the GOAWAY came, the stitched connection at its end
+    "h2-rollover.pcap": "order of unprocessed streams",
+    "h2load-rollover.pcap": "order of unprocessed streams",
+    # the later piece synchronised after the response HEADERS it skipped
+    "h2load.pcap": "response headers in the bytes before the resync",
+    # h2c: the 101 of the HTTP/1 request in one piece, stream 1's 200 in
+    # the next (the HTTP/1 row has no stream id to join on)
+    "h2-upgrade.pcap": "101 and stream 1's response in two pieces",
+}
+
+
 KNOWN_EXCHANGES = KNOWN_REQUESTS | {
     # A retransmitted response segment and its original fall in different
     # runs: the later piece sees a gap where the response head was.
@@ -144,7 +162,9 @@ def test_runs_stitched_equal_one_run(client, tmp_path: Path, packets: int, files
     if packets == 10:
         # The known cases do show the limit (update the lists when they stop).
         assert bad_requests - h2_bad == KNOWN_REQUESTS
-        assert h2_bad, "HTTP/2 cuts lose streams (see h2())"
+        if files_per_run == 1:
+            # the known cases do show the limit (update the list when they stop)
+            assert h2_bad == set(KNOWN_EXCHANGES_H2), h2_bad
 
 
 def test_one_run_of_all_parts_equals_the_whole(client, tmp_path: Path) -> None:

@@ -132,6 +132,9 @@ pub struct H2Stream {
     /// When it ended (for unfinished streams: the last event of the
     /// connection, or of its eviction).
     pub closed: Option<At>,
+    /// A stream opened before the capture (or the piece) began, seen from
+    /// its response headers on: no request, only the response.
+    pub continued: bool,
 }
 
 impl H2Stream {
@@ -157,6 +160,7 @@ impl H2Stream {
             unprocessed: None,
             finished: false,
             closed: None,
+            continued: false,
         }
     }
 
@@ -1694,7 +1698,7 @@ impl H2Session {
         if let Some(st) = self.stream_mut(sid) {
             // trailers of the request (or a second block)
             st.request.header_blocks = st.request.header_blocks.saturating_add(1);
-            if st.request.headers.is_some() {
+            if st.request.headers.is_some() || st.continued {
                 st.request.trailers = true;
             } else {
                 st.request.headers = Some(at);
@@ -1750,9 +1754,18 @@ impl H2Session {
         // or trailers cannot be told
         let f = f.filter(|f| !f.partial || f.has_status);
         let partial = f.as_ref().is_some_and(|f| f.partial);
-        if self.continued(sid) {
+        if self.stream_mut(sid).is_none() && self.continued(sid) {
             self.continued_activity(at);
-            return;
+            if !f.as_ref().is_some_and(|f| f.has_status) {
+                return;
+            }
+            // the response to a request sent before the capture began: an
+            // exchange of its own, without the request (as an HTTP/1
+            // response at the start of a mid-stream connection)
+            let mut st = H2Stream::new(sid, at);
+            st.continued = true;
+            self.insert(st, at);
+            self.activate();
         }
         let Some(st) = self.stream_mut(sid) else {
             if !self.was_seen(sid) {
@@ -1879,7 +1892,10 @@ impl H2Session {
             return;
         };
         st.half_mut(role).end_stream.get_or_insert(at);
-        if closing || (st.request.end_stream.is_some() && st.response.end_stream.is_some()) {
+        // a continued stream's request ended before its response began
+        // (or its end is not in the piece)
+        let request_done = st.request.end_stream.is_some() || st.continued;
+        if closing || (request_done && st.response.end_stream.is_some()) {
             self.close(sid, true, at);
         }
     }

@@ -590,6 +590,46 @@ fn priority_and_unknown_frames_open_nothing() {
     assert!(t.kinds().is_empty(), "{:?}", t.s.anomalies());
 }
 
+/// A capture that begins mid-connection: responses to requests sent
+/// before it are exchanges of their own (no request), trailers and DATA
+/// on them are theirs, and they count as neither opened streams nor
+/// requests.
+#[test]
+fn responses_of_streams_opened_before_the_capture() {
+    let mut t = T {
+        s: H2Session::new(H2Start::MidStream),
+        n: 0,
+        done: Vec::new(),
+    };
+    let wu = fr(8, 0, 0, &[0, 0, 1, 0]);
+    t.c(&[wu.clone(), wu.clone(), wu].concat());
+    // DATA only: its response began before the capture, nothing to show
+    let mut sv = fr(0, flags::END_STREAM, 3, b"tail");
+    sv.extend(fr(1, flags::END_HEADERS, 5, &resp("200")));
+    sv.extend(fr(0, 0, 5, b"hello"));
+    sv.extend(fr(
+        1,
+        flags::END_HEADERS | flags::END_STREAM,
+        5,
+        &block(&[("grpc-status", "0")]),
+    ));
+    sv.extend(fr(1, flags::END_HEADERS, 7, &resp("404")));
+    t.sv(&sv);
+    let done = t.finish();
+    let find = |id: u32| done.iter().find(|s| s.stream_id == id);
+    let s5 = find(5).expect("stream 5");
+    assert!(s5.continued && s5.finished, "{s5:?}");
+    assert_eq!(s5.request.headers, None);
+    assert_eq!(s5.status, Some(200));
+    assert_eq!(s5.response.body_bytes, 5);
+    assert!(s5.response.trailers && s5.response.end_stream.is_some());
+    let s7 = find(7).expect("stream 7");
+    assert!(s7.continued && !s7.finished && s7.status == Some(404));
+    assert_eq!(done.len(), 2, "{done:?}");
+    assert_eq!(t.s.facts().streams_opened.client, 0);
+    assert_eq!(t.s.facts().streams_continued, 3);
+}
+
 /// A connection of well-formed frames, for the split tests.
 fn conversation() -> (Vec<u8>, Vec<u8>) {
     let mut c = client_start();

@@ -274,7 +274,8 @@ pub fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
 /// Columns of `exchanges.csv` / `exchanges.parquet`, in order. Times are
 /// seconds since the connection's first packet, as in the JSON report;
 /// `trans_depth` is the exchange's 1-based position in its connection
-/// (Zeek's name).
+/// (Zeek's name); `stream_id` is the HTTP/2 stream (empty for HTTP/1),
+/// `open_at_end` whether it was still open when the connection ended.
 pub const EXCHANGE_COLUMNS: &[(&str, Kind)] = &[
     ("connection_id", Kind::Int),
     ("trans_depth", Kind::Int),
@@ -310,6 +311,8 @@ pub const EXCHANGE_COLUMNS: &[(&str, Kind)] = &[
     ("request_end", Kind::Float),
     ("response_start", Kind::Float),
     ("response_end", Kind::Float),
+    ("stream_id", Kind::Int),
+    ("open_at_end", Kind::Bool),
 ];
 
 fn message_cells(m: Option<&MessageReport>) -> [Cell; 4] {
@@ -364,6 +367,8 @@ pub fn exchange_row(c: &ConnectionReport, index: usize, e: &ExchangeReport) -> V
         Cell::Float(e.timing.request_end),
         Cell::Float(e.timing.response_start),
         Cell::Float(e.timing.response_end),
+        oint(e.stream_id.map(u64::from)),
+        Cell::Bool(Some(e.open_at_end)),
     ]
 }
 

@@ -107,7 +107,7 @@ impl H2Fold {
         if s.status.is_some() {
             self.responses += 1;
         }
-        if client && self.client_opened.len() < MAX_OPENINGS {
+        if client && !s.continued && self.client_opened.len() < MAX_OPENINGS {
             self.client_opened.push((s.opened, s.stream_id));
         }
         let until = conn.first_close.map(|fc| fc.at);
