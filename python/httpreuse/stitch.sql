@@ -26,6 +26,9 @@
 --
 -- Written for DuckDB and Spark SQL alike: window functions, MIN_BY/MAX_BY,
 -- BOOL_OR; {q} quotes the `end` column ("" for DuckDB, `` for Spark).
+-- MAX_BY/MIN_BY skip rows whose value is NULL (DuckDB), so a column taken
+-- from one piece whose value may be NULL is MAX(CASE WHEN <that piece>
+-- THEN col END): the piece's NULL stays NULL.
 -- httpreuse.stitch_sql() fills in the placeholders and puts the `pieces`
 -- part in front of the part asked for.
 
@@ -135,17 +138,17 @@ SELECT
   MIN_BY(CASE WHEN p.flipped THEN (CASE p.first_close_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' END) ELSE p.first_close_by END,
          CASE WHEN p.first_close_by IS NOT NULL THEN p.run END) AS first_close_by,
   MIN_BY(p.first_close_kind, CASE WHEN p.first_close_kind IS NOT NULL THEN p.run END) AS first_close_kind,
-  MAX_BY(p.close_reason, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_reason,
-  MAX_BY(CASE WHEN p.flipped THEN (CASE p.close_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' END) ELSE p.close_by END, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_by,
-  MAX_BY(p.close_kind, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_kind,
-  MAX_BY(CASE WHEN p.flipped THEN (CASE p.close_said_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' ELSE p.close_said_by END) ELSE p.close_said_by END, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_said_by,
-  MAX_BY(p.close_idle_seconds, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_idle_seconds,
-  MAX_BY(p.close_advertised_timeout, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_advertised_timeout,
-  MAX_BY(p.close_matches_timeout, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_matches_timeout,
-  MAX_BY(p.close_request_outstanding, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_request_outstanding,
+  MAX(CASE WHEN p.run = p.close_run THEN p.close_reason END) AS close_reason,
+  MAX(CASE WHEN p.run = p.close_run THEN CASE WHEN p.flipped THEN (CASE p.close_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' END) ELSE p.close_by END END) AS close_by,
+  MAX(CASE WHEN p.run = p.close_run THEN p.close_kind END) AS close_kind,
+  MAX(CASE WHEN p.run = p.close_run THEN CASE WHEN p.flipped THEN (CASE p.close_said_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' ELSE p.close_said_by END) ELSE p.close_said_by END END) AS close_said_by,
+  MAX(CASE WHEN p.run = p.close_run THEN p.close_idle_seconds END) AS close_idle_seconds,
+  MAX(CASE WHEN p.run = p.close_run THEN p.close_advertised_timeout END) AS close_advertised_timeout,
+  MAX(CASE WHEN p.run = p.close_run THEN p.close_matches_timeout END) AS close_matches_timeout,
+  MAX(CASE WHEN p.run = p.close_run THEN p.close_request_outstanding END) AS close_request_outstanding,
   MIN(p.idle_between_requests_min) AS idle_between_requests_min,
   MAX(p.idle_between_requests_max) AS idle_between_requests_max,
-  MAX_BY(p.idle_before_close, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS idle_before_close,
+  MAX(CASE WHEN p.run = p.close_run THEN p.idle_before_close END) AS idle_before_close,
   MAX_BY(CASE WHEN p.flipped THEN p.client_keep_alive_timeout ELSE p.server_keep_alive_timeout END,
          CASE WHEN (CASE WHEN p.flipped THEN p.client_keep_alive_timeout ELSE p.server_keep_alive_timeout END) IS NOT NULL THEN p.run END) AS server_keep_alive_timeout,
   MAX_BY(p.server_keep_alive_max, CASE WHEN p.server_keep_alive_max IS NOT NULL AND NOT p.flipped THEN p.run END) AS server_keep_alive_max,
@@ -162,7 +165,7 @@ SELECT
   MAX_BY(CASE WHEN p.flipped THEN (CASE p.half_closed_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' END) ELSE p.half_closed_by END,
          CASE WHEN p.half_closed_by IS NOT NULL THEN p.run END) AS half_closed_by,
   CAST(SUM(p.anomalies) AS BIGINT) AS anomalies,
-  MAX_BY(p.close_explanation, CASE WHEN p.run = p.close_run THEN 1 ELSE 0 END) AS close_explanation,
+  MAX(CASE WHEN p.run = p.close_run THEN p.close_explanation END) AS close_explanation,
   MIN_BY(p.open_at_start, p.run) AS open_at_start,
   MAX_BY(p.open_at_end, p.run)
     AND NOT (BOOL_OR(p.any_rst) OR (BOOL_OR(p.client_fin) AND BOOL_OR(p.server_fin))) AS open_at_end,

@@ -239,7 +239,6 @@ KNOWN_CLOSE = {
     # across the cut, a retransmission and its original in two runs): the
     # closing piece's own verdict stands.
     "findings-idle-race.pcap": "a stale request in the closing piece",
-    "stale-reuse.pcap": "a stale request in the closing piece",
     "go-client-timeout.pcap": "the closing piece holds part of the last exchange",
     "findings-no-reuse.pcap": "the request's Connection: close and its answer in two pieces, with more in the closing one",
     "ab-no-k.pcap": "the request and its answer in two pieces, with more in the closing one",
@@ -260,7 +259,6 @@ KNOWN_CLOSE_TLS_H2 = {
     "tls-tls13-0rtt.pcap": "0-RTT: ClientHello and ServerHello in two pieces",
     "h2-tls-chromium.pcap": "a handshake cut between pieces",
     "tls-tls13-chromium.pcap": "a handshake cut between pieces",
-    "tls-tls13-hrr.pcap": "a HelloRetryRequest and the second ClientHello in two pieces",
     # h2c: the Upgrade and the 101 in an earlier piece than the close; the
     # closing piece's verdict is the tunnel's ("upgraded").
     "h2-upgrade.pcap": "h2c upgrade in an earlier piece",
