@@ -6,7 +6,9 @@
 //! method and status the whole-capture run reads; those whose request came
 //! before the cut are counted only by the head of the capture, never twice;
 //! a stream whose header block needed the unknown dynamic table is marked
-//! `headers_unknown`. An HTTP/1 connection cut mid-stream is never taken
+//! `headers_unknown`. A response in the piece to a request before the cut
+//! is an exchange without a request, with the status the whole run reads,
+//! once. An HTTP/1 connection cut mid-stream is never taken
 //! for HTTP/2. Expected values come from the whole-capture run (which
 //! agrees with tshark, tests/tshark_agreement.rs).
 
@@ -24,6 +26,7 @@ struct Whole {
     method: Value,
     path: Value,
     status: Value,
+    response_frame: Option<u64>,
 }
 
 /// Per connection (by client address): stream id -> what the run read.
@@ -46,6 +49,7 @@ fn streams(v: &Value) -> BTreeMap<String, BTreeMap<u64, Whole>> {
                     method: req["method"].clone(),
                     path: req["target"].clone(),
                     status: e["response"]["status"].clone(),
+                    response_frame: e["response"]["frame"].as_u64(),
                 },
             );
         }
@@ -64,8 +68,9 @@ fn conn<'a>(v: &'a Value, client: &str) -> Option<&'a Value> {
 
 /// Cuts `name` before every frame and checks the pieces against the whole.
 /// Returns how many (piece, stream) pairs were read mid-stream (the piece
-/// without the preface), and how many of them had `headers_unknown`.
-fn cut_everywhere(name: &str) -> (usize, usize) {
+/// without the preface), how many of them had `headers_unknown`, and how
+/// many responses the pieces read to requests before their cut.
+fn cut_everywhere(name: &str) -> (usize, usize, usize) {
     let path = fixture(&format!("fixtures/captures/{name}"));
     let whole = report(&path);
     let want = streams(&whole);
@@ -77,7 +82,7 @@ fn cut_everywhere(name: &str) -> (usize, usize) {
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let (mut checked, mut unknown) = (0, 0);
+    let (mut checked, mut unknown, mut answered) = (0, 0, 0);
     for cut in 1..records.len() {
         let head_path = dir.join("head.pcap");
         let tail_path = dir.join("tail.pcap");
@@ -102,9 +107,29 @@ fn cut_everywhere(name: &str) -> (usize, usize) {
                 assert!(!c["http2"].is_null(), "{ctx}: not read as HTTP/2");
             }
             let mut got = BTreeSet::new();
+            let mut responses = BTreeSet::new();
             for e in c["exchanges"].as_array().unwrap() {
                 let sid = e["stream_id"].as_u64().expect("an HTTP/2 exchange");
                 if e["request"].is_null() {
+                    // the answer to a request before the cut: its stream
+                    // and status as the whole run reads them, once
+                    let w = ws.get(&sid).unwrap_or_else(|| {
+                        panic!("{ctx}: response on stream {sid}, no such stream")
+                    });
+                    assert!(w.request_frame <= cut as u64, "{ctx}: stream {sid}");
+                    assert!(
+                        w.response_frame.is_some_and(|f| f > cut as u64),
+                        "{ctx}: stream {sid} answered before the cut"
+                    );
+                    assert_eq!(
+                        e["response"]["status"], w.status,
+                        "{ctx}: stream {sid} status"
+                    );
+                    assert!(
+                        responses.insert(sid),
+                        "{ctx}: response on stream {sid} twice"
+                    );
+                    answered += 1;
                     continue;
                 }
                 assert!(got.insert(sid), "{ctx}: stream {sid} twice");
@@ -139,10 +164,29 @@ fn cut_everywhere(name: &str) -> (usize, usize) {
             assert!(before.is_disjoint(&got), "{ctx}: counted in both pieces");
             let all: BTreeSet<u64> = before.union(&got).copied().collect();
             assert_eq!(all, ws.keys().copied().collect(), "{ctx}: head + piece");
+            // a response counted in the piece is not one in the head
+            if let Some(hc) = conn(&head, client) {
+                for e in hc["exchanges"].as_array().unwrap() {
+                    let sid = e["stream_id"].as_u64();
+                    assert!(
+                        !(e["response"].is_object() && sid.is_some_and(|s| responses.contains(&s))),
+                        "{ctx}: response of stream {sid:?} in both pieces"
+                    );
+                }
+            }
+            let statuses = |v: &Value| {
+                v["exchanges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| e["response"].is_object())
+                    .count()
+            };
+            assert_eq!(c["responses"], statuses(c), "{ctx}: responses");
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
-    (checked, unknown)
+    (checked, unknown, answered)
 }
 
 /// `h2load.pcap`: two connections of ten GETs each (streams 1-19, tshark).
@@ -151,8 +195,9 @@ fn cut_everywhere(name: &str) -> (usize, usize) {
 /// after a connection's first request cannot decode them all.
 #[test]
 fn h2load_cut_before_every_frame() {
-    let (checked, unknown) = cut_everywhere("h2load.pcap");
+    let (checked, unknown, answered) = cut_everywhere("h2load.pcap");
     assert!(checked > 100, "{checked}");
+    assert!(answered > 100, "{answered}");
     assert_eq!(
         unknown, checked,
         "h2load requests all refer to the dynamic table"
@@ -164,8 +209,10 @@ fn h2load_cut_before_every_frame() {
 /// still must not count any.
 #[test]
 fn nghttp_prior_knowledge_cut_before_every_frame() {
-    let (checked, _) = cut_everywhere("h2-nghttp-prior.pcap");
+    let (checked, _, answered) = cut_everywhere("h2-nghttp-prior.pcap");
     assert_eq!(checked, 0);
+    // its responses come after the preface: cuts between read them
+    assert!(answered > 0, "{answered}");
 }
 
 #[test]
@@ -177,7 +224,8 @@ fn rollover_goaway_reset_cut_before_every_frame() {
         "h2-curl-prior.pcap",
         "h2-idle.pcap",
     ] {
-        cut_everywhere(f);
+        let (_, _, answered) = cut_everywhere(f);
+        assert!(answered > 0, "{f}: {answered}");
     }
 }
 
