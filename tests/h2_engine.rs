@@ -120,7 +120,9 @@ impl Conn {
         if let (Some((info, req_end)), Some(resp_end)) =
             (self.request.clone(), self.response_head_end)
         {
-            let mut s = H2Session::new(H2Start::Upgrade { request: info });
+            let mut s = H2Session::new(H2Start::Upgrade {
+                request: Some(info),
+            });
             let server_rest = self.pre[1].get(resp_end..).unwrap_or_default().to_vec();
             let client_rest = self.pre[0].get(req_end..).unwrap_or_default().to_vec();
             // the server's SETTINGS follow the 101; the client's preface

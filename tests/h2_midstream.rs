@@ -262,3 +262,65 @@ fn http1_cut_mid_stream_is_not_http2() {
         std::fs::remove_file(&tail_path).unwrap();
     }
 }
+
+/// `Upgrade: h2c` cut between the request and its 101 (curl and nghttp
+/// against nghttpd: `h2-upgrade.pcap`, `h2-upgrade-nghttp.pcap`): the piece
+/// sees the 101 without its request, switches to HTTP/2 as the whole run
+/// does, and reads stream 1's answer as a response without its request,
+/// `101` first, with the whole run's status; its close is the whole run's.
+#[test]
+fn h2c_cut_between_request_and_101() {
+    let mut seen = 0;
+    for name in ["h2-upgrade.pcap", "h2-upgrade-nghttp.pcap"] {
+        let path = fixture(&format!("fixtures/captures/{name}"));
+        let whole = report(&path);
+        let bytes = std::fs::read(&path).unwrap();
+        let (header, records) = pcap_records(&bytes);
+        let tail_path = std::env::temp_dir().join(format!(
+            "httpreuse-h2mid-h2c-{}-{}.pcap",
+            name.replace('.', "_"),
+            std::process::id()
+        ));
+        for wc in whole["connections"].as_array().unwrap() {
+            let Some(up) = wc["exchanges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["stream_id"] == 1 && e["interim"][0]["status"] == 101)
+            else {
+                continue;
+            };
+            let request_frame = up["request"]["frame"].as_u64().unwrap() as usize;
+            let switched = up["interim"][0]["frame"].as_u64().unwrap() as usize;
+            let response_frame = up["response"]["frame"].as_u64().unwrap() as usize;
+            // cuts after the request's frame, up to the 101's
+            for cut in request_frame..switched {
+                let ctx = format!("{name} cut before frame {}, {}", cut + 1, wc["client"]);
+                write_pcap(&tail_path, header, &records[cut..]);
+                let v = report(&tail_path);
+                let c = conn(&v, wc["client"].as_str().unwrap()).expect("the connection");
+                assert_eq!(c["http2"]["start"], "upgrade", "{ctx}");
+                // every request but the upgrading one comes after the 101
+                assert_eq!(
+                    c["requests"].as_u64(),
+                    wc["requests"].as_u64().map(|n| n - 1),
+                    "{ctx}"
+                );
+                let e = c["exchanges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["stream_id"] == 1)
+                    .unwrap_or_else(|| panic!("{ctx}: no stream 1"));
+                assert!(e["request"].is_null(), "{ctx}");
+                assert_eq!(e["interim"][0]["status"], 101, "{ctx}");
+                assert!(response_frame > cut);
+                assert_eq!(e["response"]["status"], up["response"]["status"], "{ctx}");
+                assert_eq!(c["close"]["reason"], wc["close"]["reason"], "{ctx}");
+                seen += 1;
+            }
+        }
+        std::fs::remove_file(&tail_path).ok();
+    }
+    assert!(seen >= 3, "{seen}");
+}

@@ -88,7 +88,10 @@ pieces AS (
     -- reads as HTTP/1 is the tunnel's bytes (one run would not parse them).
     COALESCE(MAX(CASE WHEN s.upgraded THEN 1 ELSE 0 END) OVER (
       PARTITION BY s.sensor, s.community_id, s.piece_group ORDER BY s.run
-      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) = 1 AS tunnel_before
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) = 1 AS tunnel_before,
+    -- The first piece read as HTTP/2 (after an h2c Upgrade, the HTTP/1
+    -- pieces before it do not judge the close).
+    MIN(CASE WHEN s.h2_start IS NOT NULL THEN s.run END) OVER (PARTITION BY s.sensor, s.community_id, s.piece_group) AS h2_run
   FROM sided s
 )
 
@@ -96,8 +99,9 @@ pieces AS (
 closing AS (
   SELECT p.*,
     -- The last piece before the closing one with HTTP/1 exchanges of its
-    -- own (not a tunnel's bytes).
-    MAX(CASE WHEN p.run < p.close_run AND p.tail_unfinished IS NOT NULL AND NOT p.tunnel_before THEN p.run END)
+    -- own (not a tunnel's bytes, not before the switch to HTTP/2).
+    MAX(CASE WHEN p.run < p.close_run AND p.tail_unfinished IS NOT NULL AND NOT p.tunnel_before
+          AND (p.h2_run IS NULL OR p.h2_run > p.close_run) THEN p.run END)
       OVER (PARTITION BY p.sensor, p.community_id, p.piece_group) AS http_run,
     -- TLS judged from its records: the last piece before the closing one
     -- with a turn (client application records) of its own.
@@ -401,40 +405,55 @@ numbered AS (
   JOIN pieces p ON e.sensor = p.sensor AND e.run = p.run AND e.connection_id = p.id
   WHERE NOT p.tunnel_before
 ),
+-- The pairing key: the HTTP/2 stream, or NULL for HTTP/1. An HTTP/1
+-- `Upgrade: h2c` request (Connection lists HTTP2-Settings) left unanswered
+-- in its piece becomes stream 1 (RFC 9113 section 3.2) when a later piece
+-- holds stream 1's response without its request (that piece began after
+-- the request, with the 101).
+keyed AS (
+  SELECT n.*,
+    COALESCE(n.stream_id,
+      CASE WHEN n.method IS NOT NULL AND n.status IS NULL
+        AND LOWER(n.request_connection) LIKE '%http2-settings%'
+        AND n.run < MAX(CASE WHEN n.stream_id = 1 AND n.method IS NULL AND n.status IS NOT NULL THEN n.run END)
+          OVER (PARTITION BY n.sensor, n.community_id, n.piece_group)
+      THEN 1 END) AS pkey
+  FROM numbered n
+),
 -- An exchange cut by a run boundary: its request in one piece (no
 -- response), its response first in the next (no request): for HTTP/1 the
--- next exchange, for HTTP/2 the same stream (stream_id is NULL for HTTP/1
+-- next exchange, for HTTP/2 the same stream (pkey is NULL for HTTP/1
 -- rows, so they partition together). The two rows become one: the request
 -- row takes the response's columns and its place (one run lists HTTP/1
 -- exchanges in order and HTTP/2 streams as they finish).
 linked AS (
   SELECT n.*,
-    (n.method IS NULL AND n.status IS NOT NULL AND LAG(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) IS NOT NULL
-      AND LAG(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) IS NULL AND LAG(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) < n.run) AS absorbed,
-    (n.method IS NOT NULL AND n.status IS NULL AND LEAD(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) IS NULL
-      AND LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) IS NOT NULL AND LEAD(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) > n.run) AS absorbs,
-    LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_status,
-    LEAD(n.reason) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_reason,
-    LEAD(n.response_version) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_version,
-    LEAD(n.interim_statuses) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_interim_statuses,
-    LEAD(n.persistent) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_persistent,
-    LEAD(n.response_lost_in_gap) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_lost_in_gap,
-    LEAD(n.response_frame) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_frame,
-    LEAD(n.response_connection) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_connection,
-    LEAD(n.response_persistence) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_persistence,
-    LEAD(n.response_keep_alive_timeout) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_keep_alive_timeout,
-    LEAD(n.response_keep_alive_max) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_keep_alive_max,
-    LEAD(n.response_framing) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_framing,
-    LEAD(n.response_content_length) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_content_length,
-    LEAD(n.response_transfer_encoding) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_transfer_encoding,
-    LEAD(n.response_body_bytes) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_body_bytes,
-    LEAD(n.response_complete) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_complete,
-    LEAD(n.response_start) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_start,
-    LEAD(n.response_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_response_end,
-    LEAD(n.request_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_request_end,
-    LEAD(n.open_at_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_open_at_end,
-    LEAD(n.seq) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.stream_id ORDER BY n.seq) AS next_seq
-  FROM numbered n
+    (n.method IS NULL AND n.status IS NOT NULL AND LAG(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) IS NOT NULL
+      AND LAG(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) IS NULL AND LAG(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) < n.run) AS absorbed,
+    (n.method IS NOT NULL AND n.status IS NULL AND LEAD(n.method) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) IS NULL
+      AND LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) IS NOT NULL AND LEAD(n.run) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) > n.run) AS absorbs,
+    LEAD(n.status) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_status,
+    LEAD(n.reason) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_reason,
+    LEAD(n.response_version) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_version,
+    LEAD(n.interim_statuses) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_interim_statuses,
+    LEAD(n.persistent) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_persistent,
+    LEAD(n.response_lost_in_gap) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_lost_in_gap,
+    LEAD(n.response_frame) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_frame,
+    LEAD(n.response_connection) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_connection,
+    LEAD(n.response_persistence) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_persistence,
+    LEAD(n.response_keep_alive_timeout) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_keep_alive_timeout,
+    LEAD(n.response_keep_alive_max) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_keep_alive_max,
+    LEAD(n.response_framing) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_framing,
+    LEAD(n.response_content_length) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_content_length,
+    LEAD(n.response_transfer_encoding) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_transfer_encoding,
+    LEAD(n.response_body_bytes) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_body_bytes,
+    LEAD(n.response_complete) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_complete,
+    LEAD(n.response_start) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_start,
+    LEAD(n.response_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_response_end,
+    LEAD(n.request_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_request_end,
+    LEAD(n.open_at_end) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_open_at_end,
+    LEAD(n.seq) OVER (PARTITION BY n.sensor, n.community_id, n.piece_group, n.pkey ORDER BY n.seq) AS next_seq
+  FROM keyed n
 )
 SELECT
   l.sensor,
@@ -482,7 +501,7 @@ SELECT
   CASE WHEN l.absorbs THEN COALESCE(l.request_end, l.next_request_end) ELSE l.request_end END AS request_end,
   CASE WHEN l.absorbs THEN l.next_response_start ELSE l.response_start END AS response_start,
   CASE WHEN l.absorbs THEN l.next_response_end ELSE l.response_end END AS response_end,
-  l.stream_id,
+  l.pkey AS stream_id,
   CASE WHEN l.absorbs THEN l.next_open_at_end ELSE l.open_at_end END AS open_at_end
 FROM linked l
 WHERE NOT l.absorbed

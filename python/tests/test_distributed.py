@@ -53,9 +53,6 @@ KNOWN_EXCHANGES_H2 = {
     "h2load-rollover.pcap": "order of unprocessed streams",
     # the later piece synchronised after the response HEADERS it skipped
     "h2load.pcap": "response headers in the bytes before the resync",
-    # h2c: the 101 of the HTTP/1 request in one piece, stream 1's 200 in
-    # the next (the HTTP/1 row has no stream id to join on)
-    "h2-upgrade.pcap": "101 and stream 1's response in two pieces",
 }
 
 
@@ -259,9 +256,6 @@ KNOWN_CLOSE_TLS_H2 = {
     "tls-tls13-0rtt.pcap": "0-RTT: ClientHello and ServerHello in two pieces",
     "h2-tls-chromium.pcap": "a handshake cut between pieces",
     "tls-tls13-chromium.pcap": "a handshake cut between pieces",
-    # h2c: the Upgrade and the 101 in an earlier piece than the close; the
-    # closing piece's verdict is the tunnel's ("upgraded").
-    "h2-upgrade.pcap": "h2c upgrade in an earlier piece",
     # A stream open at the first close that the closing piece did not see
     # opened (request_outstanding); a GOAWAY's idle from the closing
     # piece's frames only.

@@ -101,8 +101,10 @@ pub struct HttpSession {
 /// response is the HTTP/2 one); the exchanges before it stay HTTP/1.
 #[derive(Clone, Debug)]
 pub struct H2cHandoff {
-    /// The upgrading request (stream 1).
-    pub request: crate::http2::H2RequestInfo,
+    /// The upgrading request (stream 1); None when the capture began after
+    /// it (a 101 naming `h2c` with no request seen: stream 1 is then a
+    /// response without its request).
+    pub request: Option<crate::http2::H2RequestInfo>,
     /// The 101 head's first and last byte.
     pub switched: (At, At),
     /// Bytes of the server's stream after the 101 head, in the event that
@@ -496,27 +498,31 @@ impl HttpSession {
         let Some(x) = self.ex(idx) else {
             return false;
         };
-        let (Some(req), Some(resp)) = (&x.request, &x.response) else {
+        let Some(resp) = &x.response else {
             return false;
         };
-        let Some(f) = req.head.h2c.as_deref() else {
-            return false;
-        };
-        if resp
-            .head
-            .upgrade
-            .as_deref()
-            .is_some_and(|u| !crate::http::lists_h2c(u))
-        {
-            return false;
-        }
-        let request = crate::http2::H2RequestInfo {
-            method: req.method.to_string(),
-            target: req.target.to_string(),
-            authority: f.host.clone(),
-            http2_settings: f.http2_settings.clone(),
-            body_bytes: req.body_bytes,
-            at: req.timing.end.unwrap_or(req.timing.head_end),
+        let upgrade = resp.head.upgrade.as_deref();
+        let request = match &x.request {
+            Some(req) => {
+                let Some(f) = req.head.h2c.as_deref() else {
+                    return false;
+                };
+                if upgrade.is_some_and(|u| !crate::http::lists_h2c(u)) {
+                    return false;
+                }
+                Some(crate::http2::H2RequestInfo {
+                    method: req.method.to_string(),
+                    target: req.target.to_string(),
+                    authority: f.host.clone(),
+                    http2_settings: f.http2_settings.clone(),
+                    body_bytes: req.body_bytes,
+                    at: req.timing.end.unwrap_or(req.timing.head_end),
+                })
+            }
+            // the capture began after the request: the 101 itself must
+            // name h2c (RFC 9113 section 3.2 has it say `Upgrade: h2c`)
+            None if upgrade.is_some_and(crate::http::lists_h2c) => None,
+            None => return false,
         };
         let Some(off) = idx
             .checked_sub(self.base)

@@ -153,8 +153,9 @@ pub enum H2Start {
     PriorKnowledge,
     /// `Upgrade: h2c` answered by 101.
     Upgrade {
-        /// The upgrading request (stream 1).
-        request: H2RequestInfo,
+        /// The upgrading request (stream 1); None when the capture began
+        /// after it and only the 101 was seen.
+        request: Option<H2RequestInfo>,
     },
     /// ALPN `h2` on (decrypted) TLS.
     Alpn,

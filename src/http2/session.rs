@@ -466,6 +466,9 @@ pub struct H2Session {
     noted_ping_flood: PerRole<bool>,
     noted_rapid_reset: bool,
     noted_too_many: bool,
+    /// `Upgrade: h2c` whose request the capture did not see: stream 1's
+    /// response, when it comes, is a response without its request.
+    unseen_stream1: bool,
     done: bool,
     /// [`H2Start::MidStream`].
     mid: bool,
@@ -493,6 +496,7 @@ impl H2Session {
             noted_ping_flood: PerRole::default(),
             noted_rapid_reset: false,
             noted_too_many: false,
+            unseen_stream1: false,
             done: false,
             mid: false,
             mid_floor: 0,
@@ -505,8 +509,16 @@ impl H2Session {
                 server: true,
             };
         }
-        if let H2Start::Upgrade { request } = start {
-            s.upgrade_stream(request);
+        match start {
+            H2Start::Upgrade {
+                request: Some(request),
+            } => s.upgrade_stream(request),
+            H2Start::Upgrade { request: None } => {
+                // stream 1 is taken (by the request before the capture)
+                s.max_id.client = 1;
+                s.unseen_stream1 = true;
+            }
+            _ => {}
         }
         s
     }
@@ -1754,7 +1766,14 @@ impl H2Session {
         // or trailers cannot be told
         let f = f.filter(|f| !f.partial || f.has_status);
         let partial = f.as_ref().is_some_and(|f| f.partial);
-        if self.stream_mut(sid).is_none() && self.continued(sid) {
+        if sid == 1 && self.unseen_stream1 && self.stream_mut(1).is_none() {
+            // the answer to the upgrading request the capture began after
+            self.unseen_stream1 = false;
+            let mut st = H2Stream::new(1, at);
+            st.continued = true;
+            self.insert(st, at);
+            self.activate();
+        } else if self.stream_mut(sid).is_none() && self.continued(sid) {
             self.continued_activity(at);
             if !f.as_ref().is_some_and(|f| f.has_status) {
                 return;

@@ -417,7 +417,9 @@ fn upgrade_stream_one() {
         body_bytes: 0,
         at: at(1),
     };
-    let mut s = H2Session::new(H2Start::Upgrade { request: info });
+    let mut s = H2Session::new(H2Start::Upgrade {
+        request: Some(info),
+    });
     assert_eq!(s.facts().max_concurrent_streams.client, Some(100));
     s.on_event(Dir::ToClient, StreamEvent::Data(&SETTINGS), at(2));
     s.on_event(Dir::ToServer, StreamEvent::Data(&client_start()), at(3));
