@@ -26,9 +26,10 @@
 --
 -- Written for DuckDB and Spark SQL alike: window functions, MIN_BY/MAX_BY,
 -- BOOL_OR; {q} quotes the `end` column ("" for DuckDB, `` for Spark).
--- MAX_BY/MIN_BY skip rows whose value is NULL (DuckDB), so a column taken
--- from one piece whose value may be NULL is MAX(CASE WHEN <that piece>
--- THEN col END): the piece's NULL stays NULL.
+-- MAX_BY/MIN_BY skip rows whose value is NULL in DuckDB, not in Spark, so
+-- they are used only where the ordering key is NULL whenever the value is;
+-- a column taken from one piece (the first, the closing one) is
+-- MAX(CASE WHEN <that piece> THEN col END): the piece's NULL stays NULL.
 -- httpreuse.stitch_sql() fills in the placeholders and puts the `pieces`
 -- part in front of the part asked for.
 
@@ -119,21 +120,21 @@ SELECT
   COUNT(*) AS pieces,
   MIN(p.run) AS first_run,
   MAX(p.run) AS last_run,
-  MIN_BY(p.id, p.run) AS first_id,
-  MIN_BY(p.client_addr, p.run) AS client_addr,
-  MIN_BY(p.client_port, p.run) AS client_port,
-  MIN_BY(p.server_addr, p.run) AS server_addr,
-  MIN_BY(p.server_port, p.run) AS server_port,
-  MIN_BY(p.roles_from, p.run) AS roles_from,
+  MAX(CASE WHEN p.run = p.first_run_of THEN p.id END) AS first_id,
+  MAX(CASE WHEN p.run = p.first_run_of THEN p.client_addr END) AS client_addr,
+  MAX(CASE WHEN p.run = p.first_run_of THEN p.client_port END) AS client_port,
+  MAX(CASE WHEN p.run = p.first_run_of THEN p.server_addr END) AS server_addr,
+  MAX(CASE WHEN p.run = p.first_run_of THEN p.server_port END) AS server_port,
+  MAX(CASE WHEN p.run = p.first_run_of THEN p.roles_from END) AS roles_from,
   -- A handshake cut by a run boundary: the SYN in one piece, the rest in
   -- the next; data in a later piece says it completed.
-  CASE WHEN MIN_BY(p.handshake_state, p.run) IN ('unanswered', 'no_final_ack')
+  CASE WHEN MAX(CASE WHEN p.run = p.first_run_of THEN p.handshake_state END) IN ('unanswered', 'no_final_ack')
          AND SUM(CASE WHEN p.run > p.first_run_of THEN p.client_payload_bytes + p.server_payload_bytes ELSE 0 END) > 0
-       THEN 'complete' ELSE MIN_BY(p.handshake_state, p.run) END AS handshake_state,
-  MIN_BY(p.handshake_complete, p.run)
-    OR (MIN_BY(p.handshake_state, p.run) IN ('unanswered', 'no_final_ack')
+       THEN 'complete' ELSE MAX(CASE WHEN p.run = p.first_run_of THEN p.handshake_state END) END AS handshake_state,
+  MAX(CASE WHEN p.run = p.first_run_of THEN p.handshake_complete END)
+    OR (MAX(CASE WHEN p.run = p.first_run_of THEN p.handshake_state END) IN ('unanswered', 'no_final_ack')
         AND SUM(CASE WHEN p.run > p.first_run_of THEN p.client_payload_bytes + p.server_payload_bytes ELSE 0 END) > 0) AS handshake_complete,
-  MIN_BY(p.handshake_rtt, p.run) AS handshake_rtt,
+  MAX(CASE WHEN p.run = p.first_run_of THEN p.handshake_rtt END) AS handshake_rtt,
   CAST(SUM(CASE WHEN p.tunnel_before THEN 0 ELSE p.requests END) AS BIGINT) AS requests,
   CAST(SUM(CASE WHEN p.tunnel_before THEN 0 ELSE p.responses END) AS BIGINT) AS responses,
   SUM(CASE WHEN p.tunnel_before THEN 0 ELSE p.requests END) > 1 AS reused,
@@ -170,7 +171,7 @@ SELECT
          CASE WHEN p.half_closed_by IS NOT NULL THEN p.run END) AS half_closed_by,
   CAST(SUM(p.anomalies) AS BIGINT) AS anomalies,
   MAX(CASE WHEN p.run = p.close_run THEN p.close_explanation END) AS close_explanation,
-  MIN_BY(p.open_at_start, p.run) AS open_at_start,
+  MAX(CASE WHEN p.run = p.first_run_of THEN p.open_at_start END) AS open_at_start,
   MAX_BY(p.open_at_end, p.run)
     AND NOT (BOOL_OR(p.any_rst) OR (BOOL_OR(p.client_fin) AND BOOL_OR(p.server_fin))) AS open_at_end,
   -- For the verdict again (`judged` below) of a connection whose

@@ -469,6 +469,16 @@ pub struct H2Session {
     /// `Upgrade: h2c` whose request the capture did not see: stream 1's
     /// response, when it comes, is a response without its request.
     unseen_stream1: bool,
+    /// Request bytes and END_STREAM seen on continued streams before their
+    /// response began (the end of an upload whose headers came before the
+    /// capture), for the response-only stream when it is created; at most
+    /// [`MAX_CONTINUED_REQUESTS`], the lowest ids dropped first.
+    continued_requests: BTreeMap<u32, (u64, Option<At>)>,
+    /// When a FIN or RST first ended a direction: activity on continued
+    /// streams later than it does not count (see
+    /// `continued_last_activity`; frames may be delivered after the FIN of
+    /// the other direction, so this goes by time, not by order).
+    first_end: Option<At>,
     done: bool,
     /// [`H2Start::MidStream`].
     mid: bool,
@@ -497,6 +507,8 @@ impl H2Session {
             noted_rapid_reset: false,
             noted_too_many: false,
             unseen_stream1: false,
+            continued_requests: BTreeMap::new(),
+            first_end: None,
             done: false,
             mid: false,
             mid_floor: 0,
@@ -936,6 +948,7 @@ impl H2Session {
 
     /// FIN or RST in a direction (or the end of the connection).
     fn end_dir(&mut self, dir: Dir, at: At) {
+        self.first_end.get_or_insert(at);
         let role = dir.sender();
         let d = self.dir_mut(dir);
         let mid_frame = d.cur.map(|c| (c.h, c.remaining));
@@ -1223,8 +1236,12 @@ impl H2Session {
         };
         let sid = h.stream_id;
         if self.stream_mut(sid).is_none() && self.continued(sid) {
-            if h.has(flags::END_STREAM) {
+            let end = h.has(flags::END_STREAM);
+            if end {
                 self.continued_activity(at);
+            }
+            if role == Role::Client {
+                self.note_continued_request(sid, u64::from(len), end.then_some(at));
             }
             return;
         }
@@ -1691,8 +1708,39 @@ impl H2Session {
 
     /// Activity on a continued stream (see `continued_last_activity`).
     fn continued_activity(&mut self, at: At) {
+        if self.first_end.is_some_and(|fe| at > fe) {
+            return;
+        }
         let l = &mut self.facts.continued_last_activity;
         *l = Some(l.map_or(at, |l| l.max(at)));
+    }
+
+    /// Request bytes (and its END_STREAM) on continued stream `sid` before
+    /// its response began.
+    fn note_continued_request(&mut self, sid: u32, bytes: u64, end: Option<At>) {
+        if !self.continued_requests.contains_key(&sid)
+            && self.continued_requests.len() >= MAX_CONTINUED_REQUESTS
+        {
+            self.continued_requests.pop_first();
+        }
+        let e = self.continued_requests.entry(sid).or_insert((0, None));
+        e.0 = e.0.saturating_add(bytes);
+        if e.1.is_none() {
+            e.1 = end;
+        }
+    }
+
+    /// A response-only stream for continued stream `sid`, with what its
+    /// request sent in this piece before the response.
+    fn insert_continued(&mut self, sid: u32, at: At) {
+        let mut st = H2Stream::new(sid, at);
+        st.continued = true;
+        if let Some((bytes, end)) = self.continued_requests.remove(&sid) {
+            st.request.body_bytes = bytes;
+            st.request.end_stream = end;
+        }
+        self.insert(st, at);
+        self.activate();
     }
 
     fn client_headers(&mut self, sid: u32, f: Option<BlockFacts>, at: At) {
@@ -1769,10 +1817,7 @@ impl H2Session {
         if sid == 1 && self.unseen_stream1 && self.stream_mut(1).is_none() {
             // the answer to the upgrading request the capture began after
             self.unseen_stream1 = false;
-            let mut st = H2Stream::new(1, at);
-            st.continued = true;
-            self.insert(st, at);
-            self.activate();
+            self.insert_continued(1, at);
         } else if self.stream_mut(sid).is_none() && self.continued(sid) {
             self.continued_activity(at);
             if !f.as_ref().is_some_and(|f| f.has_status) {
@@ -1781,10 +1826,7 @@ impl H2Session {
             // the response to a request sent before the capture began: an
             // exchange of its own, without the request (as an HTTP/1
             // response at the start of a mid-stream connection)
-            let mut st = H2Stream::new(sid, at);
-            st.continued = true;
-            self.insert(st, at);
-            self.activate();
+            self.insert_continued(sid, at);
         }
         let Some(st) = self.stream_mut(sid) else {
             if !self.was_seen(sid) {
@@ -1907,6 +1949,12 @@ impl H2Session {
 
     fn end_stream(&mut self, sid: u32, role: Role, at: At) {
         let closing = self.closing.contains_key(&sid);
+        if role == Role::Client && self.stream_mut(sid).is_none() && self.mid && self.continued(sid)
+        {
+            // request trailers ending a continued stream's upload
+            self.note_continued_request(sid, 0, Some(at));
+            return;
+        }
         let Some(st) = self.stream_mut(sid) else {
             return;
         };
@@ -1959,6 +2007,10 @@ impl H2Session {
         self.finished.push(st);
     }
 }
+
+/// Most continued streams whose request end is kept for their response
+/// (see `H2Session::continued_requests`).
+const MAX_CONTINUED_REQUESTS: usize = 256;
 
 /// Whether 9 bytes look like a frame header a real peer would send.
 fn plausible(h: &[u8], max_frame_size: u32) -> bool {

@@ -617,6 +617,20 @@ fn responses_of_streams_opened_before_the_capture() {
     ));
     sv.extend(fr(1, flags::END_HEADERS, 7, &resp("404")));
     t.sv(&sv);
+    // the end of an upload on stream 9, then its answer
+    t.c(&fr(0, flags::END_STREAM, 9, b"last bytes"));
+    let upload_end = t.n;
+    t.sv(&fr(
+        1,
+        flags::END_HEADERS | flags::END_STREAM,
+        9,
+        &resp("201"),
+    ));
+    let before_fin = t.s.facts().continued_last_activity;
+    t.ev(Dir::ToServer, StreamEvent::Fin);
+    // after the first FIN, continued streams' frames are not activity
+    t.sv(&fr(0, flags::END_STREAM, 11, b"late"));
+    assert_eq!(t.s.facts().continued_last_activity, before_fin);
     let done = t.finish();
     let find = |id: u32| done.iter().find(|s| s.stream_id == id);
     let s5 = find(5).expect("stream 5");
@@ -627,9 +641,16 @@ fn responses_of_streams_opened_before_the_capture() {
     assert!(s5.response.trailers && s5.response.end_stream.is_some());
     let s7 = find(7).expect("stream 7");
     assert!(s7.continued && !s7.finished && s7.status == Some(404));
-    assert_eq!(done.len(), 2, "{done:?}");
+    let s9 = find(9).expect("stream 9");
+    assert!(
+        s9.continued && s9.finished && s9.status == Some(201),
+        "{s9:?}"
+    );
+    assert_eq!(s9.request.end_stream, Some(at(upload_end)));
+    assert_eq!(s9.request.body_bytes, 10);
+    assert_eq!(done.len(), 3, "{done:?}");
     assert_eq!(t.s.facts().streams_opened.client, 0);
-    assert_eq!(t.s.facts().streams_continued, 3);
+    assert_eq!(t.s.facts().streams_continued, 5);
 }
 
 /// A connection of well-formed frames, for the split tests.

@@ -172,7 +172,7 @@ fn close_sentence(c: &Close) -> String {
             if c.estimated && c.tls.as_ref().is_some_and(|t| t.turns == 0) {
                 if c.tls.as_ref().is_some_and(|t| t.handshake == "not_seen") {
                     return format!(
-                        "{by} closed; the capture began after the TLS handshake and holds no application data of it"
+                        "{by} closed; the capture began after the TLS handshake and holds no client application data of it"
                     );
                 }
                 return format!("{by} closed after the TLS handshake, before any application data");

@@ -267,6 +267,11 @@ pub struct TlsSession {
     first_record_seen: bool,
     /// `mid_stream`: a protected client record was seen.
     mid_client_seen: bool,
+    /// `mid_stream`, and the piece shows it began inside the handshake:
+    /// its first record was a ChangeCipherSpec or a handshake message, or
+    /// the client sent a ChangeCipherSpec before any protected record (TLS
+    /// 1.3 middlebox compatibility puts one just before its Finished).
+    mid_in_handshake: bool,
     /// Plaintext bytes of 0-RTT records that were not decrypted.
     early_unread: u64,
     scratch: Vec<u8>,
@@ -303,6 +308,7 @@ impl TlsSession {
             mid_stream: false,
             first_record_seen: false,
             mid_client_seen: false,
+            mid_in_handshake: false,
             early_unread: 0,
             scratch: Vec::new(),
             turns: Turns::default(),
@@ -691,8 +697,12 @@ impl TlsSession {
                 CT_APP | CT_CCS => true,
                 _ => false,
             };
+            self.mid_in_handshake = self.mid_stream && matches!(ty, CT_HANDSHAKE | CT_CCS);
         }
         if ty == CT_CCS {
+            if self.mid_stream && role == Role::Client && !self.mid_client_seen {
+                self.mid_in_handshake = true;
+            }
             self.change_cipher_spec(dir);
             return;
         }
@@ -1101,11 +1111,12 @@ impl TlsSession {
             CT_ALERT => self.note_close_notify(role, true),
             CT_APP if len == TLS13_ALERT_LEN => self.note_close_notify(role, true),
             CT_APP if len == TLS13_KEY_UPDATE_LEN => {}
-            // TLS 1.3 cut inside its handshake: the client's first record
-            // of the size of a Finished (a SHA-256 or SHA-384 suite's) is
-            // taken for its Finished, no request.
+            // TLS 1.3 cut inside its handshake (the piece shows it): the
+            // client's first record of the size of a Finished (a SHA-256 or
+            // SHA-384 suite's) is taken for its Finished, no request.
             CT_APP
                 if role == Role::Client
+                    && self.mid_in_handshake
                     && self.turns.count == 0
                     && !self.mid_client_seen
                     && (len == 4 + 32 + 1 + crypto::TAG_LEN
