@@ -213,10 +213,18 @@ SELECT
   -- with turns (T), answered there or by server records at the start of
   -- the pieces after it. Pieces whose sides came out the other way are
   -- not used (their turns are the other side's).
-  BOOL_OR(p.run = p.close_run AND COALESCE(p.close_estimated, FALSE) AND p.tls_handshake = 'not_seen'
-          AND COALESCE(p.tls_turns, 0) = 0 AND NOT p.flipped) AS jt_closing,
+  -- (or the closing piece holds only the FINs or RST: no payload, its own
+  -- verdict `no_http`, common when a rotation falls just before the close)
+  BOOL_OR(p.run = p.close_run AND (
+      (COALESCE(p.close_estimated, FALSE) AND p.tls_handshake = 'not_seen'
+       AND COALESCE(p.tls_turns, 0) = 0 AND NOT p.flipped)
+      OR (p.tls_handshake IS NULL AND p.close_reason = 'no_http'
+          AND p.client_payload_bytes + p.server_payload_bytes = 0))) AS jt_closing,
   MAX(p.tls_run) AS jt_run,
-  BOOL_OR(p.run >= p.tls_run AND p.run <= p.close_run AND p.flipped) AS jt_flipped,
+  -- a TLS piece before the closing one past its handshake (with turns or not)
+  BOOL_OR(p.run < p.close_run AND p.tls_handshake IN ('complete', 'not_seen')) AS jt_any,
+  BOOL_OR(p.run >= p.tls_run AND p.run <= p.close_run AND p.flipped
+          AND p.client_payload_bytes + p.server_payload_bytes > 0) AS jt_flipped,
   MAX(CASE WHEN p.run = p.tls_run THEN p.tls_last_server_ns END) AS jt_server_ns,
   MAX(CASE WHEN p.run > p.tls_run AND p.run <= p.close_run THEN p.tls_lead_server_ns END) AS jt_lead_ns,
   -- HTTP/2 (src/verdict/h2.rs): idle_before_close counts from the last
@@ -244,8 +252,8 @@ facts AS (
     (s.jl_response_remaining IS NOT NULL AND s.j_later_server_bytes >= s.jl_response_remaining
        AND s.j_later_server_ns <= s.j_close_ns) AS j_response_ended,
     CASE s.close_by WHEN 'server' THEN s.server_keep_alive_timeout WHEN 'client' THEN s.client_keep_alive_timeout END AS j_timeout,
-    COALESCE(s.jt_closing AND s.jt_run IS NOT NULL AND NOT s.jt_flipped AND s.close_kind IS NOT NULL
-             AND s.close_reason IN ('idle', 'mid_message', 'reset'), FALSE) AS t_rejudge,
+    COALESCE(s.jt_closing AND (s.jt_run IS NOT NULL OR s.jt_any) AND NOT COALESCE(s.jt_flipped, FALSE) AND s.close_kind IS NOT NULL
+             AND s.close_reason IN ('idle', 'mid_message', 'reset', 'no_http'), FALSE) AS t_rejudge,
     (s.jt_server_ns IS NOT NULL OR s.jt_lead_ns IS NOT NULL) AS t_answered,
     GREATEST(s.jt_server_ns, s.jt_lead_ns) AS t_last_ns,
     COALESCE((s.jh_closing OR s.jh_bare_close) AND s.pieces > 1 AND s.close_kind IS NOT NULL AND s.j_close_ns >= s.jh_last_ns, FALSE) AS h_rejudge,
@@ -285,10 +293,12 @@ verdicts AS (
          WHEN j.j_http10 THEN 'http10'
          WHEN j.j_client_close OR j.j_server_close OR j.j_close_delimited THEN 'connection_close'
          ELSE 'idle' END AS j_reason,
+    -- no turn in any piece: closed after the handshake, nothing asked
     CASE WHEN j.close_kind = 'rst' THEN 'reset'
+         WHEN j.jt_run IS NULL THEN 'idle'
          WHEN NOT j.t_answered THEN 'mid_message'
          ELSE 'idle' END AS t_reason,
-    CASE WHEN j.t_answered AND j.j_close_ns >= j.t_last_ns
+    CASE WHEN j.jt_run IS NOT NULL AND j.t_answered AND j.j_close_ns >= j.t_last_ns
          THEN ROUND(CAST(j.j_close_ns - j.t_last_ns AS DOUBLE) / 1e9 * 1e6) / 1e6 END AS t_idle
   FROM judged j
 )
@@ -333,7 +343,7 @@ SELECT
   CASE WHEN NOT v.rejudge THEN v.close_matches_timeout
        WHEN v.j_reason = 'idle' AND NOT v.j_response_lost AND v.j_idle IS NOT NULL AND v.j_timeout IS NOT NULL
          THEN v.j_idle >= v.j_timeout - GREATEST(0.25, 0.02 * v.j_timeout) AND v.j_idle <= v.j_timeout + GREATEST(2.5, 0.1 * v.j_timeout) END AS close_matches_timeout,
-  CASE WHEN v.t_rejudge THEN (CASE v.t_reason WHEN 'reset' THEN NOT v.t_answered WHEN 'mid_message' THEN TRUE END)
+  CASE WHEN v.t_rejudge THEN (CASE v.t_reason WHEN 'reset' THEN v.jt_run IS NOT NULL AND NOT v.t_answered WHEN 'mid_message' THEN TRUE END)
        WHEN NOT v.rejudge THEN v.close_request_outstanding
        WHEN v.j_reason = 'reset' THEN v.j_outstanding
        WHEN v.j_reason = 'mid_message' THEN TRUE END AS close_request_outstanding,

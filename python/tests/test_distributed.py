@@ -16,7 +16,7 @@ import pytest
 
 import httpreuse
 from httpreuse import distributed as hd
-from conftest import CAPTURES, ROOT, editcap_split
+from conftest import CAPTURES, ROOT, editcap_split, need
 
 dd = pytest.importorskip("dask.distributed")
 
@@ -302,3 +302,47 @@ def test_stitched_close_equals_one_run(client, tmp_path: Path, packets: int, fil
     if packets >= 6:
         # ... and through TLS and HTTP/2 connections held to one run.
         assert held_tls_h2 > 0, held_tls_h2
+
+
+def bare_close_frames(capture: str) -> List[int]:
+    """Frames that carry only a FIN or a RST (no payload), by tshark."""
+    tshark = need("tshark")
+    out = subprocess.run(
+        [tshark, "-r", capture, "-Y", "(tcp.flags.fin == 1 || tcp.flags.reset == 1) && tcp.len == 0",
+         "-T", "fields", "-e", "frame.number"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [int(x) for x in out.split()]
+
+
+@pytest.mark.parametrize("name", ["tls-tls13-python-reuse.pcap", "tls-tls12-aes128gcm.pcap", "tls-tls13-chromium.pcap"])
+def test_tls_close_in_a_piece_of_only_the_fin(tmp_path: Path, name: str) -> None:
+    """A rotation just before the close: the closing piece holds one bare
+    FIN or RST and nothing else (its own verdict is `no_http`). Stitched,
+    the close is judged again from the TLS records of the pieces before it,
+    as one run judges it (run without the keys: from the records)."""
+    need("editcap")
+    cap = str(ROOT / "fixtures" / "captures" / name)
+    want, _ = whole_run(cap)
+    checked = 0
+    for i in bare_close_frames(cap):
+        d = tmp_path / f"cut{i}"
+        d.mkdir()
+        parts = []
+        for k, rng in enumerate([f"1-{i - 1}", f"{i}", f"{i + 1}-1000000"]):
+            out = str(d / f"p{k}.pcap")
+            subprocess.run(["editcap", "-r", cap, out, rng], check=True, capture_output=True)
+            parts.append(out)
+        plan = hd.plan_runs({name: parts}, files_per_run=1)
+        for r in plan:
+            hd.analyze_run(r, str(d / "out"))
+        got, _ = stitched(str(d / "out"))
+        assert sorted(got) == sorted(want), (name, i)
+        for k, w in want.items():
+            g = got[k]
+            if g["pieces"] < 2:
+                continue  # not cut
+            bad = {c: (w[c], g[c]) for c in CLOSE_COLUMNS if g[c] != w[c]}
+            assert not bad, (name, f"bare frame {i}", k, bad)
+            checked += 1
+    assert checked > 0
