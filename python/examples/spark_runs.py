@@ -1,7 +1,7 @@
 """httpreuse on Spark: DataFrame.mapInArrow over a DataFrame of file runs,
 the results as Parquet, stitched with the shipped SQL in Spark SQL.
 
-Local mode (needs Java, ``pip install pyspark`` and the httpreuse package)::
+Local mode (needs Java, ``pip install pyspark pandas`` and the httpreuse package)::
 
     python3 python/examples/spark_runs.py --out /tmp/hr-spark \\
         --files-per-run 2 /caps/sensor-a/*.pcap
