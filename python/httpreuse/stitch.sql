@@ -107,7 +107,10 @@ closing AS (
     -- TLS judged from its records: the last piece before the closing one
     -- with a turn (client application records) of its own.
     MAX(CASE WHEN p.run < p.close_run AND p.tls_turns > 0 THEN p.run END)
-      OVER (PARTITION BY p.sensor, p.community_id, p.piece_group) AS tls_run
+      OVER (PARTITION BY p.sensor, p.community_id, p.piece_group) AS tls_run,
+    -- The last HTTP/2 piece before the closing one.
+    MAX(CASE WHEN p.run < p.close_run AND p.h2_start IS NOT NULL THEN p.run END)
+      OVER (PARTITION BY p.sensor, p.community_id, p.piece_group) AS h2_last_run
   FROM pieces p
 ),
 stitched AS (
@@ -218,7 +221,7 @@ SELECT
   BOOL_OR(p.run = p.close_run AND (
       (COALESCE(p.close_estimated, FALSE) AND p.tls_handshake = 'not_seen'
        AND COALESCE(p.tls_turns, 0) = 0 AND NOT p.flipped)
-      OR (p.tls_handshake IS NULL AND p.close_reason = 'no_http'
+      OR (p.tls_handshake IS NULL AND p.close_reason IN ('no_http', 'reset')
           AND p.client_payload_bytes + p.server_payload_bytes = 0))) AS jt_closing,
   MAX(p.tls_run) AS jt_run,
   -- a TLS piece before the closing one past its handshake (with turns or not)
@@ -232,9 +235,14 @@ SELECT
   BOOL_OR(p.run = p.close_run AND p.h2_start IS NOT NULL) AS jh_closing,
   -- A closing piece of only the FINs or RST (no payload: too little to
   -- be read as HTTP/2, so its own verdict is `no_http`) after HTTP/2 pieces.
-  BOOL_OR(p.run = p.close_run AND p.h2_start IS NULL AND p.close_reason = 'no_http'
+  BOOL_OR(p.run = p.close_run AND p.h2_start IS NULL AND p.close_reason IN ('no_http', 'reset')
           AND p.client_payload_bytes + p.server_payload_bytes = 0) AS jh_bare_close,
-  MAX(CASE WHEN p.run <= p.close_run THEN p.h2_last_activity_ns END) AS jh_last_ns
+  -- the sender of the first GOAWAY of the pieces before the closing one
+  MIN_BY(CASE WHEN p.flipped THEN (CASE p.h2_goaway_by WHEN 'client' THEN 'server' WHEN 'server' THEN 'client' END) ELSE p.h2_goaway_by END,
+         CASE WHEN p.h2_goaway_by IS NOT NULL AND p.run < p.close_run THEN p.run END) AS jh_goaway_by,
+  MAX(CASE WHEN p.run <= p.close_run THEN p.h2_last_activity_ns END) AS jh_last_ns,
+  -- streams the last HTTP/2 piece left open: open at a bare close
+  MAX(CASE WHEN p.run = p.h2_last_run THEN p.h2_open_streams_at_end END) AS jh_open
 FROM closing p
 GROUP BY p.sensor, p.community_id, p.piece_group, p.connection_start
 ),
@@ -257,7 +265,11 @@ facts AS (
     (s.jt_server_ns IS NOT NULL OR s.jt_lead_ns IS NOT NULL) AS t_answered,
     GREATEST(s.jt_server_ns, s.jt_lead_ns) AS t_last_ns,
     COALESCE((s.jh_closing OR s.jh_bare_close) AND s.pieces > 1 AND s.close_kind IS NOT NULL AND s.j_close_ns >= s.jh_last_ns, FALSE) AS h_rejudge,
-    CASE WHEN s.jh_bare_close THEN (CASE WHEN s.close_kind = 'rst' THEN 'reset' ELSE 'idle' END) ELSE s.close_reason END AS h_reason,
+    CASE WHEN s.jh_bare_close THEN (CASE WHEN s.jh_goaway_by IS NOT NULL THEN 'goaway'
+                                         WHEN s.close_kind = 'rst' THEN 'reset'
+                                         WHEN COALESCE(s.jh_open, 0) > 0 THEN 'mid_message'
+                                         ELSE 'idle' END)
+         ELSE s.close_reason END AS h_reason,
     ROUND(CAST(s.j_close_ns - s.jh_last_ns AS DOUBLE) / 1e9 * 1e6) / 1e6 AS h_idle
   FROM stitched s
 ),
@@ -328,7 +340,7 @@ SELECT
   v.first_close_by,
   v.first_close_kind,
   CASE WHEN v.rejudge THEN v.j_reason WHEN v.t_rejudge THEN v.t_reason WHEN v.h_rejudge THEN v.h_reason ELSE v.close_reason END AS close_reason,
-  v.close_by,
+  CASE WHEN v.h_rejudge AND v.jh_bare_close AND v.h_reason = 'goaway' THEN v.jh_goaway_by ELSE v.close_by END AS close_by,
   v.close_kind,
   CASE WHEN NOT v.rejudge THEN v.close_said_by
        WHEN v.j_reason <> 'connection_close' THEN NULL
@@ -344,6 +356,8 @@ SELECT
        WHEN v.j_reason = 'idle' AND NOT v.j_response_lost AND v.j_idle IS NOT NULL AND v.j_timeout IS NOT NULL
          THEN v.j_idle >= v.j_timeout - GREATEST(0.25, 0.02 * v.j_timeout) AND v.j_idle <= v.j_timeout + GREATEST(2.5, 0.1 * v.j_timeout) END AS close_matches_timeout,
   CASE WHEN v.t_rejudge THEN (CASE v.t_reason WHEN 'reset' THEN v.jt_run IS NOT NULL AND NOT v.t_answered WHEN 'mid_message' THEN TRUE END)
+       WHEN v.h_rejudge AND v.jh_bare_close THEN (CASE v.h_reason WHEN 'reset' THEN COALESCE(v.jh_open, 0) > 0 WHEN 'mid_message' THEN TRUE
+                                                   WHEN 'goaway' THEN (CASE WHEN COALESCE(v.jh_open, 0) > 0 THEN TRUE END) END)
        WHEN NOT v.rejudge THEN v.close_request_outstanding
        WHEN v.j_reason = 'reset' THEN v.j_outstanding
        WHEN v.j_reason = 'mid_message' THEN TRUE END AS close_request_outstanding,

@@ -178,6 +178,8 @@ def expected_tail(c: Dict[str, Any]) -> Dict[str, Any]:
         "h2_last_activity_ns": (near_ns(start + fc["time"] - before) if fc and before is not None else Check(lambda v: True, "any"))
         if c.get("http2")
         else None,
+        "h2_open_streams_at_end": c["http2"]["open_streams_at_end"] if c.get("http2") else None,
+        "h2_goaway_by": (c["http2"]["goaway"][0]["by"] if c.get("http2") and c["http2"].get("goaway") else None),
     }
     exs = c["exchanges"]
     if c.get("http2") or not exs:

@@ -315,7 +315,8 @@ def bare_close_frames(capture: str) -> List[int]:
     return [int(x) for x in out.split()]
 
 
-@pytest.mark.parametrize("name", ["tls-tls13-python-reuse.pcap", "tls-tls12-aes128gcm.pcap", "tls-tls13-chromium.pcap"])
+@pytest.mark.parametrize("name", ["tls-tls13-python-reuse.pcap", "tls-tls12-aes128gcm.pcap", "tls-tls13-chromium.pcap",
+                                  "h2-curl-maxfilesize.pcap", "h2-idle.pcap", "h2-client-reset.pcap", "h2-goaway-race.pcap"])
 def test_tls_close_in_a_piece_of_only_the_fin(tmp_path: Path, name: str) -> None:
     """A rotation just before the close: the closing piece holds one bare
     FIN or RST and nothing else (its own verdict is `no_http`). Stitched,

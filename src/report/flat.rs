@@ -173,6 +173,8 @@ pub const CONNECTION_COLUMNS: &[(&str, Kind)] = &[
     // `alpn`, `mid_stream`), its last stream activity up to the first close.
     ("h2_start", Kind::Str),
     ("h2_last_activity_ns", Kind::Int),
+    ("h2_open_streams_at_end", Kind::Int),
+    ("h2_goaway_by", Kind::Str),
 ];
 
 /// The row of one connection (same order as [`CONNECTION_COLUMNS`]).
@@ -268,6 +270,11 @@ pub fn connection_row(c: &ConnectionReport) -> Vec<Cell> {
         oint(c.tail.tls_lead_server.map(|a| a.ts.0)),
         os(c.http2.as_ref().and_then(|h| name(&h.start))),
         oint(c.tail.h2_last_activity.map(|a| a.ts.0)),
+        oint(c.http2.as_ref().map(|h| u64::from(h.open_streams_at_end))),
+        os(c.http2
+            .as_ref()
+            .and_then(|h| h.goaway.first())
+            .map(|g| g.by.to_string())),
     ]
 }
 
