@@ -95,3 +95,59 @@ fn malformed_request_line_after_syn_is_still_reported() {
     assert_eq!(c["exchanges"][0]["request"]["method"], "OPTIONS");
     assert_eq!(c["exchanges"][0]["request"]["frame"], 14);
 }
+
+/// TLS captures that begin after (or inside) the handshake, without keys:
+/// each fixture with its first N records dropped, for every N. The piece
+/// reads the records as protected (a first encrypted alert is not taken
+/// for a plaintext one): while the whole run's first close is in the
+/// piece, its close reason is the whole run's (never `tls_failed` where the
+/// whole run says otherwise), and it never counts more turns.
+#[test]
+fn tls_cut_before_every_frame() {
+    let mut mid = 0;
+    for name in [
+        "tls-tls12-aes128gcm.pcap",
+        "tls-tls13-python-reuse.pcap",
+        "tls-tls13-chromium.pcap",
+    ] {
+        let path = fixture(&format!("fixtures/captures/{name}"));
+        let whole = report(&path);
+        let bytes = std::fs::read(&path).unwrap();
+        let (header, records) = pcap_records(&bytes);
+        let tail_path = std::env::temp_dir().join(format!(
+            "httpreuse-tlsmid-{}-{}.pcap",
+            name.replace('.', "_"),
+            std::process::id()
+        ));
+        for cut in 1..records.len() {
+            write_pcap(&tail_path, header, &records[cut..]);
+            let v = report(&tail_path);
+            for c in v["connections"].as_array().unwrap() {
+                let Some(w) = whole["connections"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|w| w["client"] == c["client"] || w["client"] == c["server"])
+                else {
+                    continue;
+                };
+                // the whole run's first close must be in the piece
+                let in_piece = w["first_close"]["frame"]
+                    .as_u64()
+                    .is_some_and(|f| f > cut as u64);
+                if c["tls"].is_null() || !in_piece {
+                    continue; // too little of it left to be TLS, or its close cut off
+                }
+                let ctx = format!("{name} cut before frame {}, {}", cut + 1, c["client"]);
+                assert_eq!(c["close"]["reason"], w["close"]["reason"], "{ctx}");
+                assert!(
+                    c["tls"]["turns"].as_u64() <= w["tls"]["turns"].as_u64(),
+                    "{ctx}"
+                );
+                mid += usize::from(c["tls"]["handshake"] == "not_seen");
+            }
+        }
+        std::fs::remove_file(&tail_path).ok();
+    }
+    assert!(mid > 20, "{mid}");
+}

@@ -24,15 +24,20 @@ if shutil.which("java") is None:
     pytest.skip("no Java", allow_module_level=True)
 
 
+def spark_recipe(parts, out: Path, files_per_run: int) -> Path:
+    """python/examples/spark_runs.py over PARTS (one sensor) into OUT."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "python" / "examples" / "spark_runs.py"), "--out", str(out),
+         "--files-per-run", str(files_per_run), *parts],
+        check=True,
+    )
+    return out
+
+
 def test_spark_recipe_equals_duckdb_and_one_run(tmp_path: Path) -> None:
     cap = str(ROOT / "fixtures" / "captures" / "multi-connection-mixed.pcap")
     parts = editcap_split(cap, 6, tmp_path / "parts")
-    out = tmp_path / "out"
-    subprocess.run(
-        [sys.executable, str(ROOT / "python" / "examples" / "spark_runs.py"), "--out", str(out),
-         "--files-per-run", "2", *parts],
-        check=True,
-    )
+    out = spark_recipe(parts, tmp_path / "out", files_per_run=2)
     spark_c = pq.read_table(out / "stitched" / "connections").to_pylist()
     spark_e = pq.read_table(out / "stitched" / "exchanges").to_pylist()
     duck_c, duck_e = hd.stitch(str(out))
@@ -59,12 +64,7 @@ def test_spark_sql_equals_duckdb_on_tls_and_http2(tmp_path: Path) -> None:
     for name, n in [("h2-upgrade.pcap", 10), ("h2load.pcap", 10), ("tls-tls13-python-reuse.pcap", 6),
                     ("tls-tls13-chromium.pcap", 6), ("stale-reuse.pcap", 10)]:
         parts += editcap_split(str(ROOT / "fixtures" / "captures" / name), n, tmp_path / name)
-    out = tmp_path / "out"
-    subprocess.run(
-        [sys.executable, str(ROOT / "python" / "examples" / "spark_runs.py"), "--out", str(out),
-         "--files-per-run", "1", *parts],
-        check=True,
-    )
+    out = spark_recipe(parts, tmp_path / "out", files_per_run=1)
     spark_c = pq.read_table(out / "stitched" / "connections").to_pylist()
     spark_e = pq.read_table(out / "stitched" / "exchanges").to_pylist()
     duck_c, duck_e = hd.stitch(str(out))

@@ -593,6 +593,7 @@ impl H2Session {
                 && let Some(win) = d.resync.take_if(|w| whole_frames(w, max))
             {
                 d.mid_sync = false;
+                let skipped = std::mem::take(&mut d.resync_skipped);
                 // the frames are read as of their last segment
                 let at = d.resync_at.unwrap_or(at);
                 self.anomaly(
@@ -600,7 +601,7 @@ impl H2Session {
                     at,
                     Some(dir.sender()),
                     format!(
-                        "frames synchronised mid-connection at its end ({} bytes of whole frames), 0 bytes skipped",
+                        "frames synchronised mid-connection at its end ({} bytes of whole frames), {skipped} bytes skipped",
                         win.len()
                     ),
                 );
@@ -1949,8 +1950,7 @@ impl H2Session {
 
     fn end_stream(&mut self, sid: u32, role: Role, at: At) {
         let closing = self.closing.contains_key(&sid);
-        if role == Role::Client && self.stream_mut(sid).is_none() && self.mid && self.continued(sid)
-        {
+        if role == Role::Client && self.stream_mut(sid).is_none() && self.continued(sid) {
             // request trailers ending a continued stream's upload
             self.note_continued_request(sid, 0, Some(at));
             return;

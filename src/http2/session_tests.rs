@@ -786,3 +786,35 @@ proptest! {
         prop_assert!(f.streams_opened.client + f.streams_opened.server <= headers);
     }
 }
+
+/// A piece that ends before three frames in a row came (a response of
+/// two frames, nothing else): read at its end, since it is whole frames.
+#[test]
+fn short_mid_connection_piece_is_read_at_its_end() {
+    let mut t = T {
+        s: H2Session::new(H2Start::MidStream),
+        n: 0,
+        done: Vec::new(),
+    };
+    let mut sv = fr(1, flags::END_HEADERS, 3, &resp("200"));
+    sv.extend(fr(0, flags::END_STREAM, 3, b"body"));
+    t.sv(&sv);
+    assert!(
+        t.s.facts().continued_last_activity.is_none(),
+        "not read before the end"
+    );
+    let done = t.finish();
+    let s3 = done.iter().find(|s| s.stream_id == 3).expect("stream 3");
+    assert_eq!(s3.status, Some(200));
+    assert_eq!(s3.response.body_bytes, 4);
+    assert!(s3.finished);
+    assert_eq!(t.kinds(), vec!["h2_resync"]);
+    // a direction holding a partial frame at the end is not read
+    let mut t = T {
+        s: H2Session::new(H2Start::MidStream),
+        n: 0,
+        done: Vec::new(),
+    };
+    t.sv(&sv[..sv.len() - 2]);
+    assert!(t.finish().is_empty());
+}
