@@ -265,6 +265,29 @@ impl<S: Sink> Events for Front<S> {
         }
     }
 
+    fn exchange_lazy(
+        &mut self,
+        id: u64,
+        server: std::net::SocketAddr,
+        n: u64,
+        facts: &report::findings::ExchangeFacts,
+        build: impl FnOnce() -> ExchangeReport,
+        stale: bool,
+    ) {
+        if self.sink.wants_exchanges() {
+            return self.exchange(id, server, n, build(), stale);
+        }
+        let d = self.digests.entry(id).or_default();
+        self.findings.exchange_facts(
+            d,
+            || crate::types::addr_text(server),
+            id,
+            facts,
+            stale,
+            || Some(Box::new(build())),
+        );
+    }
+
     fn concluded(&mut self, c: ConnectionReport, stale: Vec<bool>) {
         let d = self.fold_concluded(&c, stale);
         self.summary.add(&c);

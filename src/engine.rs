@@ -35,6 +35,24 @@ pub trait Events {
     /// The `n`th exchange (from 1) of open connection `id` settled; `stale`:
     /// its request went out after the server's FIN.
     fn exchange(&mut self, id: u64, server: SocketAddr, n: u64, ex: ExchangeReport, stale: bool);
+    /// [`Events::exchange`] of a settled HTTP/1 exchange given as what the
+    /// findings read of it and a builder of its report, which is called
+    /// only if the report is wanted (by the output, or by the findings for
+    /// a connection's first request): `--brief` builds almost none.
+    fn exchange_lazy(
+        &mut self,
+        id: u64,
+        server: SocketAddr,
+        n: u64,
+        facts: &crate::report::findings::ExchangeFacts,
+        build: impl FnOnce() -> ExchangeReport,
+        stale: bool,
+    ) where
+        Self: Sized,
+    {
+        let _ = facts;
+        self.exchange(id, server, n, build(), stale);
+    }
     /// A connection concluded (its `exchanges` are the ones not given out
     /// before; `stale` says for each of them what [`Events::exchange`]
     /// says). Connections the filter leaves out are not given.
@@ -270,8 +288,16 @@ fn settle(t: &mut Tracked<ConnState>, out: &mut impl Events) {
     app.settle(&mut |i, ex, next| {
         let persistent = fold.settle(conn, i, &ex, next);
         let stale = stale_request(conn, &ex);
-        let rep = report::build::exchange_report_owned(ex, conn.first, persistent);
-        out.exchange(conn.id, conn.server, i + 1, rep, stale);
+        let facts = report::findings::ExchangeFacts::of_http1(&ex, conn.first);
+        let first = conn.first;
+        out.exchange_lazy(
+            conn.id,
+            conn.server,
+            i + 1,
+            &facts,
+            || report::build::exchange_report_owned(ex, first, persistent),
+            stale,
+        );
     });
     if let Some(h2) = app.h2_mut() {
         h2.settle(conn, &mut |n, rep, stale| {

@@ -350,6 +350,36 @@ impl Events for Collector {
         ));
     }
 
+    fn exchange_lazy(
+        &mut self,
+        id: u64,
+        server: SocketAddr,
+        n: u64,
+        facts: &ExchangeFacts,
+        build: impl FnOnce() -> ExchangeReport,
+        stale: bool,
+    ) {
+        if !self.facts || self.wants {
+            return self.exchange(id, server, n, build(), stale);
+        }
+        // Nothing rendered: the facts, and the report only for the
+        // connection's first request (the findings quote it).
+        let start = self.out.rendered.len();
+        let full = (facts.has_request && self.first_sent.insert(id)).then(|| Box::new(build()));
+        self.out.events.push((
+            self.frame,
+            Event::Facts {
+                local: id,
+                server,
+                n,
+                facts: *facts,
+                full,
+                rendered: (start, start),
+                stale,
+            },
+        ));
+    }
+
     fn concluded(&mut self, mut c: ConnectionReport, stale: Vec<bool>) {
         self.first_sent.remove(&c.id);
         let count = self.counts.remove(&c.id).unwrap_or(0);

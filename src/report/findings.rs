@@ -389,7 +389,7 @@ pub struct Digest {
 /// [`FindingsBuilder::exchange_facts`]): worker threads send this instead
 /// of the whole exchange when the output does not want it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ExchangeFacts {
+pub struct ExchangeFacts {
     request_start: Option<f64>,
     response_end: Option<f64>,
     pub(crate) has_request: bool,
@@ -398,6 +398,23 @@ pub(crate) struct ExchangeFacts {
 }
 
 impl ExchangeFacts {
+    /// The facts of a settled HTTP/1 exchange, read from it before (and
+    /// instead of) building its report: the same values as
+    /// [`ExchangeFacts::of`] its [`crate::report::build::exchange_report`]
+    /// (`origin`: the connection's first packet).
+    pub(crate) fn of_http1(ex: &crate::http::Exchange, origin: crate::types::At) -> Self {
+        let rel = |a: crate::types::At| crate::types::secs(a, origin);
+        ExchangeFacts {
+            request_start: ex.request.as_ref().map(|r| rel(r.timing.start)),
+            response_end: ex.response.as_ref().and_then(|r| r.timing.end.map(rel)),
+            has_request: ex.request.is_some(),
+            response: ex
+                .response
+                .as_ref()
+                .map(|r| (r.timing.start.frame, r.head.keep_alive.map(|k| k.max))),
+        }
+    }
+
     pub(crate) fn of(ex: &ExchangeReport) -> Self {
         ExchangeFacts {
             request_start: ex.timing.request_start,
@@ -464,10 +481,17 @@ impl FindingsBuilder {
     ) {
         let _ = conn;
         let key = d.server.get_or_insert_with(server);
-        if !self.servers.contains_key(key.as_str()) && self.servers.len() >= MAX_SERVERS {
+        // Found without a copy of the name (a String for every exchange).
+        let s = if self.servers.contains_key(key.as_str()) {
+            match self.servers.get_mut(key.as_str()) {
+                Some(s) => s,
+                None => return,
+            }
+        } else if self.servers.len() >= MAX_SERVERS {
             return;
-        }
-        let s = self.servers.entry(key.clone()).or_default();
+        } else {
+            self.servers.entry(key.clone()).or_default()
+        };
         // Idle gaps before each reuse, and the requests that raced a FIN.
         if let (Some(end), Some(start)) = (d.prev_response_end, ex.request_start)
             && start >= end
