@@ -386,7 +386,7 @@ pub struct Digest {
 }
 
 /// What the findings read of an exchange (see
-/// [`FindingsBuilder::exchange_facts`]): worker threads send this instead
+/// `FindingsBuilder::exchange_facts`): worker threads send this instead
 /// of the whole exchange when the output does not want it.
 #[derive(Clone, Copy, Debug)]
 pub struct ExchangeFacts {
