@@ -112,6 +112,9 @@ struct Member {
     secrets: Option<crate::tls::KeyLog>,
     /// What its Decryption Secrets Blocks gave (the header's `keylogs`).
     dsb: Option<crate::report::tls::KeyLogReport>,
+    /// Frames of the last link type read, not yet added to
+    /// `report.linktypes` (one map update per run of frames, not per frame).
+    linktype_run: (u32, u64),
 }
 
 /// Inputs opened and checked, in reading order (see the module docs).
@@ -315,6 +318,7 @@ impl Member {
             report,
             secrets: None,
             dsb: None,
+            linktype_run: (0, 0),
         };
         let first = reader.next_found();
         if let Some(new) = reader.take_secrets() {
@@ -446,6 +450,25 @@ impl Member {
         });
         dsb.malformed_lines
             .truncate(crate::tls::keylog::MAX_MALFORMED_KEPT);
+    }
+
+    /// One more frame of `linktype`.
+    fn count_linktype(&mut self, linktype: u32) {
+        if self.linktype_run.1 > 0 && self.linktype_run.0 == linktype {
+            self.linktype_run.1 += 1;
+        } else {
+            self.flush_linktypes();
+            self.linktype_run = (linktype, 1);
+        }
+    }
+
+    /// Adds the run of frames counted by [`Member::count_linktype`] to the
+    /// report.
+    fn flush_linktypes(&mut self) {
+        let (lt, n) = std::mem::take(&mut self.linktype_run);
+        if n > 0 {
+            *self.report.linktypes.entry(lt).or_insert(0) += n;
+        }
     }
 
     /// Bytes of this member read so far.
@@ -622,7 +645,7 @@ impl Merged {
                 Bytes::Owned(v)
             };
             m.report.frames += 1;
-            *m.report.linktypes.entry(f.linktype).or_insert(0) += 1;
+            m.count_linktype(f.linktype);
             let held = Held {
                 ts: f.ts,
                 linktype: f.linktype,
@@ -761,6 +784,12 @@ impl Merged {
 
     /// What was read of each input, in reading order (call at the end).
     pub fn finish(self) -> Vec<InputReport> {
-        self.members.into_iter().map(|m| m.report).collect()
+        self.members
+            .into_iter()
+            .map(|mut m| {
+                m.flush_linktypes();
+                m.report
+            })
+            .collect()
     }
 }

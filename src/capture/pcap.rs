@@ -1,6 +1,8 @@
 //! Classic pcap: a 24-byte file header, then 16-byte record headers each
-//! followed by the captured bytes. Parsed with `pcap-file`'s raw API (which
-//! borrows and does not allocate); its validating `PcapPacket` is avoided
+//! followed by the captured bytes. The file header is parsed with
+//! `pcap-file`; a complete record is read directly (it is the per-frame
+//! cost), and any other goes to `pcap-file`'s raw API (which borrows and
+//! does not allocate) for its error. Its validating `PcapPacket` is avoided
 //! because it rejects `orig_len > snaplen`, i.e. every frame of a capture
 //! taken with a short snap length.
 
@@ -40,6 +42,25 @@ impl PcapState {
         })
     }
 
+    /// A complete record of `caplen` captured bytes.
+    fn frame(&self, ts_sec: u32, ts_frac: u32, caplen: usize, orig_len: u32) -> Step {
+        let frac_ns = if self.nanos {
+            u64::from(ts_frac)
+        } else {
+            u64::from(ts_frac) * 1_000
+        };
+        let ts = u64::from(ts_sec)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(frac_ns);
+        Step::Frame {
+            len: RECORD_HEADER_LEN + caplen,
+            data: RECORD_HEADER_LEN..RECORD_HEADER_LEN + caplen,
+            ts: Timestamp::from_nanos(ts),
+            linktype: self.linktype,
+            orig_len,
+        }
+    }
+
     /// The link type from the file header (normalised).
     pub(crate) fn linktype(&self) -> u32 {
         self.linktype
@@ -48,27 +69,55 @@ impl PcapState {
     /// Parses the record at the start of `avail`; `frame_no` is its 1-based
     /// number (for messages).
     pub(crate) fn step(&self, avail: &[u8], frame_no: u64) -> Step {
+        // The 16-byte record header read directly (one bounds check, four
+        // loads): this runs for every frame, and the crate's generic reader
+        // costs several times as much. What it checks is the same: a
+        // complete header and `incl_len` bytes after it; anything else goes
+        // to the crate below for the same error.
+        if let Some(head) = avail.get(..RECORD_HEADER_LEN)
+            && let [
+                s0,
+                s1,
+                s2,
+                s3,
+                f0,
+                f1,
+                f2,
+                f3,
+                c0,
+                c1,
+                c2,
+                c3,
+                o0,
+                o1,
+                o2,
+                o3,
+            ] = *head
+        {
+            let word = |b: [u8; 4]| {
+                if self.big_endian {
+                    u32::from_be_bytes(b)
+                } else {
+                    u32::from_le_bytes(b)
+                }
+            };
+            let caplen = word([c0, c1, c2, c3]) as usize;
+            if caplen <= MAX_RECORD_LEN && avail.len() - RECORD_HEADER_LEN >= caplen {
+                return self.frame(
+                    word([s0, s1, s2, s3]),
+                    word([f0, f1, f2, f3]),
+                    caplen,
+                    word([o0, o1, o2, o3]),
+                );
+            }
+        }
         match self.parser.next_raw_packet(avail) {
             Ok((_, raw)) => {
                 let caplen = raw.data.len();
                 if caplen > MAX_RECORD_LEN {
                     return Step::Bad(record_too_large(frame_no, caplen as u64));
                 }
-                let frac_ns = if self.nanos {
-                    u64::from(raw.ts_frac)
-                } else {
-                    u64::from(raw.ts_frac) * 1_000
-                };
-                let ts = u64::from(raw.ts_sec)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(frac_ns);
-                Step::Frame {
-                    len: RECORD_HEADER_LEN + caplen,
-                    data: RECORD_HEADER_LEN..RECORD_HEADER_LEN + caplen,
-                    ts: Timestamp::from_nanos(ts),
-                    linktype: self.linktype,
-                    orig_len: raw.orig_len,
-                }
+                self.frame(raw.ts_sec, raw.ts_frac, caplen, raw.orig_len)
             }
             Err(PcapError::IncompleteBuffer) => {
                 let need = match read_u32(avail, INCL_LEN_OFFSET, self.big_endian) {

@@ -288,6 +288,48 @@ impl Reassembler {
         self.now = Some(ts);
     }
 
+    /// Nothing is buffered out of order (so [`Reassembler::release_acked`]
+    /// can do no more than deliver a FIN, and an ACK changes no counter).
+    pub fn nothing_pending(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Whether a segment with payload at `seq` (all of it captured, no FIN)
+    /// is the common case [`Reassembler::push_in_order`] handles: it starts
+    /// at the next byte to deliver of an open stream that holds nothing out
+    /// of order, has no FIN placed and no byte beyond `next` seen.
+    pub fn in_order_at(&self, seq: SeqNumber) -> bool {
+        match self.base {
+            Some(base) => {
+                !self.reset
+                    && !self.fin_delivered
+                    && self.fin.is_none()
+                    && self.next == self.highest
+                    && self.pending.is_empty()
+                    && base + self.next as u32 == seq
+            }
+            None => false,
+        }
+    }
+
+    /// [`Reassembler::segment`] for a segment [`Reassembler::in_order_at`]
+    /// accepts, with the state and counters `segment` would leave (none
+    /// changes: nothing is old, out of order or a gap): `payload` is
+    /// delivered. Anything else goes to `segment` (checked in debug builds).
+    pub fn push_in_order(
+        &mut self,
+        seq: SeqNumber,
+        payload: &[u8],
+        now: Timestamp,
+        out: &mut impl FnMut(StreamEvent<'_>),
+    ) {
+        debug_assert!(self.in_order_at(seq) && !payload.is_empty());
+        self.now = Some(now);
+        self.next += payload.len() as u64;
+        self.highest = self.next;
+        out(StreamEvent::Data(payload));
+    }
+
     /// Stream offset of `seq` (may be negative: before the stream start).
     fn offset_of(&self, base: SeqNumber, seq: SeqNumber) -> i64 {
         let next_seq = base + self.next as u32;

@@ -979,3 +979,128 @@ fn ack_stamped_after_segment_is_not_gap_evidence() {
     assert_eq!(h.evs(Dir::ToClient), vec![d("aaaa"), d("bbbb")]);
     assert_eq!(h.conn().sides.server.reassembly.gaps, 0);
 }
+
+/// What a run of [`FlowTable`] over a capture gave, per connection: the
+/// stream events and the connection's state when it concluded.
+#[derive(Debug, PartialEq)]
+struct RunOut {
+    segments: u64,
+    events: Vec<(u64, Dir, Ev)>,
+    conns: Vec<String>,
+}
+
+/// Every segment of `path` through a flow table, frames in file order.
+fn run_capture(path: &std::path::Path) -> RunOut {
+    use crate::capture::{CaptureReader, Input};
+    let mut table: FlowTable<()> = FlowTable::new(TcpConfig::default());
+    let mut events = Vec::new();
+    let mut done: Vec<Connection> = Vec::new();
+    let Ok(mut r) = CaptureReader::open(&Input::Path(path.to_path_buf())) else {
+        return RunOut {
+            segments: 0,
+            events,
+            conns: Vec::new(),
+        };
+    };
+    let mut n = 0;
+    let mut segments = 0;
+    while let Ok(Some(f)) = r.next_frame() {
+        n += 1;
+        let at = At { frame: n, ts: f.ts };
+        let Ok(crate::decode::Decoded::Segment(seg)) = crate::decode::decode(f.linktype, f.data)
+        else {
+            continue;
+        };
+        segments += 1;
+        table.expire(at.ts, &mut |old: Box<Tracked<()>>| done.push(old.conn));
+        if let Some(t) = table.lookup(&seg, at, at.ts, || (), &mut |old: Box<Tracked<()>>| {
+            done.push(old.conn)
+        }) {
+            let id = t.conn.id;
+            t.conn
+                .segment(&seg, at, &mut |dir, ev| events.push((id, dir, own(ev))));
+        }
+    }
+    table.drain(&mut |old: Box<Tracked<()>>| done.push(old.conn));
+    done.sort_by_key(|c| c.id);
+    let conns = done
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {} {:?} {:?}-{:?} {:?} {:?} {:?} {} {:?} {} {:?} {} {}",
+                c.id,
+                c.client,
+                c.server,
+                c.role_source,
+                c.first,
+                c.last,
+                c.handshake,
+                c.first_close,
+                c.sides,
+                c.history,
+                c.anomalies,
+                c.anomalies_dropped,
+                c.reassembler(Dir::ToServer).expected_seq(),
+                c.buffered(),
+                c.is_closed(),
+            )
+        })
+        .collect();
+    RunOut {
+        segments,
+        events,
+        conns,
+    }
+}
+
+/// The in-order fast path of `Connection::segment` changes nothing: every
+/// fixture capture (real traffic, and the hostile and shuffled third-party
+/// ones) gives the same stream events and the same connection state, to
+/// the last counter, with it and with every segment on the general path;
+/// and it is taken for most segments of ordinary traffic.
+#[test]
+fn in_order_fast_path_is_the_general_path() {
+    use super::connection::in_order_test::{GENERAL_ONLY, TAKEN};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut files = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if ["pcap", "pcapng", "gz", "cap"]
+                .iter()
+                .any(|x| p.extension().is_some_and(|e| e == *x))
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() > 100, "{}", files.len());
+    let mut taken_total = 0;
+    for f in &files {
+        TAKEN.with(|n| n.set(0));
+        GENERAL_ONLY.with(|g| g.set(false));
+        let fast = run_capture(f);
+        let taken = TAKEN.with(std::cell::Cell::get);
+        GENERAL_ONLY.with(|g| g.set(true));
+        let general = run_capture(f);
+        GENERAL_ONLY.with(|g| g.set(false));
+        assert_eq!(TAKEN.with(std::cell::Cell::get), taken, "{}", f.display());
+        assert_eq!(fast.conns, general.conns, "{}", f.display());
+        assert_eq!(fast.events, general.events, "{}", f.display());
+        taken_total += taken;
+    }
+    // ab -k (keep-alive requests on a few connections): all but the
+    // handshakes, the first segment of each direction and the teardowns
+    // take it.
+    TAKEN.with(|n| n.set(0));
+    let ab = run_capture(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/captures/ab-k.pcap"),
+    );
+    let taken = TAKEN.with(std::cell::Cell::get);
+    assert!(taken * 10 > ab.segments * 7, "{taken} of {}", ab.segments);
+    assert!(taken_total > 1000, "{taken_total}");
+}
