@@ -105,8 +105,10 @@ pub struct KeepAliveParams {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HeadInfo {
     /// `Connection` header tokens, lower-cased, in order, all such headers
-    /// (in requests, `Proxy-Connection` tokens too).
-    pub connection: Vec<crate::types::Text>,
+    /// (in requests, `Proxy-Connection` tokens too). One is held inline:
+    /// nearly every head has at most one, and a heap vector for it was an
+    /// allocation and a free per message.
+    pub connection: smallvec::SmallVec<[crate::types::Text; 1]>,
     /// Present only if a `Keep-Alive` header was sent.
     pub keep_alive: Option<KeepAliveParams>,
     /// A valid `Content-Length` (None if absent, invalid or conflicting).

@@ -785,7 +785,10 @@ mod tests {
         let x = &s.exchanges()[0];
         let r = req(x);
         assert_eq!((r.method.as_str(), r.target.as_str()), ("GET", "/a"));
-        assert_eq!(r.head.connection, vec!["keep-alive", "upgrade", "foo"]);
+        assert_eq!(
+            r.head.connection.as_slice(),
+            ["keep-alive", "upgrade", "foo"]
+        );
         assert!(r.complete);
         assert_eq!(r.framing, Framing::NoBody);
         assert_eq!(r.timing.end, Some(at(1)));

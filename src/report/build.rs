@@ -29,7 +29,7 @@ fn message_report(
 ) -> MessageReport {
     MessageReport {
         frame: start.frame,
-        connection: head.connection.clone(),
+        connection: head.connection.to_vec(),
         keep_alive: keep_alive(head.keep_alive),
         persistence: message_persistence(version, head),
         framing: framing.kind(),
@@ -85,7 +85,7 @@ fn message_report_owned(
     let persistence = message_persistence(version, &head);
     MessageReport {
         frame: start.frame,
-        connection: std::mem::take(&mut head.connection),
+        connection: std::mem::take(&mut head.connection).into_vec(),
         keep_alive: keep_alive(head.keep_alive),
         persistence,
         framing: framing.kind(),
