@@ -286,16 +286,16 @@ fn settle(t: &mut Tracked<ConnState>, out: &mut impl Events) {
     let Tracked { conn, user, .. } = t;
     let ConnState { app, fold } = user;
     app.settle(&mut |i, ex, next| {
-        let persistent = fold.settle(conn, i, &ex, next);
-        let stale = stale_request(conn, &ex);
-        let facts = report::findings::ExchangeFacts::of_http1(&ex, conn.first);
+        let persistent = fold.settle(conn, i, ex, next);
+        let stale = stale_request(conn, ex);
+        let facts = report::findings::ExchangeFacts::of_http1(ex, conn.first);
         let first = conn.first;
         out.exchange_lazy(
             conn.id,
             conn.server,
             i + 1,
             &facts,
-            || report::build::exchange_report_owned(ex, first, persistent),
+            || report::build::exchange_report_owned(std::mem::take(ex), first, persistent),
             stale,
         );
     });

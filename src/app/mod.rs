@@ -175,7 +175,7 @@ impl AppSession {
     /// [`HttpSession::settle`]).
     pub fn settle(
         &mut self,
-        out: &mut impl FnMut(u64, crate::http::Exchange, &crate::http::Exchange),
+        out: &mut impl FnMut(u64, &mut crate::http::Exchange, &crate::http::Exchange),
     ) {
         self.http.settle(out);
     }

@@ -218,7 +218,9 @@ impl HttpSession {
     /// response ended (or, with no response, a later response started); and,
     /// whatever else, when more than [`MAX_WINDOW`] exchanges wait. Memory
     /// then follows the exchanges in flight, not the connection's history.
-    pub fn settle(&mut self, out: &mut impl FnMut(u64, Exchange, &Exchange)) {
+    /// The exchange is lent, not given: a callback that wants it takes it
+    /// (`std::mem::take`), and one that only reads it costs no move.
+    pub fn settle(&mut self, out: &mut impl FnMut(u64, &mut Exchange, &Exchange)) {
         while self.window.len() >= 2 {
             let idx = self.base;
             // After an h2c hand-off nothing more comes to the exchanges
@@ -242,12 +244,12 @@ impl HttpSession {
             if !moved_on && !self.handed_off && self.window.len() <= MAX_WINDOW {
                 break;
             }
-            let Some(ex) = self.window.pop_front() else {
+            let Some(mut ex) = self.window.pop_front() else {
                 break;
             };
             self.base += 1;
             if let Some(next) = self.window.front() {
-                out(idx, ex, next);
+                out(idx, &mut ex, next);
             }
         }
     }
