@@ -262,11 +262,3 @@ pub struct HttpStats {
 pub fn role_hint(first_bytes: &[u8]) -> Option<crate::types::Role> {
     start_line::role_hint(first_bytes)
 }
-#[cfg(test)]
-#[test]
-fn tmp_sizes() {
-    eprintln!("Exchange {} Request {} Response {} HeadInfo {} ParsedHead {} StartLine {} KeepAliveParams {} Fields {}",
-        std::mem::size_of::<Exchange>(), std::mem::size_of::<Request>(), std::mem::size_of::<Response>(),
-        std::mem::size_of::<HeadInfo>(), std::mem::size_of::<parser::ParsedHead>(), std::mem::size_of::<parser::StartLine>(),
-        std::mem::size_of::<KeepAliveParams>(), std::mem::size_of::<head::Fields>());
-}

@@ -54,14 +54,17 @@ pub struct MessageEnd {
     pub at: Option<At>,
 }
 
-/// What the parser reports, in stream order.
+/// What the parser reports, in stream order. Heads are not boxed: a box
+/// was an allocation and a free per message, and the queue holds one or
+/// two events at a time.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum ParseEvent {
     /// A whole head; a [`ParseEvent::End`] for its message follows later.
-    Head(Box<ParsedHead>),
+    Head(ParsedHead),
     /// A head cut short (gap, end of stream, too large) whose first line was
     /// recognised. Framing `Unknown`; no `End` follows.
-    CutHead(Box<ParsedHead>),
+    CutHead(ParsedHead),
     /// The message of the last `Head` ended (complete or not).
     End(MessageEnd),
 }
@@ -349,28 +352,26 @@ impl DirParser {
     fn complete_head(&mut self, head: &[u8], at: At, request: RequestKind, log: &mut AnomalyLog) {
         let start = self.head_start.take().unwrap_or(at);
         self.start_ok = false;
-        let parsed = match self.dir {
+        let mut parsed = match self.dir {
             Dir::ToServer => parse_request(head),
             Dir::ToClient => parse_response(head),
         };
-        let parsed = match (parsed, self.dir) {
-            // A request line httparse rejects (no target, a cut version)
-            // that still starts with a method: servers answer these (400),
-            // so the exchange is real. Count it, and say it was malformed.
-            (Err(e), Dir::ToServer) => match lenient_request(head) {
-                Some(p) => {
-                    log.push(
-                        AnomalyKind::MalformedRequestLine,
-                        start,
-                        self.by(),
-                        format!("{e}: {}", first_line_text(head)),
-                    );
-                    Ok(p)
-                }
-                None => Err(e),
-            },
-            (p, _) => p,
-        };
+        // A request line httparse rejects (no target, a cut version) that
+        // still starts with a method: servers answer these (400), so the
+        // exchange is real. Count it, and say it was malformed. (Tested in
+        // place, so that a head parsed at once is not moved.)
+        if self.dir == Dir::ToServer
+            && let Err(e) = &parsed
+            && let Some(p) = lenient_request(head)
+        {
+            log.push(
+                AnomalyKind::MalformedRequestLine,
+                start,
+                self.by(),
+                format!("{e}: {}", first_line_text(head)),
+            );
+            parsed = Ok(p);
+        }
         let (line, version, fields) = match parsed {
             Ok(p) => p,
             Err(e) => {
@@ -409,14 +410,14 @@ impl DirParser {
         let mut info = fields.info;
         info.head_bytes = head.len() as u64;
         let framing = decision.framing;
-        self.out.push_back(ParseEvent::Head(Box::new(ParsedHead {
+        self.out.push_back(ParseEvent::Head(ParsedHead {
             line,
             version,
             head: info,
             framing,
             start,
             head_end: at,
-        })));
+        }));
         self.body_bytes = 0;
         self.gap_bytes = 0;
         match framing {
@@ -486,14 +487,14 @@ impl DirParser {
                 head_bytes: self.head_buf.len() as u64,
                 ..HeadInfo::default()
             };
-            self.out.push_back(ParseEvent::CutHead(Box::new(ParsedHead {
+            self.out.push_back(ParseEvent::CutHead(ParsedHead {
                 line,
                 version,
                 head,
                 framing: Framing::Unknown,
                 start,
                 head_end: at,
-            })));
+            }));
         }
         self.head_buf.clear();
     }

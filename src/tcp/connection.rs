@@ -150,14 +150,21 @@ pub struct SideStats {
     pub reassembly: ReassemblyStats,
 }
 
-// History letters, as bit positions in a side's "seen" mask.
-const HIST_LETTERS: [u8; 9] = *b"SHADFRTGW";
-
+// History letters as bits of a side's "seen" mask: S H A D F R T G W, from
+// bit 0 (a match, not a search: this runs for every segment).
 fn hist_bit(letter: u8) -> u16 {
-    HIST_LETTERS
-        .iter()
-        .position(|&l| l == letter)
-        .map_or(0, |i| 1 << i)
+    match letter {
+        b'S' => 1,
+        b'H' => 1 << 1,
+        b'A' => 1 << 2,
+        b'D' => 1 << 3,
+        b'F' => 1 << 4,
+        b'R' => 1 << 5,
+        b'T' => 1 << 6,
+        b'G' => 1 << 7,
+        b'W' => 1 << 8,
+        _ => 0,
+    }
 }
 
 /// Index of a role in the internal per-role arrays (same as the index of the
@@ -845,5 +852,19 @@ impl Connection {
             .collect();
         self.history = swapped;
         self.fix_flip_mark();
+    }
+}
+
+#[cfg(test)]
+mod hist_tests {
+    /// Each history letter has its own bit, in the order S H A D F R T G W,
+    /// and nothing else has one.
+    #[test]
+    fn history_bits() {
+        for (i, l) in b"SHADFRTGW".iter().enumerate() {
+            assert_eq!(super::hist_bit(*l), 1 << i, "{}", char::from(*l));
+        }
+        assert_eq!(super::hist_bit(b'X'), 0);
+        assert_eq!(super::hist_bit(b's'), 0);
     }
 }
