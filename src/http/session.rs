@@ -343,8 +343,8 @@ impl HttpSession {
 
     fn apply(&mut self, dir: Dir, ev: ParseEvent, at: At) {
         match ev {
-            ParseEvent::Head(h) => self.on_head(dir, h, true, at),
-            ParseEvent::CutHead(h) => self.on_head(dir, h, false, at),
+            ParseEvent::Head(h) => self.on_head(dir, *h, true, at),
+            ParseEvent::CutHead(h) => self.on_head(dir, *h, false, at),
             ParseEvent::End(end) => self.on_end_of_message(dir, end),
         }
     }
