@@ -467,7 +467,7 @@ impl<S: Sink> Analyzer<S> {
         let mut tick = PROGRESS_EVERY;
         while let Some(mut frame) = merged.next_frame() {
             if let Some(keys) = frame.secrets.take() {
-                self.add_keys(keys);
+                self.add_keys(*keys);
             }
             self.frame_from(frame.linktype, frame.data, frame.ts, frame.backing);
             tick -= 1;

@@ -109,7 +109,7 @@ struct Member {
     report: InputReport,
     /// TLS secrets of its Decryption Secrets Blocks read and not yet
     /// handed out (pcapng).
-    secrets: Option<crate::tls::KeyLog>,
+    secrets: Option<Box<crate::tls::KeyLog>>,
     /// What its Decryption Secrets Blocks gave (the header's `keylogs`).
     dsb: Option<crate::report::tls::KeyLogReport>,
     /// Frames of the last link type read, not yet added to
@@ -242,10 +242,10 @@ impl CaptureSet {
     /// capture time (0: none; frames are released in the order read).
     pub fn merge(mut self, window_ns: u64) -> Merged {
         // Secrets before the members' first frames (read when checked).
-        let mut secrets: Option<crate::tls::KeyLog> = None;
+        let mut secrets: Option<Box<crate::tls::KeyLog>> = None;
         for new in self.members.iter_mut().filter_map(|m| m.secrets.take()) {
             match &mut secrets {
-                Some(s) => s.merge(new),
+                Some(s) => s.merge(*new),
                 None => secrets = Some(new),
             }
         }
@@ -408,7 +408,7 @@ impl Member {
 
     /// Secrets of Decryption Secrets Blocks just read: kept to hand out,
     /// and counted for the header's `keylogs`.
-    fn note_secrets(&mut self, new: crate::tls::KeyLog) {
+    fn note_secrets(&mut self, new: Box<crate::tls::KeyLog>) {
         use crate::report::tls::KeyLogReport;
         let file = &self.report.file;
         let dsb = self.dsb.get_or_insert_with(|| KeyLogReport {
@@ -424,7 +424,7 @@ impl Member {
         dsb.malformed_lines
             .truncate(crate::tls::keylog::MAX_MALFORMED_KEPT);
         match &mut self.secrets {
-            Some(s) => s.merge(new),
+            Some(s) => s.merge(*new),
             None => self.secrets = Some(new),
         }
     }
@@ -515,7 +515,7 @@ pub struct MergedFrame<'a> {
     /// TLS secrets of pcapng Decryption Secrets Blocks read since the last
     /// frame released (at least those before this frame and before every
     /// frame released after it): to be in force before this frame.
-    pub secrets: Option<crate::tls::KeyLog>,
+    pub secrets: Option<Box<crate::tls::KeyLog>>,
     /// The shared bytes `data` is in, and where: for frames of inputs held
     /// all in memory (memory-mapped files), which `--threads` hands to its
     /// workers without copying.
@@ -546,7 +546,7 @@ pub struct Merged {
     flush: usize,
     total: Option<u64>,
     /// Secrets taken from members, to go out with the next frame.
-    secrets: Option<crate::tls::KeyLog>,
+    secrets: Option<Box<crate::tls::KeyLog>>,
 }
 
 impl Merged {
@@ -659,7 +659,7 @@ impl Merged {
             m.advance();
             if let Some(new) = m.secrets.take() {
                 match &mut self.secrets {
-                    Some(s) => s.merge(new),
+                    Some(s) => s.merge(*new),
                     None => self.secrets = Some(new),
                 }
             }

@@ -418,7 +418,7 @@ impl CaptureReader {
     /// The TLS secrets of the pcapng Decryption Secrets Blocks read since
     /// the last call (blocks before the frame read last): keys known before
     /// the packets that need them, as `editcap --inject-secrets` places them.
-    pub fn take_secrets(&mut self) -> Option<crate::tls::KeyLog> {
+    pub fn take_secrets(&mut self) -> Option<Box<crate::tls::KeyLog>> {
         match &mut self.format {
             Format::PcapNg(p) => p.secrets.take(),
             Format::Pcap(_) => None,
@@ -607,4 +607,27 @@ pub(crate) fn read_u32(b: &[u8], at: usize, big_endian: bool) -> Option<u32> {
     } else {
         u32::from_le_bytes(bytes)
     })
+}
+
+/// Asks the CPU to start loading the next record's (or block's) header
+/// and the bytes after it, which the next call reads: in a memory-mapped
+/// capture each record header is otherwise a cache miss the reading waits
+/// on. Measured on an 800 MB prefix of a wrk/ab capture, `--threads 1
+/// --brief`: wall time -12% (mean of six interleaved runs); the loads of
+/// record headers had been 17% of the samples.
+#[inline]
+pub(crate) fn prefetch(next: Option<&[u8]>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(next) = next {
+        for line in next.chunks(64).take(2) {
+            // SAFETY: prefetching is a hint with no effect on memory; the
+            // pointer is into a live slice.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast());
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = next;
 }

@@ -103,6 +103,7 @@ impl PcapState {
             };
             let caplen = word([c0, c1, c2, c3]) as usize;
             if caplen <= MAX_RECORD_LEN && avail.len() - RECORD_HEADER_LEN >= caplen {
+                super::prefetch(avail.get(RECORD_HEADER_LEN + caplen..));
                 return self.frame(
                     word([s0, s1, s2, s3]),
                     word([f0, f1, f2, f3]),

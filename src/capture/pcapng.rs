@@ -103,7 +103,7 @@ pub(crate) struct PcapNgState {
     /// carry none) so that time never jumps back to 1970.
     last_ts: Timestamp,
     /// TLS secrets of the Decryption Secrets Blocks read and not yet taken.
-    pub(crate) secrets: Option<crate::tls::KeyLog>,
+    pub(crate) secrets: Option<Box<crate::tls::KeyLog>>,
     /// Decryption Secrets Blocks whose secrets ran past the block (skipped).
     pub(crate) secrets_truncated: u64,
 }
@@ -133,6 +133,7 @@ impl PcapNgState {
             Err(e) => return Step::Bad(format!("bad pcapng block: {e}")),
         };
         let len = avail.len() - rem.len();
+        super::prefetch(Some(rem));
         let body: &[u8] = &block.body;
         match block.type_ {
             SECTION_HEADER_BLOCK => {
@@ -166,7 +167,7 @@ impl PcapNgState {
         match crate::tls::KeyLog::from_pcapng_dsb(body) {
             Ok(log) => match &mut self.secrets {
                 Some(s) => s.merge(log),
-                None => self.secrets = Some(log),
+                None => self.secrets = Some(Box::new(log)),
             },
             Err(crate::tls::DsbError::Truncated) => self.secrets_truncated += 1,
             Err(crate::tls::DsbError::NotTls(_)) => {}
