@@ -45,6 +45,10 @@ pub struct Options {
     pub keylog: Option<std::sync::Arc<crate::tls::KeyLog>>,
     /// What reading each key log file gave (the report's `keylogs`).
     pub keylog_sources: Vec<report::tls::KeyLogReport>,
+    /// With worker threads, the connections still open at the end conclude
+    /// this many at a time (see [`crate::threads`]); the report is the same
+    /// whatever it is.
+    pub finish_part: usize,
 }
 
 impl Default for Options {
@@ -58,6 +62,7 @@ impl Default for Options {
             reorder_window_ns: crate::capture::merge::DEFAULT_WINDOW_NS,
             keylog: None,
             keylog_sources: Vec::new(),
+            finish_part: crate::threads::FINISH_PART,
         }
     }
 }
@@ -727,6 +732,20 @@ impl Analyzer<Discard> {
             Backend::Shard(s) => s.swap_events(next),
             _ => next,
         }
+    }
+
+    /// Part of a worker's end: the connections it still tracks whose
+    /// (local) id is below `below` conclude; their events.
+    pub(crate) fn finish_shard_below(
+        &mut self,
+        below: u64,
+        spare: crate::threads::Buffers,
+    ) -> crate::threads::Buffers {
+        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
+        if let Backend::Shard(s) = &mut self.backend {
+            s.finish_below(start, below);
+        }
+        self.swap_shard_events(spare)
     }
 
     /// A worker's end: its last events, and its counters.

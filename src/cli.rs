@@ -143,6 +143,11 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
+    /// With worker threads, connections still open at the end conclude
+    /// this many at a time (a test knob: the report never depends on it).
+    #[arg(long, value_name = "N", hide = true)]
+    pub finish_part: Option<usize>,
+
     /// TLS key log (the NSS format SSLKEYLOGFILE makes browsers, curl,
     /// OpenSSL, Go, Python and Node write) to decrypt HTTPS with
     /// (repeatable). Malformed lines are counted and reported, not fatal.
@@ -189,6 +194,9 @@ impl AnalysisArgs {
             Some(n) => n.max(1),
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if let Some(n) = self.finish_part {
+            o.finish_part = n.max(1);
+        }
         o.read_keylogs(&self.keylogs)?;
         Ok(o)
     }

@@ -135,6 +135,10 @@ pub struct Engine {
     /// calls, emptied right after). Boxed: they come out of the table so.
     #[allow(clippy::vec_box)]
     concluded: Vec<Box<Tracked<ConnState>>>,
+    /// At the end of the run, the connections still tracked, in id order,
+    /// not yet concluded (see [`Engine::finish_below`]). Boxed, as above.
+    #[allow(clippy::vec_box)]
+    remaining: Option<Vec<Box<Tracked<ConnState>>>>,
     filter: Option<Box<FilterState>>,
     /// The key log given to each new connection (TLS decryption).
     keys: Option<std::sync::Arc<crate::tls::KeyLog>>,
@@ -146,6 +150,7 @@ impl Engine {
         Engine {
             table: FlowTable::new(tcp),
             concluded: Vec::new(),
+            remaining: None,
             filter: FilterState::new(filter),
             keys: None,
         }
@@ -273,9 +278,24 @@ impl Engine {
 
     /// The end of the run: every connection still tracked concludes.
     pub fn finish(&mut self, start: Timestamp, out: &mut impl Events) {
-        let concluded = &mut self.concluded;
-        self.table
-            .drain(&mut |t: Box<Tracked<ConnState>>| concluded.push(t));
+        self.finish_below(start, u64::MAX, out);
+    }
+
+    /// The end of the run, in parts: the connections still tracked whose
+    /// id is below `below` conclude (in id order); the others wait for the
+    /// next call. No segment may come after the first call. (Worker
+    /// threads conclude their connections so, a range of ids at a time, so
+    /// that what they render at the end is not all held at once.)
+    pub fn finish_below(&mut self, start: Timestamp, below: u64, out: &mut impl Events) {
+        let remaining = self.remaining.get_or_insert_with(|| {
+            let mut all = Vec::new();
+            // In id order.
+            self.table
+                .drain(&mut |t: Box<Tracked<ConnState>>| all.push(t));
+            all
+        });
+        let n = remaining.partition_point(|t| t.conn.id < below);
+        self.concluded.extend(remaining.drain(..n));
         self.drain(start, out);
     }
 }

@@ -162,6 +162,10 @@ enum Job {
     /// buffers go round: a fresh one per window was page faults and
     /// zeroed pages, and copying as it grew).
     Window(Arc<Window>, Buffers),
+    /// Conclude the connections still tracked whose local id is below
+    /// this (the end of the run, a part at a time).
+    /// With empty buffers for its events, as [`Job::Window`].
+    FinishBelow(u64, Buffers),
     Finish,
 }
 
@@ -456,6 +460,12 @@ impl Shard {
         self.out.frame = u64::MAX;
         self.engine.finish(start, &mut self.out);
     }
+
+    /// Part of the end of the run (see [`Engine::finish_below`]).
+    pub(crate) fn finish_below(&mut self, start: Timestamp, below: u64) {
+        self.out.frame = u64::MAX;
+        self.engine.finish_below(start, below, &mut self.out);
+    }
 }
 
 struct Worker {
@@ -489,6 +499,8 @@ pub struct Pool {
     next_id: u64,
     /// A worker has gone (it panicked): what it held is lost, and said.
     failed: bool,
+    /// Connections concluded per part at the end (see [`Pool::finish`]).
+    finish_part: usize,
 }
 
 fn run_worker(
@@ -520,6 +532,12 @@ fn run_worker(
                     return;
                 }
             }
+            Job::FinishBelow(below, spare) => {
+                let events = a.finish_shard_below(below, spare);
+                if results.send(Output { events, end: None }).is_err() {
+                    return;
+                }
+            }
             Job::Finish => {
                 let (events, end) = a.finish_shard();
                 let _ = results.send(Output {
@@ -530,6 +548,38 @@ fn run_worker(
             }
         }
     }
+}
+
+/// Connections concluded in one part of the end of the run (see
+/// [`Pool::finish`]): about [`RESULTS_TARGET`] of results.
+pub const FINISH_PART: usize = RESULTS_TARGET / (2 * REPORT_WEIGHT);
+
+/// The parts of the end of the run: for each part but the last (which
+/// [`Job::Finish`] concludes), the local id below which each worker
+/// concludes its connections, so that the part holds the next `per_part`
+/// open connections by global id. `ids`: (worker, local id) -> global id
+/// of the open connections; a worker's local ids rise with its global ids.
+fn finish_parts(
+    ids: &FxHashMap<(usize, u64), u64>,
+    workers: usize,
+    per_part: usize,
+) -> Vec<Vec<u64>> {
+    let mut open: Vec<(u64, usize, u64)> = ids.iter().map(|(&(w, l), &g)| (g, w, l)).collect();
+    open.sort_unstable();
+    let per_part = per_part.max(1);
+    let mut parts = Vec::new();
+    // From the end: each worker's lowest local id at or after a boundary.
+    let mut lowest = vec![u64::MAX; workers];
+    for (i, &(_, w, l)) in open.iter().enumerate().rev() {
+        if let Some(x) = lowest.get_mut(w) {
+            *x = (*x).min(l);
+        }
+        if i > 0 && i % per_part == 0 {
+            parts.push(lowest.clone());
+        }
+    }
+    parts.reverse();
+    parts
 }
 
 /// The worker a five-tuple belongs to (the same both ways): each end
@@ -659,6 +709,7 @@ impl Pool {
             ids: FxHashMap::default(),
             next_id: 0,
             failed: false,
+            finish_part: opts.finish_part,
         }
     }
 
@@ -915,6 +966,23 @@ impl Pool {
         while self.in_flight > 0 {
             self.merge_one(front);
         }
+        // The connections still open conclude a part at a time, in id
+        // order, each part one result per worker (as a window's), so that
+        // the workers never render them all at once: a capture cut while
+        // thousands are open (or waiting out their close linger) was tens
+        // of MiB of results in one go.
+        for bounds in finish_parts(&self.ids, self.workers.len(), self.finish_part) {
+            for (wk, below) in self.workers.iter_mut().zip(bounds) {
+                // The buffers go round (and the reports merged from them
+                // are freed) as a window's do.
+                let spare = wk.spare.pop().unwrap_or_default();
+                if wk.jobs.send(Job::FinishBelow(below, spare)).is_err() {
+                    self.failed = true;
+                }
+            }
+            self.in_flight += 1;
+            self.merge_one(front);
+        }
         for wk in &self.workers {
             if wk.jobs.send(Job::Finish).is_err() {
                 self.failed = true;
@@ -1001,6 +1069,42 @@ mod tests {
         // Never below MIN_WINDOW, whatever one frame settles.
         assert_eq!(next_window(WINDOW, usize::MAX, 1), MIN_WINDOW);
         assert_eq!(next_window(MIN_WINDOW, 0, 0), 2 * MIN_WINDOW);
+    }
+
+    #[test]
+    fn the_end_is_concluded_in_parts_of_global_ids() {
+        // Open connections: global id -> (worker, local id); a worker's
+        // local ids rise with the global ids.
+        let open = [
+            (0u64, (0usize, 3u64)),
+            (1, (1, 0)),
+            (2, (1, 1)),
+            (3, (0, 4)),
+            (4, (0, 5)),
+            (5, (1, 7)),
+            (6, (0, 9)),
+        ];
+        let ids: FxHashMap<(usize, u64), u64> = open.iter().map(|&(g, k)| (k, g)).collect();
+        let parts = finish_parts(&ids, 2, 3);
+        // Parts of 3: globals 0-2, 3-5; the rest (6) is the final Finish.
+        assert_eq!(parts, vec![vec![4, 7], vec![9, u64::MAX]]);
+        // Each part concludes exactly the next globals.
+        let mut done = Vec::new();
+        let mut lower = [0u64; 2];
+        for bounds in &parts {
+            let mut part: Vec<u64> = open
+                .iter()
+                .filter(|(_, (w, l))| *l >= lower[*w] && *l < bounds[*w])
+                .map(|&(g, _)| g)
+                .collect();
+            part.sort_unstable();
+            done.extend(part);
+            lower = [bounds[0], bounds[1]];
+        }
+        assert_eq!(done, vec![0, 1, 2, 3, 4, 5]);
+        // Fewer open connections than a part: no parts, Finish does all.
+        assert!(finish_parts(&ids, 2, 100).is_empty());
+        assert!(finish_parts(&FxHashMap::default(), 2, 3).is_empty());
     }
 
     #[test]

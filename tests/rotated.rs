@@ -476,6 +476,68 @@ fn threads_give_the_same_report_on_sets() {
     }
 }
 
+/// Worker threads conclude the connections still open at the end a part
+/// at a time (`--finish-part`, about a thousand by default, so that a
+/// capture cut while thousands are open is not rendered all at once). Parts
+/// of one and of three connections give the one-thread report byte for
+/// byte, the NDJSON lines (written as connections conclude) in the same
+/// order; every fixture has connections open or in their close linger at
+/// its end.
+#[test]
+fn threads_conclude_the_end_in_parts_as_one_thread_does() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("captures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.ends_with(".pcap") || n.ends_with(".pcapng")
+        })
+        .collect();
+    files.sort();
+    files.push(fixture("rotated/keepalive-G1.set"));
+    assert!(files.len() > 50);
+    let mut parted = 0;
+    for f in &files {
+        let f = s(f);
+        for format in ["ndjson", "json"] {
+            let one = run(&["--format", format, "--threads", "1", &f]);
+            assert!(one.status.success(), "{f}");
+            for part in ["1", "3"] {
+                let two = run(&[
+                    "--format",
+                    format,
+                    "--threads",
+                    "2",
+                    "--finish-part",
+                    part,
+                    &f,
+                ]);
+                assert!(two.status.success(), "{f}");
+                assert!(
+                    one.stdout == two.stdout,
+                    "{f} {format} --finish-part {part}"
+                );
+            }
+        }
+        // More than one part: more than one connection concluded at the end.
+        let nd =
+            String::from_utf8(run(&["--format", "ndjson", "--threads", "1", &f]).stdout).unwrap();
+        if nd
+            .lines()
+            .filter(|l| l.starts_with("{\"type\":\"connection\""))
+            .count()
+            > 3
+        {
+            parted += 1;
+        }
+    }
+    // Eight when this was written.
+    assert!(
+        parted >= 5,
+        "{parted} fixtures with more than three connections"
+    );
+}
+
 /// Splits a pcap (little endian, as tcpdump writes on x86) into files of
 /// `per` records each, by hand (not by the code under test).
 fn split_pcap(src: &Path, per: usize, dir: &Path) -> usize {
