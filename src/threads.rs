@@ -551,7 +551,7 @@ fn run_worker(
 }
 
 /// Connections concluded in one part of the end of the run (see
-/// [`Pool::finish`]): about [`RESULTS_TARGET`] of results.
+/// `Pool::finish`): about `RESULTS_TARGET` (4 MiB) of results.
 pub const FINISH_PART: usize = RESULTS_TARGET / (2 * REPORT_WEIGHT);
 
 /// The parts of the end of the run: for each part but the last (which
