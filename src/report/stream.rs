@@ -160,9 +160,11 @@ impl Store {
         let (a, n) = (loc.offset, usize::try_from(loc.len).map_err(|_| corrupt())?);
         let Some(w) = &mut self.file else {
             let a = usize::try_from(a).map_err(|_| corrupt())?;
-            return self.mem.get(a..a + n).ok_or_else(corrupt);
+            let end = a.checked_add(n).ok_or_else(corrupt)?;
+            return self.mem.get(a..end).ok_or_else(corrupt);
         };
-        let cached = a >= self.cached_at && a + loc.len <= self.cached_at + self.cache.len() as u64;
+        let cached = a >= self.cached_at
+            && a.saturating_add(loc.len) <= self.cached_at + self.cache.len() as u64;
         if !cached {
             w.flush()?;
             let f = w.get_mut();
@@ -170,9 +172,11 @@ impl Store {
             f.seek(SeekFrom::Start(a))?;
             // The piece, and what follows it up to READ_AHEAD bytes (less
             // at the end of the file).
-            let want = n
-                .max(READ_AHEAD)
-                .min(usize::try_from(self.len - a).unwrap_or(n).max(n));
+            let want = n.max(READ_AHEAD).min(
+                usize::try_from(self.len.saturating_sub(a))
+                    .unwrap_or(n)
+                    .max(n),
+            );
             self.cache.resize(want, 0);
             let mut got = 0;
             while got < want {
@@ -190,7 +194,8 @@ impl Store {
             }
         }
         let at = usize::try_from(a - self.cached_at).map_err(|_| corrupt())?;
-        self.cache.get(at..at + n).ok_or_else(corrupt)
+        let end = at.checked_add(n).ok_or_else(corrupt)?;
+        self.cache.get(at..end).ok_or_else(corrupt)
     }
 }
 
