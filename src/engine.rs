@@ -226,6 +226,11 @@ impl Engine {
             conn.segment(seg, at, &mut |dir, ev| user.app.on_event(dir, ev, at));
             let b = conn.buffered() + user.app.buffered();
             settle(t, out);
+            if t.conn.is_closed() {
+                // It waits out the close linger now (thousands do at high
+                // connection rates): what it no longer needs is freed.
+                t.user.app.trim();
+            }
             fed = Some(t.fed(b));
         }
         if let Some(f) = fed {

@@ -166,6 +166,15 @@ impl AppSession {
         self.held_bytes + self.http.buffered() + self.h2.as_ref().map_or(0, |h| h.buffered())
     }
 
+    /// Frees the allocations that are empty: called once the connection
+    /// has closed (see [`HttpSession::trim`]).
+    pub fn trim(&mut self) {
+        if self.held.is_empty() && self.held.capacity() > 0 {
+            self.held = Vec::new();
+        }
+        self.http.trim();
+    }
+
     /// The HTTP/1 session, to change.
     pub fn http_mut(&mut self) -> &mut HttpSession {
         &mut self.http

@@ -171,6 +171,18 @@ impl DirParser {
         &self.stats
     }
 
+    /// Frees the queue and head buffer if they are empty (their capacity
+    /// stays otherwise): for a closed connection waiting out its close
+    /// linger, tens of thousands of which can be tracked at once.
+    pub fn trim(&mut self) {
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            self.out = VecDeque::new();
+        }
+        if self.head_buf.is_empty() && self.head_buf.capacity() > 0 {
+            self.head_buf = Vec::new();
+        }
+    }
+
     /// From now on, nothing in this direction is HTTP (tunnel). A head in
     /// progress is dropped.
     pub fn set_opaque(&mut self) {

@@ -276,6 +276,16 @@ impl HttpSession {
         idx
     }
 
+    /// Frees the allocations that are empty (see [`DirParser::trim`]).
+    pub fn trim(&mut self) {
+        for p in &mut self.parsers {
+            p.trim();
+        }
+        if self.unanswered.is_empty() && self.unanswered.capacity() > 0 {
+            self.unanswered = VecDeque::new();
+        }
+    }
+
     /// Bytes held: heads in progress.
     pub fn buffered(&self) -> usize {
         self.parsers.iter().map(DirParser::buffered).sum()

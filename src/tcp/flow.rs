@@ -308,6 +308,10 @@ struct Due {
 /// connections a second a tombstone is worth its memory only that long.
 pub const TOMBSTONE_NS: u64 = 15_000_000_000;
 
+/// Timers beyond twice the connections tracked before the stale ones are
+/// dropped (see [`FlowTable::drop_stale_timers`]).
+pub(crate) const STALE_TIMERS_SLACK: usize = 1024;
+
 /// Most tombstones kept; the oldest go first past this.
 pub const MAX_TOMBSTONES: usize = 1 << 18;
 
@@ -566,11 +570,8 @@ impl<T> FlowTable<T> {
                     let old = std::mem::replace(t, fresh);
                     self.buffered = self.buffered.saturating_sub(old.buffered);
                     done(old);
-                    self.timers.push(Reverse(Due {
-                        due: Timestamp(now.0.saturating_add(self.config.handshake_timeout_ns)),
-                        id,
-                        key,
-                    }));
+                    let due = Timestamp(now.0.saturating_add(self.config.handshake_timeout_ns));
+                    self.timers.push(Reverse(Due { due, id, key }));
                 }
                 t.last_clock = now;
                 Some(t)
@@ -588,11 +589,8 @@ impl<T> FlowTable<T> {
                 self.last_noted = false;
                 let id = self.next_id;
                 self.next_id += 1;
-                self.timers.push(Reverse(Due {
-                    due: Timestamp(now.0.saturating_add(self.config.handshake_timeout_ns)),
-                    id,
-                    key,
-                }));
+                let due = Timestamp(now.0.saturating_add(self.config.handshake_timeout_ns));
+                self.timers.push(Reverse(Due { due, id, key }));
                 Some(e.insert(Box::new(Tracked {
                     conn: Connection::new(id, seg, at, &self.config),
                     user: new_user(),
@@ -694,6 +692,9 @@ impl<T> FlowTable<T> {
     /// was queued goes back in the queue for its new due time, so each
     /// look is a conclusion or a postponement.
     fn expire_inactive(&mut self, now: Timestamp, done: &mut impl FnMut(Box<Tracked<T>>)) {
+        if self.timers.len() > STALE_TIMERS_SLACK + 2 * self.map.len() {
+            self.drop_stale_timers();
+        }
         while let Some(Reverse(front)) = self.timers.peek() {
             if now < front.due {
                 break;
@@ -727,6 +728,28 @@ impl<T> FlowTable<T> {
         }
     }
 
+    /// Drops the timers of connections no longer tracked. Each connection
+    /// gets one when it is created, due at its handshake timeout (30 s by
+    /// default): at thousands of connections a second, closed in
+    /// milliseconds, the heap held the timers of every connection of the
+    /// last 30 s, not of those tracked. A dropped timer is one the
+    /// expiry would have skipped when it came due (its connection gone or
+    /// replaced), so no timeout concludes otherwise; and the heap pops in
+    /// the order of its entries' values, however it is laid out. (Where
+    /// the memory budget or `--max-connections` bites, the few timers
+    /// [`FlowTable::evict_longest_idle`] looks at are more often live
+    /// ones.) Called
+    /// when stale timers are at least half the heap: linear in it, paid
+    /// for by the pushes since the last call.
+    fn drop_stale_timers(&mut self) {
+        let map = &self.map;
+        self.timers
+            .retain(|Reverse(d)| map.get(&d.key).is_some_and(|t| t.conn.id == d.id));
+        if self.timers.capacity() > 4 * self.timers.len().max(STALE_TIMERS_SLACK) {
+            self.timers.shrink_to_fit();
+        }
+    }
+
     /// Remembers the five-tuple of a concluded closed connection.
     fn bury(&mut self, key: Key, id: u64, now: Timestamp) {
         self.tombs.insert(key, id);
@@ -746,6 +769,12 @@ impl<T> FlowTable<T> {
         for t in all {
             done(t);
         }
+    }
+
+    /// Timers queued (tests: they follow the connections tracked).
+    #[cfg(test)]
+    pub(crate) fn timers_len(&self) -> usize {
+        self.timers.len()
     }
 
     /// Connections currently in the table.

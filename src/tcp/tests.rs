@@ -770,6 +770,51 @@ fn expire_hands_back_closed_after_linger_only() {
     assert_eq!(h.table.evictions().inactive, 1);
 }
 
+/// The timers of concluded connections are dropped: the heap follows the
+/// connections tracked, not those of the last handshake timeout (at
+/// thousands of short connections a second it held every one of the last
+/// 30 s). A tracked connection's timer survives the purges: it still times
+/// out.
+#[test]
+fn timers_follow_tracked_connections_not_the_capture() {
+    let secs = 1_000_000_000u64;
+    let mut h = H::with(TcpConfig {
+        close_linger_ns: 0,
+        handshake_timeout_ns: 100_000 * secs,
+        idle_timeout_ns: 100_000 * secs,
+        ..TcpConfig::default()
+    });
+    // One connection stays open throughout.
+    h.c = addr("10.0.0.9:40000");
+    h.handshake();
+    for i in 0..5000u32 {
+        h.c = SocketAddr::new(addr("10.0.0.1:1").ip(), 1024 + (i % 60000) as u16);
+        h.s = SocketAddr::new(
+            std::net::Ipv4Addr::from_bits(0x0a00_0100 + i / 60000).into(),
+            80,
+        );
+        h.handshake();
+        h.cs(101, 501, ACK | FIN, "");
+        h.sc(501, 102, ACK | FIN, "");
+        h.cs(102, 502, ACK, "");
+    }
+    assert_eq!(h.done.len(), 5000);
+    assert!(h.table.len() <= 2, "tracked: {}", h.table.len());
+    // 5,001 timers were armed; the stale ones were dropped as they piled up.
+    assert!(
+        h.table.timers_len() <= 2 * h.table.len() + super::flow::STALE_TIMERS_SLACK + 1,
+        "timers: {}",
+        h.table.timers_len()
+    );
+    // The open one times out at its deadline all the same.
+    h.frame += 200_000;
+    h.c = addr("10.0.0.7:1000");
+    h.s = addr("10.0.0.2:80");
+    h.cs(100, 0, SYN, "");
+    assert_eq!(h.table.evictions().inactive, 1);
+    assert!(h.done.iter().any(|c| c.client == addr("10.0.0.9:40000")));
+}
+
 /// Issue 8, bounds: an unanswered SYN is concluded after the handshake
 /// timeout, without any other packet of its own.
 #[test]
