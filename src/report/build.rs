@@ -184,10 +184,18 @@ fn handshake_report(h: &Handshake) -> HandshakeReport {
     }
 }
 
-fn tcp_stream(s: &SideStats) -> TcpStreamReport {
+fn tcp_stream(conn: &Connection, role: Role) -> TcpStreamReport {
     TcpStreamReport {
-        reassembly: s.reassembly,
-        truncated_bytes: s.truncated_bytes,
+        reassembly: conn.reassembly(role),
+        truncated_bytes: conn.sides.get(role).truncated_bytes,
+    }
+}
+
+/// `f` of each role.
+fn per_role<T>(f: impl Fn(Role) -> T) -> PerRole<T> {
+    PerRole {
+        client: f(Role::Client),
+        server: f(Role::Server),
     }
 }
 
@@ -332,9 +340,9 @@ pub fn connection_with(
         rst: per(|s| s.rst.map(|a| a.frame), &conn.sides),
         half_closed_by,
         history: conn.history.clone(),
-        tcp: per(tcp_stream, &conn.sides),
-        tcp_keepalive_probes: per(|s| s.keepalive.probes, &conn.sides),
-        tcp_keepalive: per(|s| probes(&s.keepalive), &conn.sides),
+        tcp: per_role(|r| tcp_stream(conn, r)),
+        tcp_keepalive_probes: per_role(|r| conn.keepalive(r).probes),
+        tcp_keepalive: per_role(|r| probes(&conn.keepalive(r))),
         tcp_zero_window_probes: per(|s| s.zero_window_probes, &conn.sides),
         http: HttpReport {
             max_outstanding: stats.max_outstanding,

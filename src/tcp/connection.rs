@@ -137,8 +137,6 @@ pub struct SideStats {
     pub rst: Option<At>,
     /// Payload bytes sent after the peer's FIN (a half-close in use).
     pub bytes_after_peer_fin: u64,
-    /// Keep-alive probes this side sent.
-    pub keepalive: KeepaliveProbes,
     /// Zero-window probes this side sent: segments shaped like keep-alive
     /// probes (one below the next sequence number) sent while the peer
     /// advertised a zero window.
@@ -146,8 +144,9 @@ pub struct SideStats {
     /// RSTs this side sent (or that claim to be from it) whose sequence
     /// number lies outside the receiver's window: ignored (RFC 5961).
     pub rst_out_of_window: u64,
-    /// Reassembly counters of the stream this side sends.
-    pub reassembly: ReassemblyStats,
+    // Keep-alive probes and reassembly counters are the connection's
+    // ([`Connection::keepalive`], [`Connection::reassembly`]): the first are
+    // rare (boxed when there are any), the second the reassembler's own.
 }
 
 // History letters as bits of a side's "seen" mask: S H A D F R T G W, from
@@ -231,6 +230,10 @@ pub struct Connection {
     reset_seen: bool,
     /// Queued by the flow table for expiry.
     pub(crate) close_queued: bool,
+    /// Keep-alive probes, by role index; boxed once there is one (most
+    /// connections have none: 192 bytes less a connection, thousands of
+    /// which wait out their close linger at once).
+    keepalive: Option<Box<[KeepaliveProbes; 2]>>,
 }
 
 impl Connection {
@@ -268,6 +271,7 @@ impl Connection {
             wscale: [None; 2],
             reset_seen: false,
             close_queued: false,
+            keepalive: None,
         };
         c.fix_flip_mark();
         c
@@ -493,7 +497,7 @@ impl Connection {
                 && len == 0
                 && self.reasm[peer].expected_seq() == Some(SeqNumber(seg.ack))
             {
-                self.sides.get_mut(role.other()).keepalive.acks += 1;
+                self.keepalive_mut(role.other()).acks += 1;
             }
             self.probe_pending[peer] = false;
         }
@@ -514,7 +518,7 @@ impl Connection {
             return;
         }
         if probe {
-            let ka = &mut self.sides.get_mut(role).keepalive;
+            let ka = self.keepalive_mut(role);
             ka.probes += 1;
             ka.first.get_or_insert(at);
             if let Some(prev) = ka.last {
@@ -726,6 +730,24 @@ impl Connection {
         had
     }
 
+    /// Keep-alive probes `role` sent, and the peer's ACKs of them.
+    pub fn keepalive(&self, role: Role) -> KeepaliveProbes {
+        self.keepalive
+            .as_ref()
+            .and_then(|k| k.get(ri(role)).copied())
+            .unwrap_or_default()
+    }
+
+    fn keepalive_mut(&mut self, role: Role) -> &mut KeepaliveProbes {
+        let [client, server] = &mut **self.keepalive.get_or_insert_with(Default::default);
+        if ri(role) == 0 { client } else { server }
+    }
+
+    /// Reassembly counters of the stream `role` sends.
+    pub fn reassembly(&self, role: Role) -> ReassemblyStats {
+        *self.reasm[ri(role)].stats()
+    }
+
     /// FIN from both sides, or a RST.
     pub fn is_closed(&self) -> bool {
         self.reset_seen || (self.sides.client.fin.is_some() && self.sides.server.fin.is_some())
@@ -747,7 +769,6 @@ impl Connection {
         if now.gaps > before.gaps {
             self.add_history(role, b'G');
         }
-        self.sides.get_mut(role).reassembly = now;
     }
 
     fn note_pushed(&mut self, role: Role, p: &Pushed, seq: SeqNumber, at: At) {
@@ -828,6 +849,9 @@ impl Connection {
         std::mem::swap(&mut self.client, &mut self.server);
         std::mem::swap(&mut self.sides.client, &mut self.sides.server);
         self.reasm.swap(0, 1);
+        if let Some(k) = &mut self.keepalive {
+            k.swap(0, 1);
+        }
         self.hist_seen.swap(0, 1);
         self.isn.swap(0, 1);
         self.probe_pending.swap(0, 1);

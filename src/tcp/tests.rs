@@ -274,14 +274,14 @@ fn fin_before_hole_waits() {
     h.cs(101, 501, ACK, "aaaa");
     h.cs(109, 501, ACK | FIN, "cccc");
     assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa")]);
-    assert_eq!(h.conn().sides.client.reassembly.out_of_order_segments, 1);
+    assert_eq!(h.conn().reassembly(Role::Client).out_of_order_segments, 1);
     h.cs(105, 501, ACK, "bbbb");
     assert_eq!(
         h.evs(Dir::ToServer),
         vec![d("aaaa"), d("bbbb"), d("cccc"), Ev::Fin]
     );
     let c = h.conn();
-    assert_eq!(c.sides.client.reassembly.gaps, 0);
+    assert_eq!(c.reassembly(Role::Client).gaps, 0);
     assert_eq!(c.first_close.unwrap().kind, CloseKind::Fin);
 }
 
@@ -297,8 +297,8 @@ fn fin_before_hole_is_gapped_at_flush() {
         vec![d("aaaa"), Ev::Gap(4), d("cccc"), Ev::Fin]
     );
     let c = &h.done[0];
-    assert_eq!(c.sides.client.reassembly.gaps, 1);
-    assert_eq!(c.sides.client.reassembly.gap_bytes, 4);
+    assert_eq!(c.reassembly(Role::Client).gaps, 1);
+    assert_eq!(c.reassembly(Role::Client).gap_bytes, 4);
     assert!(c.history.contains('G'));
 }
 
@@ -329,7 +329,7 @@ fn half_close_counts_bytes_after_peer_fin() {
     let c = h.conn();
     assert_eq!(c.sides.server.bytes_after_peer_fin, 10);
     assert_eq!(c.sides.client.bytes_after_peer_fin, 0);
-    assert_eq!(c.sides.server.reassembly.retransmitted_segments, 1);
+    assert_eq!(c.reassembly(Role::Server).retransmitted_segments, 1);
     assert!(c.history.contains('t'));
     assert_eq!(h.evs(Dir::ToClient), vec![d("resp1"), d("resp2"), Ev::Fin]);
 }
@@ -348,15 +348,15 @@ fn keepalive_probe_is_not_retransmission() {
     h.cs(110, 501, ACK, "x");
     h.sc(501, 111, ACK, "");
     let c = h.conn();
-    let ka = c.sides.client.keepalive;
+    let ka = c.keepalive(Role::Client);
     assert_eq!(ka.probes, 2);
     assert_eq!(ka.acks, 2);
     assert_eq!(ka.first.map(|a| a.frame), Some(6));
     assert_eq!(ka.last.map(|a| a.frame), Some(18));
     assert_eq!(ka.min_interval_ns, Some(12_000_000_000));
     assert_eq!(ka.max_interval_ns, Some(12_000_000_000));
-    assert_eq!(c.sides.client.reassembly.retransmitted_segments, 0);
-    assert_eq!(c.sides.client.reassembly.gaps, 0);
+    assert_eq!(c.reassembly(Role::Client).retransmitted_segments, 0);
+    assert_eq!(c.reassembly(Role::Client).gaps, 0);
     assert!(!c.history.contains('T'));
     assert_eq!(h.evs(Dir::ToServer), vec![d("0123456789")]);
 }
@@ -384,8 +384,8 @@ fn zero_window_probes_are_not_keepalive_probes() {
     h.sc(510, 104, ACK, "");
     let c = h.conn();
     assert_eq!(c.sides.server.zero_window_probes, 2);
-    assert_eq!(c.sides.server.keepalive.probes, 1);
-    assert_eq!(c.sides.server.reassembly.retransmitted_segments, 0);
+    assert_eq!(c.keepalive(Role::Server).probes, 1);
+    assert_eq!(c.reassembly(Role::Server).retransmitted_segments, 0);
 }
 
 /// Issue 7, item 6: a RST far outside the receiver's window (RFC 5961) is
@@ -416,7 +416,7 @@ fn keepalive_on_idle_connection_after_handshake() {
     h.handshake();
     h.cs(100, 501, ACK, "");
     h.sc(501, 101, ACK, "");
-    let ka = h.conn().sides.client.keepalive;
+    let ka = h.conn().keepalive(Role::Client);
     assert_eq!((ka.probes, ka.acks), (1, 1));
 }
 
@@ -545,8 +545,8 @@ fn sequence_wraps_around() {
         vec![d("abcd"), d("efgh"), d("ij"), Ev::Fin]
     );
     let c = h.conn();
-    assert_eq!(c.sides.client.reassembly.gaps, 0);
-    assert_eq!(c.sides.client.reassembly.out_of_order_segments, 1);
+    assert_eq!(c.reassembly(Role::Client).gaps, 0);
+    assert_eq!(c.reassembly(Role::Client).out_of_order_segments, 1);
 }
 
 #[test]
@@ -575,8 +575,8 @@ fn snaplen_truncation_gives_gap() {
     let c = h.conn();
     assert_eq!(c.sides.client.truncated_bytes, 9);
     assert_eq!(c.sides.client.payload_bytes, 32);
-    assert_eq!(c.sides.client.reassembly.gaps, 2);
-    assert_eq!(c.sides.client.reassembly.gap_bytes, 9);
+    assert_eq!(c.reassembly(Role::Client).gaps, 2);
+    assert_eq!(c.reassembly(Role::Client).gap_bytes, 9);
 }
 
 #[test]
@@ -588,7 +588,7 @@ fn overlap_conflict_keeps_first() {
     h.cs(103, 501, ACK, "bbZZYY");
     assert_eq!(h.evs(Dir::ToServer), vec![d("aa"), d("bb"), d("XXYY")]);
     let c = h.conn();
-    assert_eq!(c.sides.client.reassembly.conflicting_overlaps, 1);
+    assert_eq!(c.reassembly(Role::Client).conflicting_overlaps, 1);
     assert_eq!(c.anomalies.len(), 1);
     assert_eq!(c.anomalies[0].kind.name(), "tcp_overlap_conflict");
     assert_eq!(c.anomalies[0].by, Some(Role::Client));
@@ -603,8 +603,8 @@ fn overlap_conflict_between_buffered_copies() {
     h.cs(101, 501, ACK, "aaaa");
     assert_eq!(h.evs(Dir::ToServer), vec![d("aaaa"), d("XXYY")]);
     let c = h.conn();
-    assert_eq!(c.sides.client.reassembly.conflicting_overlaps, 1);
-    assert_eq!(c.sides.client.reassembly.retransmitted_segments, 1);
+    assert_eq!(c.reassembly(Role::Client).conflicting_overlaps, 1);
+    assert_eq!(c.reassembly(Role::Client).retransmitted_segments, 1);
 }
 
 #[test]
@@ -677,11 +677,11 @@ fn buffer_overflow_gives_gap() {
     h.cs(105, 501, ACK, "bbbb");
     h.cs(109, 501, ACK, "cccc");
     assert_eq!(h.evs(Dir::ToServer), vec![Ev::Gap(4), d("bbbb"), d("cccc")]);
-    let st = h.conn().sides.client.reassembly;
+    let st = h.conn().reassembly(Role::Client);
     assert_eq!(st.buffer_overflows, 1);
     // The late hole filler is old data now.
     h.cs(101, 501, ACK, "aaaa");
-    assert_eq!(h.conn().sides.client.reassembly.retransmitted_segments, 1);
+    assert_eq!(h.conn().reassembly(Role::Client).retransmitted_segments, 1);
 }
 
 #[test]
@@ -898,7 +898,7 @@ fn no_syn_peer_ack_places_stream_start() {
     assert_eq!(h.evs(Dir::ToClient), vec![d("aaaa"), d("bbbb")]);
     h.flush();
     let c = &h.done[0];
-    let st = c.sides.server.reassembly;
+    let st = c.reassembly(Role::Server);
     assert_eq!(st.out_of_order_segments, 1);
     assert_eq!(st.retransmitted_segments, 0);
     assert_eq!(st.retransmitted_bytes, 0);
@@ -922,7 +922,7 @@ fn no_syn_without_ack_evidence_starts_at_first_payload() {
         h.sc(501, 3000, ACK, "aaaa");
         h.flush();
         assert_eq!(h.evs(Dir::ToClient), vec![d("bbbb")]);
-        let st = h.done[0].sides.server.reassembly;
+        let st = h.done[0].reassembly(Role::Server);
         assert_eq!(st.gaps, 0);
         assert_eq!(st.retransmitted_segments, 1);
         assert_eq!(st.out_of_order_segments, 0);
@@ -938,7 +938,7 @@ fn no_syn_ack_evidence_hole_never_filled_gives_gap_at_flush() {
     h.flush();
     assert_eq!(h.evs(Dir::ToClient), vec![Ev::Gap(4), d("bbbb"), Ev::Fin]);
     let c = &h.done[0];
-    let st = c.sides.server.reassembly;
+    let st = c.reassembly(Role::Server);
     assert_eq!((st.gaps, st.gap_bytes), (1, 4));
     assert_eq!(st.out_of_order_segments, 1);
     assert_eq!(st.retransmitted_segments, 0);
@@ -956,7 +956,7 @@ fn no_syn_ack_evidence_beyond_buffer_cap_is_ignored() {
     h.sc(511, 3000, ACK, "bbbb");
     h.flush();
     assert_eq!(h.evs(Dir::ToClient), vec![d("bbbb")]);
-    assert_eq!(h.done[0].sides.server.reassembly.gaps, 0);
+    assert_eq!(h.done[0].reassembly(Role::Server).gaps, 0);
 }
 
 #[test]
@@ -967,7 +967,7 @@ fn no_syn_bare_fin_alone_is_delivered_at_flush() {
     h.flush();
     assert_eq!(h.evs(Dir::ToServer), vec![Ev::Fin]);
     let c = &h.done[0];
-    assert_eq!(c.sides.client.reassembly, Default::default());
+    assert_eq!(c.reassembly(Role::Client), Default::default());
     assert_eq!(c.first_close.unwrap().kind, CloseKind::Fin);
 }
 
@@ -995,7 +995,7 @@ fn fin_captured_before_synack_does_not_start_stream() {
     h.sc(505, 101, ACK, "bbbb");
     h.sc(501, 101, ACK, "aaaa");
     assert_eq!(h.evs(Dir::ToClient), vec![d("aaaa"), d("bbbb"), Ev::Fin]);
-    let st = h.conn().sides.server.reassembly;
+    let st = h.conn().reassembly(Role::Server);
     assert_eq!(st.retransmitted_segments, 0);
     assert_eq!(st.out_of_order_segments, 1);
     assert_eq!(st.gaps, 0);
@@ -1022,7 +1022,7 @@ fn ack_stamped_after_segment_is_not_gap_evidence() {
     h.frame = 40;
     h.sc(501, 101, ACK, "aaaa");
     assert_eq!(h.evs(Dir::ToClient), vec![d("aaaa"), d("bbbb")]);
-    assert_eq!(h.conn().sides.server.reassembly.gaps, 0);
+    assert_eq!(h.conn().reassembly(Role::Server).gaps, 0);
 }
 
 /// What a run of [`FlowTable`] over a capture gave, per connection: the
