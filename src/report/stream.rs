@@ -218,11 +218,86 @@ struct Open {
     stored: Vec<Loc>,
 }
 
-/// A stored connection: its pieces, in order.
-struct Entry {
-    id: u64,
-    first: usize,
-    parts: usize,
+/// The stored connections, in the order they concluded: for each, its id,
+/// its number of pieces and each piece's [`Loc`], as LEB128 varints. A
+/// connection costs about a dozen bytes here, where an entry and a `Loc`
+/// each (48 bytes, and as much again while the vectors doubled) made the
+/// index grow with the capture: 200k connections were 15 MiB of a JSON
+/// run's peak. It is decoded at the end, when the analysis is over.
+#[derive(Default)]
+struct Index {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The varint at `*pos` (moved past it); None past the end or when it is
+/// longer than a u64's.
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+impl Index {
+    fn push(&mut self, id: u64, parts: &[Loc]) {
+        put_varint(&mut self.bytes, id);
+        put_varint(&mut self.bytes, parts.len() as u64);
+        for l in parts {
+            put_varint(&mut self.bytes, l.offset);
+            put_varint(&mut self.bytes, l.len);
+            // A piece is stored compressed only if that is shorter.
+            put_varint(&mut self.bytes, l.raw.saturating_sub(l.len));
+        }
+        self.count += 1;
+    }
+
+    /// Every connection's id and where its record is, by id.
+    fn by_id(&self) -> io::Result<Vec<(u64, usize)>> {
+        let mut all = Vec::with_capacity(self.count);
+        let mut pos = 0;
+        while pos < self.bytes.len() {
+            let at = pos;
+            let id = get_varint(&self.bytes, &mut pos).ok_or_else(corrupt)?;
+            let n = get_varint(&self.bytes, &mut pos).ok_or_else(corrupt)?;
+            for _ in 0..n.saturating_mul(3) {
+                get_varint(&self.bytes, &mut pos).ok_or_else(corrupt)?;
+            }
+            all.push((id, at));
+        }
+        all.sort_unstable();
+        Ok(all)
+    }
+
+    /// The pieces of the record at `pos` (see [`Index::by_id`]).
+    fn parts(&self, mut pos: usize, out: &mut Vec<Loc>) -> io::Result<()> {
+        out.clear();
+        let b = &self.bytes;
+        let mut next = || get_varint(b, &mut pos).ok_or_else(corrupt);
+        next()?;
+        let n = next()?;
+        for _ in 0..n {
+            let offset = next()?;
+            let len = next()?;
+            let raw = len.saturating_add(next()?);
+            out.push(Loc { offset, len, raw });
+        }
+        Ok(())
+    }
 }
 
 /// A candidate for the text report's selection.
@@ -240,7 +315,8 @@ pub struct Streamer<'w> {
     out: &'w mut dyn Write,
     store: Store,
     open: FxHashMap<u64, Open>,
-    entries: Vec<Entry>,
+    index: Index,
+    /// The pieces of the connection being stored (or written out).
     parts: Vec<Loc>,
     live_written: u64,
     /// The text report's selection: the lowest ids with anomalies, and the
@@ -264,7 +340,7 @@ impl<'w> Streamer<'w> {
             out,
             store: Store::new(),
             open: FxHashMap::default(),
-            entries: Vec::new(),
+            index: Index::default(),
             parts: Vec::new(),
             live_written: 0,
             limit,
@@ -332,23 +408,23 @@ impl<'w> Streamer<'w> {
                 .chain(self.busiest.iter().map(|b| b.id))
                 .collect()
         });
-        self.entries.sort_unstable_by_key(|e| e.id);
+        let order = self.index.by_id()?;
         let shown = selected.as_ref().map(|s| s.len() as u64);
         let pre = Preamble { shown, ..pre };
         self.r.begin(&pre, self.out)?;
         let mut written = 0u64;
-        for e in &self.entries {
-            if selected.as_ref().is_some_and(|s| !s.contains(&e.id)) {
+        let mut parts = std::mem::take(&mut self.parts);
+        for (id, at) in order {
+            if selected.as_ref().is_some_and(|s| !s.contains(&id)) {
                 continue;
             }
             if written > 0 {
                 self.out.write_all(self.r.separator())?;
             }
             written += 1;
-            for k in e.first..e.first + e.parts {
-                if let Some(&loc) = self.parts.get(k) {
-                    self.store.copy(loc, self.out)?;
-                }
+            self.index.parts(at, &mut parts)?;
+            for &loc in &parts {
+                self.store.copy(loc, self.out)?;
             }
         }
         self.r.end(&pre, written, self.out)
@@ -458,7 +534,7 @@ impl Streamer<'_> {
             self.keep_err(r);
             self.live_written += 1;
         } else {
-            let first = self.parts.len();
+            self.parts.clear();
             let mut r = || -> io::Result<()> {
                 if o.stored.is_empty() {
                     // One piece: head, exchanges, tail together.
@@ -478,11 +554,7 @@ impl Streamer<'_> {
             };
             let res = r();
             self.keep_err(res);
-            self.entries.push(Entry {
-                id: c.id,
-                first,
-                parts: self.parts.len() - first,
-            });
+            self.index.push(c.id, &self.parts);
         }
         self.head = head;
         self.tail = tail;
@@ -552,6 +624,59 @@ mod store_tests {
                 assert_eq!(out, piece(k2), "piece {k2}, read at once");
             }
         }
+    }
+
+    /// The index gives back every connection's pieces, by id, whatever
+    /// order they concluded in; one cut short is an error, not a panic.
+    #[test]
+    fn the_index_reads_back_by_id() {
+        let mut ix = Index::default();
+        let mut want = Vec::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for k in 0..5000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly in id order, some far out of it, one id the largest.
+            let id = if k == 77 {
+                u64::MAX
+            } else if x.is_multiple_of(10) {
+                x % 100_000
+            } else {
+                k * 20 + 1
+            };
+            let parts: Vec<Loc> = (0..(x % 4))
+                .map(|i| {
+                    let len = (x >> (8 * i)) % 70_000;
+                    Loc {
+                        offset: x >> (i + 3),
+                        len,
+                        raw: if i % 2 == 0 { len } else { len * 3 + 1 },
+                    }
+                })
+                .collect();
+            ix.push(id, &parts);
+            want.push((id, k, parts));
+        }
+        want.sort_by_key(|w| (w.0, w.1));
+        let order = ix.by_id().unwrap();
+        assert_eq!(order.len(), want.len());
+        let mut got = Vec::new();
+        for ((id, at), (wid, _, wparts)) in order.into_iter().zip(&want) {
+            assert_eq!(id, *wid);
+            ix.parts(at, &mut got).unwrap();
+            let key = |l: &Loc| (l.offset, l.len, l.raw);
+            assert_eq!(
+                got.iter().map(key).collect::<Vec<_>>(),
+                wparts.iter().map(key).collect::<Vec<_>>(),
+                "connection {id}"
+            );
+        }
+        assert!(ix.bytes.len() < 5000 * 40, "{} bytes", ix.bytes.len());
+        ix.bytes.pop();
+        assert!(ix.by_id().is_err());
+        ix.bytes.push(0x80);
+        assert!(ix.by_id().is_err());
     }
 
     #[test]
