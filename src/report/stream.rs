@@ -219,15 +219,22 @@ struct Open {
 }
 
 /// The stored connections, in the order they concluded: for each, its id,
-/// its number of pieces and each piece's [`Loc`], as LEB128 varints. A
-/// connection costs about a dozen bytes here, where an entry and a `Loc`
-/// each (48 bytes, and as much again while the vectors doubled) made the
-/// index grow with the capture: 200k connections were 15 MiB of a JSON
-/// run's peak. It is decoded at the end, when the analysis is over.
+/// its number of pieces and each piece's [`Loc`], as LEB128 varints, the
+/// id as the difference from the last one's and a piece's offset as the
+/// difference from where the piece before it ended (connections are
+/// stored as they conclude, one after the other: mostly 0), both
+/// zigzag-coded. A connection costs about seven bytes here, where an entry
+/// and a `Loc` each (48 bytes, and as much again while the vectors
+/// doubled) made the index grow with the capture: 200k connections were
+/// 15 MiB of a JSON run's peak. It is decoded at the end, when the
+/// analysis is over.
 #[derive(Default)]
 struct Index {
     bytes: Vec<u8>,
     count: usize,
+    /// The last id pushed, and where its last piece ended.
+    last_id: u64,
+    end: u64,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -253,50 +260,80 @@ fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+/// `b - a` as a zigzag-coded varint value (wrapping: any two u64s).
+fn zigzag(a: u64, b: u64) -> u64 {
+    let d = b.wrapping_sub(a) as i64;
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+/// The `b` of [`zigzag`]`(a, b)`.
+fn unzigzag(a: u64, z: u64) -> u64 {
+    let d = ((z >> 1) as i64) ^ -((z & 1) as i64);
+    a.wrapping_add(d as u64)
+}
+
+/// A connection's record in the [`Index`]: its id, where the record is,
+/// and where the piece before its first ended.
+type Record = (u64, usize, u64);
+
 impl Index {
     fn push(&mut self, id: u64, parts: &[Loc]) {
-        put_varint(&mut self.bytes, id);
+        put_varint(&mut self.bytes, zigzag(self.last_id, id));
+        self.last_id = id;
         put_varint(&mut self.bytes, parts.len() as u64);
         for l in parts {
-            put_varint(&mut self.bytes, l.offset);
+            put_varint(&mut self.bytes, zigzag(self.end, l.offset));
             put_varint(&mut self.bytes, l.len);
             // A piece is stored compressed only if that is shorter.
             put_varint(&mut self.bytes, l.raw.saturating_sub(l.len));
+            self.end = l.offset.wrapping_add(l.len);
         }
         self.count += 1;
     }
 
-    /// Every connection's id and where its record is, by id.
-    fn by_id(&self) -> io::Result<Vec<(u64, usize)>> {
+    /// Every connection's record, by id.
+    fn by_id(&self) -> io::Result<Vec<Record>> {
         let mut all = Vec::with_capacity(self.count);
-        let mut pos = 0;
-        while pos < self.bytes.len() {
+        let (mut pos, mut id, mut end) = (0, 0u64, 0u64);
+        let b = &self.bytes;
+        while pos < b.len() {
+            id = unzigzag(id, get_varint(b, &mut pos).ok_or_else(corrupt)?);
             let at = pos;
-            let id = get_varint(&self.bytes, &mut pos).ok_or_else(corrupt)?;
-            let n = get_varint(&self.bytes, &mut pos).ok_or_else(corrupt)?;
-            for _ in 0..n.saturating_mul(3) {
-                get_varint(&self.bytes, &mut pos).ok_or_else(corrupt)?;
-            }
-            all.push((id, at));
+            all.push((id, at, end));
+            end = self.parts_from(&mut pos, end, None)?;
         }
         all.sort_unstable();
         Ok(all)
     }
 
-    /// The pieces of the record at `pos` (see [`Index::by_id`]).
-    fn parts(&self, mut pos: usize, out: &mut Vec<Loc>) -> io::Result<()> {
+    /// The pieces of a record (see [`Index::by_id`]).
+    fn parts(&self, r: Record, out: &mut Vec<Loc>) -> io::Result<()> {
         out.clear();
+        let mut pos = r.1;
+        self.parts_from(&mut pos, r.2, Some(out)).map(|_| ())
+    }
+
+    /// Reads the pieces at `*pos` (after the id), whose first begins
+    /// relative to `end`, into `out`; returns where the last ended.
+    fn parts_from(
+        &self,
+        pos: &mut usize,
+        mut end: u64,
+        mut out: Option<&mut Vec<Loc>>,
+    ) -> io::Result<u64> {
         let b = &self.bytes;
-        let mut next = || get_varint(b, &mut pos).ok_or_else(corrupt);
-        next()?;
+        let mut next = || get_varint(b, pos).ok_or_else(corrupt);
         let n = next()?;
         for _ in 0..n {
-            let offset = next()?;
+            let offset = unzigzag(end, next()?);
             let len = next()?;
             let raw = len.saturating_add(next()?);
-            out.push(Loc { offset, len, raw });
+            end = offset.wrapping_add(len);
+            if let Some(o) = out.as_mut() {
+                o.push(Loc { offset, len, raw });
+            }
         }
-        Ok(())
+        Ok(end)
     }
 }
 
@@ -414,15 +451,15 @@ impl<'w> Streamer<'w> {
         self.r.begin(&pre, self.out)?;
         let mut written = 0u64;
         let mut parts = std::mem::take(&mut self.parts);
-        for (id, at) in order {
-            if selected.as_ref().is_some_and(|s| !s.contains(&id)) {
+        for r in order {
+            if selected.as_ref().is_some_and(|s| !s.contains(&r.0)) {
                 continue;
             }
             if written > 0 {
                 self.out.write_all(self.r.separator())?;
             }
             written += 1;
-            self.index.parts(at, &mut parts)?;
+            self.index.parts(r, &mut parts)?;
             for &loc in &parts {
                 self.store.copy(loc, self.out)?;
             }
@@ -662,9 +699,10 @@ mod store_tests {
         let order = ix.by_id().unwrap();
         assert_eq!(order.len(), want.len());
         let mut got = Vec::new();
-        for ((id, at), (wid, _, wparts)) in order.into_iter().zip(&want) {
+        for (r, (wid, _, wparts)) in order.into_iter().zip(&want) {
+            let id = r.0;
             assert_eq!(id, *wid);
-            ix.parts(at, &mut got).unwrap();
+            ix.parts(r, &mut got).unwrap();
             let key = |l: &Loc| (l.offset, l.len, l.raw);
             assert_eq!(
                 got.iter().map(key).collect::<Vec<_>>(),
@@ -673,6 +711,22 @@ mod store_tests {
             );
         }
         assert!(ix.bytes.len() < 5000 * 40, "{} bytes", ix.bytes.len());
+        // Connections stored one after the other, in id order: a few bytes
+        // each.
+        let mut packed = Index::default();
+        for k in 0..1000u64 {
+            let loc = |i: u64| Loc {
+                offset: 50_000_000 + 2000 * i,
+                len: 2000,
+                raw: 9000,
+            };
+            packed.push(100_000 + k, &[loc(k)]);
+        }
+        assert!(
+            packed.bytes.len() <= 1000 * 7 + 16,
+            "{} bytes",
+            packed.bytes.len()
+        );
         ix.bytes.pop();
         assert!(ix.by_id().is_err());
         ix.bytes.push(0x80);
