@@ -231,7 +231,7 @@ pub struct Connection {
     /// Queued by the flow table for expiry.
     pub(crate) close_queued: bool,
     /// Keep-alive probes, by role index; boxed once there is one (most
-    /// connections have none: 192 bytes less a connection, thousands of
+    /// connections have none: 184 bytes less a connection, thousands of
     /// which wait out their close linger at once).
     keepalive: Option<Box<[KeepaliveProbes; 2]>>,
 }
