@@ -171,6 +171,12 @@ impl DirParser {
         &self.stats
     }
 
+    /// What the event queue and head buffer hold allocated (tests).
+    #[cfg(test)]
+    pub(crate) fn queue_capacity(&self) -> usize {
+        self.out.capacity() + self.head_buf.capacity()
+    }
+
     /// Frees the queue and head buffer if they are empty (their capacity
     /// stays otherwise): for a closed connection waiting out its close
     /// linger, tens of thousands of which can be tracked at once.

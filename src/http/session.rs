@@ -718,6 +718,25 @@ mod tests {
 
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
+    /// A closed connection's session frees its empty queues and buffers
+    /// (thousands wait out the close linger at once) and keeps what it
+    /// found: the exchange, judged at the end, stays.
+    #[test]
+    fn trim_frees_the_empty_allocations_of_a_closed_session() {
+        let mut s = run(&[
+            (C, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            (S, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody"),
+        ]);
+        s.on_event(C, StreamEvent::Fin, at(3));
+        s.on_event(S, StreamEvent::Fin, at(4));
+        assert!(s.parsers.iter().any(|p| p.queue_capacity() > 0));
+        s.trim();
+        assert!(s.parsers.iter().all(|p| p.queue_capacity() == 0));
+        assert_eq!(s.unanswered.capacity(), 0);
+        assert_eq!(s.exchanges().len(), 1);
+        assert_eq!(resp(&s.exchanges()[0]).body_bytes, 4);
+    }
+
     #[test]
     fn lost_response_of_non_pipelining_client_does_not_shift_pairing() {
         let mut s = HttpSession::new();

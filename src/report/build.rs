@@ -215,10 +215,7 @@ fn probes(k: &KeepaliveProbes) -> Option<KeepaliveProbeReport> {
 }
 
 fn per<T>(f: impl Fn(&SideStats) -> T, s: &PerRole<SideStats>) -> PerRole<T> {
-    PerRole {
-        client: f(&s.client),
-        server: f(&s.server),
-    }
+    per_role(|r| f(s.get(r)))
 }
 
 fn anomaly_report(a: &Anomaly, origin: At) -> AnomalyReport {
