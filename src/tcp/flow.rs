@@ -539,25 +539,20 @@ impl<T> FlowTable<T> {
     ) -> Option<&mut Tracked<T>> {
         self.note_last_closed();
         let key = key_of(seg);
-        // Two hash lookups for a known connection (this one, and the entry
-        // below), three for a new one.
-        match self.map.get(&key).map(|t| timed_out(&self.config, t, now)) {
-            // Idle past its timeout: concluded as open; this packet starts
-            // a new (mid-stream) connection.
-            Some(Some(why)) => self.evict(&key, why, done),
-            Some(None) => {}
-            None => {
-                if self.map.len() >= self.max_tracked() {
-                    self.evict_longest_idle(Eviction::MaxConnections, Some(key), done);
-                }
-            }
+        // One hash lookup for a known connection; a second only for a new
+        // one while the table is full.
+        if self.map.len() >= self.max_tracked() && !self.map.contains_key(&key) {
+            self.evict_longest_idle(Eviction::MaxConnections, Some(key), done);
         }
         match self.map.entry(key) {
             Entry::Occupied(e) => {
                 self.last_key = Some(key);
                 self.last_noted = false;
                 let t = e.into_mut();
-                if t.conn.syn_starts_new(seg) {
+                // Idle past its timeout: concluded as open; this packet
+                // starts a new (mid-stream) connection in its place.
+                let timed_out = timed_out(&self.config, t, now);
+                if timed_out.is_some() || t.conn.syn_starts_new(seg) {
                     let id = self.next_id;
                     self.next_id += 1;
                     let fresh = Box::new(Tracked {
@@ -567,8 +562,12 @@ impl<T> FlowTable<T> {
                         evicted: None,
                         buffered: 0,
                     });
-                    let old = std::mem::replace(t, fresh);
+                    let mut old = std::mem::replace(t, fresh);
                     self.buffered = self.buffered.saturating_sub(old.buffered);
+                    if let Some(why) = timed_out {
+                        old.evicted = Some(why);
+                        self.evictions.count(why);
+                    }
                     done(old);
                     let due = Timestamp(now.0.saturating_add(self.config.handshake_timeout_ns));
                     self.timers.push(Reverse(Due { due, id, key }));
