@@ -603,7 +603,9 @@ fn worker_of(src: SocketAddr, dst: SocketAddr, n: usize) -> usize {
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .rotate_left(23)
         .wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-    ((h >> 32) as usize) % n.max(1)
+    // The high 32 bits scaled to 0..n by a multiply (a division here was
+    // a fifth of this function's time).
+    (((h >> 32) * n.max(1) as u64) >> 32) as usize
 }
 
 /// Frames in the next windows, now `now`, when a window of `frames` frames
