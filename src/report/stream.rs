@@ -11,7 +11,9 @@
 
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+#[cfg(not(unix))]
+use std::io::Read;
 
 use rustc_hash::FxHashMap;
 
@@ -27,6 +29,43 @@ pub const OPEN_CHUNK: usize = 16 << 10;
 /// out: connections concluded one after the other are stored one after
 /// the other, so one read serves the next few.
 const READ_AHEAD: usize = 256 << 10;
+
+/// A read of the temporary file that misses what was read last reads
+/// ahead ([`READ_AHEAD`]) only if it begins at most this far past the end
+/// of it: connections concluded one after the other are read one after
+/// the other, but the pieces of a long connection were stored among
+/// everyone else's as it went. Read ahead there too, a 3.2 GB wrk/ab
+/// capture's JSON report (1.3 GB) made 60k reads of 256 KiB, 15 GB copied
+/// out of the page cache: a tenth of the run.
+const NEAR: u64 = 64 << 10;
+
+/// Reads `buf.len()` bytes of `f` at `at`, fewer at its end; returns how
+/// many. Where the platform has no positioned read, the file's position
+/// moves (`moved` is set: appends seek back to the end).
+fn read_full_at(f: &File, buf: &mut [u8], at: u64, moved: &mut bool) -> io::Result<usize> {
+    let mut got = 0;
+    #[cfg(not(unix))]
+    {
+        *moved = true;
+        let mut f = f;
+        f.seek(SeekFrom::Start(at))?;
+    }
+    #[cfg(unix)]
+    let _ = &moved;
+    while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+        #[cfg(unix)]
+        let r = std::os::unix::fs::FileExt::read_at(f, rest, at + got as u64);
+        #[cfg(not(unix))]
+        let r = { let mut f = f; f.read(rest) };
+        match r {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
 
 /// Where a stretch of stored bytes is.
 #[derive(Clone, Copy, Debug)]
@@ -167,26 +206,22 @@ impl Store {
             && a.saturating_add(loc.len) <= self.cached_at + self.cache.len() as u64;
         if !cached {
             w.flush()?;
-            let f = w.get_mut();
-            self.moved = true;
-            f.seek(SeekFrom::Start(a))?;
-            // The piece, and what follows it up to READ_AHEAD bytes (less
-            // at the end of the file).
-            let want = n.max(READ_AHEAD).min(
-                usize::try_from(self.len.saturating_sub(a))
-                    .unwrap_or(n)
-                    .max(n),
-            );
+            // Near where the cached stretch ended: the piece, and what
+            // follows it up to READ_AHEAD bytes (less at the end of the
+            // file). Far from it: the piece alone.
+            let cache_end = self.cached_at + self.cache.len() as u64;
+            let near = a >= cache_end && a - cache_end <= NEAR;
+            let want = if near {
+                n.max(READ_AHEAD).min(
+                    usize::try_from(self.len.saturating_sub(a))
+                        .unwrap_or(n)
+                        .max(n),
+                )
+            } else {
+                n
+            };
             self.cache.resize(want, 0);
-            let mut got = 0;
-            while got < want {
-                match f.read(&mut self.cache[got..]) {
-                    Ok(0) => break,
-                    Ok(k) => got += k,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            let got = read_full_at(w.get_ref(), &mut self.cache, a, &mut self.moved)?;
             self.cache.truncate(got);
             self.cached_at = a;
             if got < n {
@@ -228,13 +263,24 @@ struct Open {
 /// doubled) made the index grow with the capture: 200k connections were
 /// 15 MiB of a JSON run's peak. It is decoded at the end, when the
 /// analysis is over.
+///
+/// Seven bytes a connection still grew with the capture (a 4x capture of
+/// 200k connections: 1.4 MiB, 4 MiB with the vector's doubling, the part
+/// of a JSON run's peak that an NDJSON run did not have): the index goes
+/// to the store [`INDEX_CHUNK`] bytes at a time as it grows, and is read
+/// back at the end, when what the analysis held is free.
 #[derive(Default)]
 struct Index {
+    /// The bytes not in the store yet (after those of `spilled`).
     bytes: Vec<u8>,
+    /// Earlier bytes of the index, in the store, in order.
+    spilled: Vec<Loc>,
     count: usize,
     /// The last id pushed, and where its last piece ended.
     last_id: u64,
     end: u64,
+    /// The largest id pushed.
+    max_id: u64,
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -272,9 +318,51 @@ fn unzigzag(a: u64, z: u64) -> u64 {
     a.wrapping_add(d as u64)
 }
 
-/// A connection's record in the [`Index`]: its id, where the record is,
-/// and where the piece before its first ended.
-type Record = (u64, usize, u64);
+/// Index bytes kept in memory before they go to the store.
+const INDEX_CHUNK: usize = 64 << 10;
+
+/// A connection's record in the [`Index`]: its id, and its number in the
+/// order connections were stored (concluded).
+type Record = (u64, u64);
+
+/// Records between two checkpoints of an [`Order`].
+const CHECKPOINT_EVERY: u64 = 16;
+
+/// The records of an [`Index`] by id (see [`Index::by_id`]), and where
+/// every [`CHECKPOINT_EVERY`]th record begins in the index (and where the
+/// piece before it ended), so that a record is found by reading at most
+/// 15 records before it. About 9 bytes a connection, where a position
+/// and an end beside each id were 24 (200k connections: 1.8 MiB at the
+/// end of a JSON run instead of 4.8).
+struct Order {
+    by_id: ById,
+    checkpoints: Vec<(usize, u64)>,
+}
+
+enum ById {
+    /// Id and number packed in a u64 (high and low 32 bits): every id
+    /// and the count fit in 32 bits, as they do short of 4 billion
+    /// connections.
+    Packed(Vec<u64>),
+    Wide(Vec<Record>),
+}
+
+impl Order {
+    fn len(&self) -> usize {
+        match &self.by_id {
+            ById::Packed(v) => v.len(),
+            ById::Wide(v) => v.len(),
+        }
+    }
+
+    /// The records, by id (ties: in the order they were stored).
+    fn iter(&self) -> impl Iterator<Item = Record> + '_ {
+        (0..self.len()).filter_map(|i| match &self.by_id {
+            ById::Packed(v) => v.get(i).map(|&p| (p >> 32, p & 0xffff_ffff)),
+            ById::Wide(v) => v.get(i).copied(),
+        })
+    }
+}
 
 impl Index {
     fn push(&mut self, id: u64, parts: &[Loc]) {
@@ -289,28 +377,79 @@ impl Index {
             self.end = l.offset.wrapping_add(l.len);
         }
         self.count += 1;
+        self.max_id = self.max_id.max(id);
+    }
+
+    /// Moves the bytes in memory to `store` once there are
+    /// [`INDEX_CHUNK`] of them.
+    fn spill_full(&mut self, store: &mut Store) -> io::Result<()> {
+        if self.bytes.len() < INDEX_CHUNK {
+            return Ok(());
+        }
+        let loc = store.append(&self.bytes)?;
+        self.spilled.push(loc);
+        self.bytes.clear();
+        Ok(())
+    }
+
+    /// Reads the bytes that went to `store` back, in front of those in
+    /// memory: the whole index in memory again.
+    fn load(&mut self, store: &mut Store) -> io::Result<()> {
+        if self.spilled.is_empty() {
+            return Ok(());
+        }
+        let total = self.spilled.iter().map(|l| l.raw).sum::<u64>();
+        let total = usize::try_from(total).map_err(|_| corrupt())?;
+        let mut all = Vec::with_capacity(total + self.bytes.len());
+        for loc in std::mem::take(&mut self.spilled) {
+            store.copy(loc, &mut all)?;
+        }
+        all.extend_from_slice(&self.bytes);
+        self.bytes = all;
+        Ok(())
     }
 
     /// Every connection's record, by id.
-    fn by_id(&self) -> io::Result<Vec<Record>> {
-        let mut all = Vec::with_capacity(self.count);
-        let (mut pos, mut id, mut end) = (0, 0u64, 0u64);
+    fn by_id(&self) -> io::Result<Order> {
+        let packed = self.max_id <= u64::from(u32::MAX) && self.count <= u32::MAX as usize;
+        let mut by_id = if packed {
+            ById::Packed(Vec::with_capacity(self.count))
+        } else {
+            ById::Wide(Vec::with_capacity(self.count))
+        };
+        let mut checkpoints = Vec::with_capacity(self.count / CHECKPOINT_EVERY as usize + 1);
+        let (mut pos, mut id, mut end, mut n) = (0, 0u64, 0u64, 0u64);
         let b = &self.bytes;
         while pos < b.len() {
+            if n.is_multiple_of(CHECKPOINT_EVERY) {
+                checkpoints.push((pos, end));
+            }
             id = unzigzag(id, get_varint(b, &mut pos).ok_or_else(corrupt)?);
-            let at = pos;
-            all.push((id, at, end));
+            match &mut by_id {
+                ById::Packed(v) => v.push((id << 32) | n),
+                ById::Wide(v) => v.push((id, n)),
+            }
             end = self.parts_from(&mut pos, end, None)?;
+            n += 1;
         }
-        all.sort_unstable();
-        Ok(all)
+        match &mut by_id {
+            ById::Packed(v) => v.sort_unstable(),
+            ById::Wide(v) => v.sort_unstable(),
+        }
+        Ok(Order { by_id, checkpoints })
     }
 
     /// The pieces of a record (see [`Index::by_id`]).
-    fn parts(&self, r: Record, out: &mut Vec<Loc>) -> io::Result<()> {
+    fn parts(&self, order: &Order, r: Record, out: &mut Vec<Loc>) -> io::Result<()> {
         out.clear();
-        let mut pos = r.1;
-        self.parts_from(&mut pos, r.2, Some(out)).map(|_| ())
+        let cp = usize::try_from(r.1 / CHECKPOINT_EVERY).map_err(|_| corrupt())?;
+        let &(mut pos, mut end) = order.checkpoints.get(cp).ok_or_else(corrupt)?;
+        for _ in 0..r.1 % CHECKPOINT_EVERY {
+            get_varint(&self.bytes, &mut pos).ok_or_else(corrupt)?;
+            end = self.parts_from(&mut pos, end, None)?;
+        }
+        get_varint(&self.bytes, &mut pos).ok_or_else(corrupt)?;
+        self.parts_from(&mut pos, end, Some(out)).map(|_| ())
     }
 
     /// Reads the pieces at `*pos` (after the id), whose first begins
@@ -445,13 +584,14 @@ impl<'w> Streamer<'w> {
                 .chain(self.busiest.iter().map(|b| b.id))
                 .collect()
         });
+        self.index.load(&mut self.store)?;
         let order = self.index.by_id()?;
         let shown = selected.as_ref().map(|s| s.len() as u64);
         let pre = Preamble { shown, ..pre };
         self.r.begin(&pre, self.out)?;
         let mut written = 0u64;
         let mut parts = std::mem::take(&mut self.parts);
-        for r in order {
+        for r in order.iter() {
             if selected.as_ref().is_some_and(|s| !s.contains(&r.0)) {
                 continue;
             }
@@ -459,7 +599,7 @@ impl<'w> Streamer<'w> {
                 self.out.write_all(self.r.separator())?;
             }
             written += 1;
-            self.index.parts(r, &mut parts)?;
+            self.index.parts(&order, r, &mut parts)?;
             for &loc in &parts {
                 self.store.copy(loc, self.out)?;
             }
@@ -592,6 +732,8 @@ impl Streamer<'_> {
             let res = r();
             self.keep_err(res);
             self.index.push(c.id, &self.parts);
+            let res = self.index.spill_full(&mut self.store);
+            self.keep_err(res);
         }
         self.head = head;
         self.tail = tail;
@@ -663,10 +805,33 @@ mod store_tests {
         }
     }
 
-    /// The index gives back every connection's pieces, by id, whatever
-    /// order they concluded in; one cut short is an error, not a panic.
+    /// The index that went to the store a chunk at a time reads back as
+    /// the same bytes as one kept whole, the store in memory or in its
+    /// file.
     #[test]
-    fn the_index_reads_back_by_id() {
+    fn the_index_spilled_to_the_store_reads_back_whole() {
+        for first in [0usize, MEMORY_LIMIT + 1] {
+            let mut store = Store::new();
+            store.append(&vec![7u8; first]).unwrap();
+            let (mut spilled, mut whole) = (Index::default(), Index::default());
+            for k in 0..40_000u64 {
+                let loc = store.append(&k.to_le_bytes()).unwrap();
+                spilled.push(k ^ 5, &[loc]);
+                whole.push(k ^ 5, &[loc]);
+                spilled.spill_full(&mut store).unwrap();
+            }
+            assert!(spilled.spilled.len() >= 3, "{}", spilled.spilled.len());
+            assert!(spilled.bytes.len() < INDEX_CHUNK);
+            spilled.load(&mut store).unwrap();
+            assert!(spilled.spilled.is_empty());
+            assert_eq!(spilled.bytes, whole.bytes);
+            assert_eq!(spilled.by_id().unwrap().len(), 40_000);
+        }
+    }
+
+    /// Pushes 5000 connections (one with the id `largest`), checks that
+    /// they read back by id, and returns the index.
+    fn index_reads_back_by_id(largest: u64) -> Index {
         let mut ix = Index::default();
         let mut want = Vec::new();
         let mut x = 0x2545_f491_4f6c_dd1du64;
@@ -676,7 +841,7 @@ mod store_tests {
             x ^= x << 17;
             // Mostly in id order, some far out of it, one id the largest.
             let id = if k == 77 {
-                u64::MAX
+                largest
             } else if x.is_multiple_of(10) {
                 x % 100_000
             } else {
@@ -698,11 +863,15 @@ mod store_tests {
         want.sort_by_key(|w| (w.0, w.1));
         let order = ix.by_id().unwrap();
         assert_eq!(order.len(), want.len());
+        assert_eq!(
+            matches!(order.by_id, ById::Packed(_)),
+            largest <= u64::from(u32::MAX)
+        );
         let mut got = Vec::new();
-        for (r, (wid, _, wparts)) in order.into_iter().zip(&want) {
+        for (r, (wid, k, wparts)) in order.iter().zip(&want) {
             let id = r.0;
-            assert_eq!(id, *wid);
-            ix.parts(r, &mut got).unwrap();
+            assert_eq!((id, r.1), (*wid, *k));
+            ix.parts(&order, r, &mut got).unwrap();
             let key = |l: &Loc| (l.offset, l.len, l.raw);
             assert_eq!(
                 got.iter().map(key).collect::<Vec<_>>(),
@@ -710,6 +879,20 @@ mod store_tests {
                 "connection {id}"
             );
         }
+        ix
+    }
+
+    /// The index gives back every connection's pieces, by id, whatever
+    /// order they concluded in; one cut short is an error, not a panic.
+    #[test]
+    fn the_index_reads_back_by_id() {
+        // The largest id: one past 32 bits (ids and numbers wide), then
+        // the largest of 32 bits (packed).
+        for largest in [1u64 << 32, u64::from(u32::MAX)] {
+            let ix = index_reads_back_by_id(largest);
+            assert!(ix.bytes.len() < 5000 * 40, "{} bytes", ix.bytes.len());
+        }
+        let mut ix = index_reads_back_by_id(u64::MAX);
         assert!(ix.bytes.len() < 5000 * 40, "{} bytes", ix.bytes.len());
         // Connections stored one after the other, in id order: a few bytes
         // each.
