@@ -11,9 +11,9 @@
 
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 #[cfg(not(unix))]
 use std::io::Read;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
 use rustc_hash::FxHashMap;
 
@@ -56,7 +56,10 @@ fn read_full_at(f: &File, buf: &mut [u8], at: u64, moved: &mut bool) -> io::Resu
         #[cfg(unix)]
         let r = std::os::unix::fs::FileExt::read_at(f, rest, at + got as u64);
         #[cfg(not(unix))]
-        let r = { let mut f = f; f.read(rest) };
+        let r = {
+            let mut f = f;
+            f.read(rest)
+        };
         match r {
             Ok(0) => break,
             Ok(k) => got += k,
