@@ -808,6 +808,35 @@ mod store_tests {
         }
     }
 
+    /// A read of the file reads ahead only near the end of the last one:
+    /// a piece far from it is read alone (the pieces of long connections
+    /// lie among everyone else's), the next one after it with what
+    /// follows.
+    #[test]
+    fn a_far_piece_is_read_alone_a_near_one_with_what_follows() {
+        let mut s = Store::new();
+        let mut locs = Vec::new();
+        while s.len < 2 * MEMORY_LIMIT as u64 {
+            locs.push(s.append(&[b'x'; 3000]).unwrap());
+        }
+        assert!(s.file.is_some());
+        let far = *locs.last().unwrap();
+        let mut out = Vec::new();
+        s.copy(far, &mut out).unwrap();
+        assert_eq!(s.cache.len() as u64, far.len, "read alone");
+        // Far back again: alone; then the piece after it: read ahead.
+        let back = locs[locs.len() / 2];
+        s.copy(back, &mut out).unwrap();
+        assert_eq!(s.cache.len() as u64, back.len);
+        let next = locs[locs.len() / 2 + 1];
+        s.copy(next, &mut out).unwrap();
+        assert!(s.cache.len() as u64 > next.len, "{}", s.cache.len());
+        assert_eq!(
+            s.cache.len(),
+            READ_AHEAD.min((s.len - next.offset) as usize)
+        );
+    }
+
     /// The index that went to the store a chunk at a time reads back as
     /// the same bytes as one kept whole, the store in memory or in its
     /// file.

@@ -551,8 +551,8 @@ impl<T> FlowTable<T> {
                 let t = e.into_mut();
                 // Idle past its timeout: concluded as open; this packet
                 // starts a new (mid-stream) connection in its place.
-                let timed_out = timed_out(&self.config, t, now);
-                if timed_out.is_some() || t.conn.syn_starts_new(seg) {
+                let expired = timed_out(&self.config, t, now);
+                if expired.is_some() || t.conn.syn_starts_new(seg) {
                     let id = self.next_id;
                     self.next_id += 1;
                     let fresh = Box::new(Tracked {
@@ -564,7 +564,7 @@ impl<T> FlowTable<T> {
                     });
                     let mut old = std::mem::replace(t, fresh);
                     self.buffered = self.buffered.saturating_sub(old.buffered);
-                    if let Some(why) = timed_out {
+                    if let Some(why) = expired {
                         old.evicted = Some(why);
                         self.evictions.count(why);
                     }
