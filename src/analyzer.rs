@@ -301,22 +301,11 @@ impl<S: Sink> Events for Front<S> {
     }
 }
 
-/// Where segments go: one engine; worker threads (the reading thread of
-/// `--threads`: frames go to the pool); or one worker's part of the
-/// connections (see [`crate::threads`]).
+/// Where segments go: one engine, or worker threads (the reading thread
+/// of `--threads`: segments go to the pool, see [`crate::threads`]).
 enum Backend {
     Local(Box<Engine>),
     Threads(Box<crate::threads::Pool>),
-    Shard(Box<crate::threads::Shard>),
-}
-
-/// A sink that keeps nothing (a worker's: its events go to the reading
-/// thread, see [`crate::threads`]).
-pub(crate) struct Discard;
-
-impl Sink for Discard {
-    fn exchange(&mut self, _: u64, _: u64, _: ExchangeReport) {}
-    fn connection(&mut self, _: ConnectionReport) {}
 }
 
 /// What the filter left out: the pre-check's flows and frames plus the
@@ -431,7 +420,6 @@ impl<S: Sink> Analyzer<S> {
         match &self.backend {
             Backend::Local(e) => e.open_connections(),
             Backend::Threads(p) => p.open_connections(),
-            Backend::Shard(s) => s.engine.open_connections(),
         }
     }
 
@@ -510,7 +498,6 @@ impl<S: Sink> Analyzer<S> {
         match &mut self.backend {
             Backend::Local(e) => e.set_keys(keys),
             Backend::Threads(p) => p.set_keys(keys),
-            Backend::Shard(s) => s.engine.set_keys(keys),
         }
     }
 
@@ -529,11 +516,6 @@ impl<S: Sink> Analyzer<S> {
         backing: Option<(&crate::capture::Whole, usize)>,
     ) {
         self.frames += 1;
-        if let Backend::Threads(p) = &mut self.backend {
-            // The workers do the rest, each on every frame.
-            p.frame(linktype, data, ts, backing, &mut self.front);
-            return;
-        }
         let at = At {
             frame: self.frames,
             ts,
@@ -552,12 +534,12 @@ impl<S: Sink> Analyzer<S> {
                     return;
                 }
                 self.tcp_segments += 1;
-                self.segment(&seg, at, now);
+                self.segment(&seg, at, now, data, backing);
             }
             Ok(Decoded::Fragment(f)) => {
                 if let Some(datagram) = self.defrag.push(&f, at, now) {
                     match decode::reassembled(f.src, f.dst, &datagram) {
-                        Ok(seg) => self.segment(&seg, at, now),
+                        Ok(seg) => self.segment(&seg, at, now, data, backing),
                         Err(_) => self.defrag.malformed(),
                     }
                 }
@@ -567,14 +549,21 @@ impl<S: Sink> Analyzer<S> {
         }
     }
 
-    /// One segment to the backend.
-    fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp) {
+    /// One segment to the backend; `data`: the frame it was decoded from,
+    /// `backing`: where that is in a shared input (see
+    /// [`Analyzer::frame_from`]).
+    fn segment(
+        &mut self,
+        seg: &Segment<'_>,
+        at: At,
+        now: Timestamp,
+        data: &[u8],
+        backing: Option<(&crate::capture::Whole, usize)>,
+    ) {
         let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
         match &mut self.backend {
             Backend::Local(e) => e.segment(seg, at, now, start, &mut self.front),
-            Backend::Shard(s) => s.segment(seg, at, now, start),
-            // The reading thread of a pool decodes nothing (`frame_from`).
-            Backend::Threads(_) => {}
+            Backend::Threads(p) => p.segment(seg, at, now, start, data, backing, &mut self.front),
         }
     }
 
@@ -631,13 +620,8 @@ impl<S: Sink> Analyzer<S> {
     /// Ends the run: every connection still in the table is concluded and
     /// handed to the sink; the summary and the findings, and the sink.
     pub fn finish_with_sink(mut self) -> (Outcome, S) {
-        let (capture, filtered) = match &mut self.backend {
-            Backend::Local(_) | Backend::Shard(_) => {
-                let (capture, pre, judged) = self.finish_frames();
-                (capture, filtered_total(pre, judged))
-            }
-            Backend::Threads(p) => p.finish(&mut self.front),
-        };
+        let (capture, pre, judged) = self.finish_frames();
+        let filtered = filtered_total(pre, judged);
         let mut summary = self.front.summary.finish(capture);
         summary.filtered_out = filtered;
         let findings = self.front.findings.finish(&summary);
@@ -657,10 +641,9 @@ impl<S: Sink> Analyzer<S> {
         (outcome, self.front.sink)
     }
 
-    /// The end of the frame-level work (not for the reading thread of a
-    /// pool): fragments never completed are counted, every connection still
-    /// tracked is concluded; the capture's counters, what the pre-check and
-    /// the engine left out.
+    /// The end of the frame-level work: fragments never completed are
+    /// counted, every connection still tracked is concluded; the capture's
+    /// counters, what the pre-check and the engines left out.
     fn finish_frames(
         &mut self,
     ) -> (
@@ -676,12 +659,7 @@ impl<S: Sink> Analyzer<S> {
                 e.finish(start, &mut self.front);
                 (e.late_segments(), e.evictions(), e.filtered_out())
             }
-            Backend::Shard(s) => {
-                s.finish(start);
-                let e = &s.engine;
-                (e.late_segments(), e.evictions(), e.filtered_out())
-            }
-            Backend::Threads(_) => Default::default(),
+            Backend::Threads(p) => p.finish(start, &mut self.front),
         };
         let capture = report::build::CaptureFacts {
             frames: self.frames,
@@ -702,64 +680,6 @@ impl<S: Sink> Analyzer<S> {
         };
         let pre = self.prefilter.take().map(|p| p.out);
         (capture, pre, judged)
-    }
-}
-
-impl Analyzer<Discard> {
-    /// Worker `index` of `n` of a pool (see [`crate::threads`]): every
-    /// frame's counters, and the connections that hash to it.
-    pub(crate) fn shard(
-        opts: Options,
-        filter: Filter,
-        index: usize,
-        n: usize,
-        wants: bool,
-        renderer: Option<Box<dyn report::render::ExchangeRender>>,
-    ) -> Self {
-        let shard = crate::threads::shard(&opts, filter.clone(), index, n, wants, renderer);
-        let mut a = Analyzer::with_backend(opts, Discard, Backend::Shard(Box::new(shard)));
-        a.prefilter = FilterState::new(filter);
-        a
-    }
-
-    /// A worker's events since the last call; `next` collects those from
-    /// now on.
-    pub(crate) fn swap_shard_events(
-        &mut self,
-        next: crate::threads::Buffers,
-    ) -> crate::threads::Buffers {
-        match &mut self.backend {
-            Backend::Shard(s) => s.swap_events(next),
-            _ => next,
-        }
-    }
-
-    /// Part of a worker's end: the connections it still tracks whose
-    /// (local) id is below `below` conclude; their events.
-    pub(crate) fn finish_shard_below(
-        &mut self,
-        below: u64,
-        spare: crate::threads::Buffers,
-    ) -> crate::threads::Buffers {
-        let start = self.clock.span().map_or(Timestamp::default(), |s| s.0);
-        if let Backend::Shard(s) = &mut self.backend {
-            s.finish_below(start, below);
-        }
-        self.swap_shard_events(spare)
-    }
-
-    /// A worker's end: its last events, and its counters.
-    pub(crate) fn finish_shard(mut self) -> (crate::threads::Buffers, crate::threads::ShardEnd) {
-        let (capture, prefiltered, judged) = self.finish_frames();
-        let events = self.swap_shard_events(Default::default());
-        (
-            events,
-            crate::threads::ShardEnd {
-                capture,
-                prefiltered,
-                judged,
-            },
-        )
     }
 }
 

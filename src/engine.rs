@@ -6,8 +6,9 @@
 //! One engine does all the connections of a single-threaded run; with
 //! `--threads N` each worker runs one over the connections whose
 //! five-tuple hashes to it (see `crate::threads`), and is told the clock of
-//! every frame of the capture (see [`Engine::tick`]), so that connections
-//! expire at the same frames whatever the number of threads.
+//! the other segments of the capture where it reaches the engine's next
+//! deadline (see [`Engine::tick`] and [`Engine::next_due`]), so that
+//! connections expire at the same frames whatever the number of threads.
 //!
 //! The order of what comes out, for one frame: the connection created by
 //! it, then its settled exchanges, then the connections concluded at that
@@ -180,6 +181,12 @@ impl Engine {
     /// Connections concluded before they closed.
     pub fn evictions(&self) -> crate::tcp::flow::Evictions {
         self.table.evictions()
+    }
+
+    /// The earliest clock at which [`Engine::tick`] would conclude anything
+    /// (see [`FlowTable::next_due`]): ticks before it can be skipped.
+    pub fn next_due(&mut self) -> Timestamp {
+        self.table.next_due()
     }
 
     /// A frame that carries none of this engine's connections, at clock

@@ -1,23 +1,24 @@
 //! `--threads N`: the per-connection analysis on worker threads, with a
 //! report byte-identical to a single-threaded run.
 //!
-//! The reading thread only reads: it merges the inputs (see
-//! [`crate::capture::merge`]) and hands every frame, in windows of
-//! [`WINDOW`] frames, to every worker. A frame of a memory-mapped input is
-//! handed as a place in the shared map, not copied; frames of streams
-//! (standard input, gzip) are copied once into the window, which all
-//! workers share.
+//! The reading thread reads and decodes: it merges the inputs (see
+//! [`crate::capture::merge`]) and does what a single-threaded run does per
+//! frame before the per-connection analysis (the clock, decoding, IP
+//! reassembly, the filter's pre-check, the capture's counters), once. Each
+//! TCP segment goes, in windows of up to [`WINDOW`] segments, to the worker
+//! its five-tuple hashes to (symmetric, so both directions go to the same
+//! worker), decoded, its payload a place in the shared memory map of the
+//! input (not copied) or, for streams (standard input, gzip) and payloads
+//! reassembled from IP fragments, copied once into the window.
 //!
-//! Each worker runs what a single-threaded run does per frame (the clock,
-//! decoding, IP reassembly, the filter's pre-check, the counters) on every
-//! frame, and the TCP and HTTP analysis on the segments whose five-tuple
-//! hashes to it (symmetric, so both directions go to the same worker). At
-//! the segments of other workers it only "ticks" its flow table, so that
-//! its connections expire (close linger, idle and handshake timeouts,
-//! tombstones) at exactly the frames they would in one flow table. Decoding
-//! every frame in every worker costs little next to the analysis, and keeps
-//! the reading thread free for what cannot be shared out: reading, and the
-//! front below.
+//! Each worker runs the TCP and HTTP analysis on its segments. Every
+//! segment's clock is in the window too, for every worker: at the other
+//! workers' segments a worker only "ticks" its flow table, so that its
+//! connections expire (close linger, idle and handshake timeouts,
+//! tombstones) at exactly the frames they would in one flow table. It
+//! ticks only where the clock reaches its next deadline
+//! ([`Engine::next_due`]; the clock never goes back, so that place is
+//! found by bisection): before it a tick changes nothing.
 //!
 //! What the workers produce (connections created, exchanges settled,
 //! connections concluded, each with the frame it happened at) comes back
@@ -32,9 +33,7 @@
 //! exchanges, then the connections concluded in id order. Connection ids
 //! are given there, in order of creation (of first packet), as one flow
 //! table gives them; the summary, the findings and the output see the same
-//! sequence as with one thread. The counters of the capture (frames, the
-//! clock, fragments, frames skipped) are worker 0's: every worker counts
-//! every frame the same way.
+//! sequence as with one thread.
 //!
 //! The bounds (`--memory-budget`, `--max-connections`) are shared out:
 //! each worker gets its part. Where they bite, which connections are
@@ -49,31 +48,32 @@ use std::thread::JoinHandle;
 
 use rustc_hash::FxHashMap;
 
-use crate::analyzer::{Analyzer, Discard, Options};
+use crate::analyzer::Options;
 use crate::capture::Whole;
-use crate::decode::Segment;
+use crate::decode::{Segment, TcpFlags};
 use crate::engine::{Engine, Events};
 use crate::filter::{Filter, FilteredOut};
-use crate::report::build::CaptureFacts;
 use crate::report::findings::ExchangeFacts;
 use crate::report::render::ExchangeRender;
 use crate::report::{ConnectionReport, ExchangeReport};
+use crate::tcp::flow::Evictions;
 use crate::types::{At, Timestamp};
 
-/// Frames per window.
-pub const WINDOW: usize = 4096;
-/// Bytes copied into a window (frames of streams) before it is sent: with
-/// [`IN_FLIGHT`] windows out and one being filled, at most 32 MiB (and a
-/// frame) wait for the workers, whatever the frames' size (loopback
-/// captures have 64 KiB frames; 4,096 of those would be 256 MiB a window).
+/// Segments per window.
+pub const WINDOW: usize = 2048;
+/// Bytes copied into a window (payloads of streams) before it is sent:
+/// with [`IN_FLIGHT`] windows out and one being filled, at most 32 MiB (and
+/// a frame) wait for the workers, whatever the frames' size (loopback
+/// captures have 64 KiB frames; 2,048 of those would be 128 MiB a window).
 const WINDOW_BYTES: usize = 8 << 20;
 /// What a window's results should weigh, over all workers: the next
-/// windows have as many frames as the last one merged had results for this
-/// (between [`MIN_WINDOW`] and [`WINDOW`] frames), growing at most twofold
-/// a window from [`FIRST_WINDOW`]. Results can be far larger than the
-/// frames (a segment of pipelined GETs settles dozens of exchanges, each
-/// rendered): 4,096 such frames were 73 MiB of results a window. A burst
-/// after quiet windows still weighs what its window's frames settle, once.
+/// windows have as many segments as the last one merged had results for
+/// this (between [`MIN_WINDOW`] and [`WINDOW`] segments), growing at most
+/// twofold a window from [`FIRST_WINDOW`]. Results can be far larger than
+/// the frames (a segment of pipelined GETs settles dozens of exchanges,
+/// each rendered): 4,096 such frames were 73 MiB of results a window. A
+/// burst after quiet windows still weighs what its window's segments
+/// settle, once.
 const RESULTS_TARGET: usize = 4 << 20;
 const MIN_WINDOW: usize = 16;
 const FIRST_WINDOW: usize = 256;
@@ -82,67 +82,106 @@ const FIRST_WINDOW: usize = 256;
 const REPORT_WEIGHT: usize = 2048;
 /// Windows in flight before the reading thread waits for results.
 const IN_FLIGHT: usize = 3;
-/// How many frames ahead of the one it analyses a worker prefetches, and
-/// how many of their first bytes (the headers the analysis reads): the
-/// reading thread touched only the record headers.
+/// How many of its segments ahead of the one it analyses a worker
+/// prefetches the payload of, and how many of their first bytes (the
+/// heads the analysis reads).
 const PREFETCH_AHEAD: usize = 8;
 const PREFETCH_BYTES: usize = 320;
 
-/// Where a frame's bytes are.
+/// [`SegRec::map`] of a payload copied into the window's own bytes.
+const COPIED: u32 = u32::MAX;
+
+/// One TCP segment of a window, decoded by the reading thread, for the
+/// worker whose connection it is: a [`Segment`] without its payload, which
+/// is at `off` of the window's `maps[map]` or (`map` [`COPIED`]) of its
+/// own bytes. Kept small (120 bytes): every segment of the capture is
+/// written once and read once on another core.
+struct SegRec {
+    src: SocketAddr,
+    dst: SocketAddr,
+    at: At,
+    off: usize,
+    seq: u32,
+    ack: u32,
+    payload_len: u32,
+    /// The payload's captured length.
+    len: u32,
+    /// Its place in the window's [`Window::clocks`].
+    pos: u32,
+    map: u32,
+    window: u16,
+    flags: TcpFlags,
+    wscale: Option<u8>,
+}
+
+/// The clock at one segment of a window, for every worker.
 #[derive(Clone, Copy)]
-enum Place {
-    /// In the window's `maps[map]`, at `off`.
-    Mapped { map: u32, off: usize },
-    /// In the window's own `bytes`, at `off`.
-    Copied { off: usize },
+struct Tick {
+    frame: u64,
+    /// The expiry clock (never goes back).
+    now: Timestamp,
+    /// The capture's earliest timestamp so far (for the filter).
+    start: Timestamp,
 }
 
-/// One frame of a window.
-struct FrameRec {
-    ts: Timestamp,
-    linktype: u32,
-    place: Place,
-    len: usize,
-}
-
-/// Frames for every worker.
+/// Segments for the workers.
 #[derive(Default)]
 struct Window {
-    frames: Vec<FrameRec>,
-    /// The bytes of frames that are not in a shared map.
+    /// The clock at every segment, in order.
+    clocks: Vec<Tick>,
+    /// Each worker's segments.
+    own: Vec<Vec<SegRec>>,
+    /// The payloads of segments that are not in a shared map.
     bytes: Vec<u8>,
-    /// The shared inputs frames are in (normally one).
+    /// The shared inputs payloads are in (normally one).
     maps: Vec<Whole>,
-    /// Key logs coming into force before the frame at each index.
+    /// Key logs coming into force before the segment at each place in
+    /// `clocks`.
     keys: Vec<(usize, Option<Arc<crate::tls::KeyLog>>)>,
 }
 
 impl Window {
     fn clear(&mut self) {
-        self.frames.clear();
+        self.clocks.clear();
+        for o in &mut self.own {
+            o.clear();
+        }
         self.bytes.clear();
         self.maps.clear();
         self.keys.clear();
     }
 
-    fn data(&self, f: &FrameRec) -> &[u8] {
-        let b = match f.place {
-            Place::Mapped { map, off } => self
-                .maps
-                .get(map as usize)
-                .map(|m| m.bytes())
-                .and_then(|b| b.get(off..off + f.len)),
-            Place::Copied { off } => self.bytes.get(off..off + f.len),
+    fn payload(&self, s: &SegRec) -> &[u8] {
+        let all = match s.map {
+            COPIED => Some(self.bytes.as_slice()),
+            map => self.maps.get(map as usize).map(|m| m.bytes()),
         };
-        b.unwrap_or_default()
+        all.and_then(|b| b.get(s.off..s.off + s.len as usize))
+            .unwrap_or_default()
     }
 
-    /// Asks the CPU to start loading the headers of frame `i`.
+    /// The segment `s` stands for.
+    fn segment(&self, s: &SegRec) -> Segment<'_> {
+        Segment {
+            src: s.src,
+            dst: s.dst,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            window: s.window,
+            payload: self.payload(s),
+            payload_len: s.payload_len,
+            wscale: s.wscale,
+        }
+    }
+
+    /// Asks the CPU to start loading the first bytes of a segment's
+    /// payload (the heads the analysis reads).
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-    fn prefetch(&self, i: usize) {
+    fn prefetch(&self, s: Option<&SegRec>) {
         #[cfg(target_arch = "x86_64")]
-        if let Some(f) = self.frames.get(i) {
-            let d = self.data(f);
+        if let Some(s) = s {
+            let d = self.payload(s);
             let d = d.get(..d.len().min(PREFETCH_BYTES)).unwrap_or_default();
             // SAFETY: prefetching is a hint with no effect on memory; the
             // pointers are into a live slice.
@@ -163,10 +202,11 @@ enum Job {
     /// zeroed pages, and copying as it grew).
     Window(Arc<Window>, Buffers),
     /// Conclude the connections still tracked whose local id is below
-    /// this (the end of the run, a part at a time).
+    /// this (the end of the run, a part at a time), with the capture's
+    /// earliest timestamp (for the filter).
     /// With empty buffers for its events, as [`Job::Window`].
-    FinishBelow(u64, Buffers),
-    Finish,
+    FinishBelow(u64, Timestamp, Buffers),
+    Finish(Timestamp),
 }
 
 /// What a worker reports, tagged with the frame it happened at.
@@ -266,15 +306,12 @@ pub(crate) trait PoolFront: Events {
     );
 }
 
-/// What a worker's analyzer found besides its connections, at the end.
-pub(crate) struct ShardEnd {
-    /// The capture's counters (every worker's are the same; worker 0's are
-    /// used), with this worker's late segments and evictions.
-    pub(crate) capture: CaptureFacts,
-    /// What the filter's pre-check left out (the same in every worker).
-    pub(crate) prefiltered: Option<FilteredOut>,
+/// What a worker's engine counted besides its connections, at the end.
+struct ShardEnd {
+    late_segments: u64,
+    evictions: Evictions,
     /// What this worker's engine left out when its connections concluded.
-    pub(crate) judged: Option<FilteredOut>,
+    judged: Option<FilteredOut>,
 }
 
 /// A worker's output for one window (or for the end of the run).
@@ -437,22 +474,70 @@ impl Events for Collector {
 /// A worker's engine: the connections whose five-tuple hashes to `index`
 /// of `n` (see the module docs).
 pub(crate) struct Shard {
-    pub(crate) engine: Engine,
+    engine: Engine,
     index: usize,
-    n: usize,
-    pub(crate) out: Collector,
+    out: Collector,
 }
 
 impl Shard {
-    /// One TCP segment of the frame at `at`: analysed if it is this
-    /// worker's, else only the clock of the flow table moves.
-    pub(crate) fn segment(&mut self, seg: &Segment<'_>, at: At, now: Timestamp, start: Timestamp) {
-        self.out.frame = at.frame;
-        if worker_of(seg.src, seg.dst, self.n) == self.index {
-            self.engine.segment(seg, at, now, start, &mut self.out);
-        } else {
-            self.engine.tick(now, start, &mut self.out);
+    /// The segments of a window: this worker's are analysed; at the
+    /// others' only the clock of the flow table moves, and only where it
+    /// reaches the next deadline ([`Engine::next_due`]; before it a tick
+    /// changes nothing), so that connections expire at the frames they
+    /// would in one flow table.
+    fn window(&mut self, w: &Window) {
+        let own = w.own.get(self.index).map(Vec::as_slice).unwrap_or_default();
+        let mut keys = w.keys.iter().peekable();
+        let mut due = self.engine.next_due();
+        let mut next = 0;
+        for (i, s) in own.iter().enumerate() {
+            due = self.ticks(w, next, s.pos as usize, due);
+            while let Some((_, k)) = keys.next_if(|(at, _)| *at <= s.pos as usize) {
+                self.engine.set_keys(k.clone());
+            }
+            w.prefetch(own.get(i + PREFETCH_AHEAD));
+            let pos = s.pos as usize;
+            let Some(c) = w.clocks.get(pos) else {
+                continue;
+            };
+            self.out.frame = s.at.frame;
+            self.engine
+                .segment(&w.segment(s), s.at, c.now, c.start, &mut self.out);
+            due = self.engine.next_due();
+            next = pos + 1;
         }
+        self.ticks(w, next, w.clocks.len(), due);
+        for (_, k) in keys {
+            self.engine.set_keys(k.clone());
+        }
+    }
+
+    /// The other workers' segments at `from..to` of the window's clocks:
+    /// a tick at each one where the clock reaches the next deadline `due`
+    /// (the clock never goes back, so that is found by bisection, and a
+    /// stretch ending before `due` is passed over at once). Returns the
+    /// next deadline.
+    fn ticks(&mut self, w: &Window, mut from: usize, to: usize, mut due: Timestamp) -> Timestamp {
+        let clocks = w.clocks.get(from..to).unwrap_or_default();
+        let Some(last) = clocks.last() else {
+            return due;
+        };
+        if last.now < due {
+            return due;
+        }
+        let end = from + clocks.len();
+        while from < end {
+            let rest = w.clocks.get(from..end).unwrap_or_default();
+            let k = rest.partition_point(|c| c.now < due);
+            let Some(c) = rest.get(k) else {
+                break;
+            };
+            self.out.frame = c.frame;
+            self.engine.tick(c.now, c.start, &mut self.out);
+            due = self.engine.next_due();
+            from += k + 1;
+        }
+        due
     }
 
     /// The end of the run: every connection still tracked is concluded.
@@ -487,7 +572,7 @@ pub struct Pool {
     /// Windows to fill again.
     spare: Vec<Window>,
     in_flight: usize,
-    /// Frames in a window now (see [`RESULTS_TARGET`]).
+    /// Segments in a window now (see [`RESULTS_TARGET`]).
     window_frames: usize,
     /// A connection's head with its id put in (kept for its capacity).
     head: Vec<u8>,
@@ -504,7 +589,7 @@ pub struct Pool {
 }
 
 fn run_worker(
-    mut a: Analyzer<Discard>,
+    mut shard: Shard,
     jobs: Receiver<Job>,
     results: SyncSender<Output>,
     open: Arc<AtomicUsize>,
@@ -512,34 +597,32 @@ fn run_worker(
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Window(w, spare) => {
-                let mut keys = w.keys.iter().peekable();
-                for (i, f) in w.frames.iter().enumerate() {
-                    while let Some((_, k)) = keys.next_if(|(at, _)| *at <= i) {
-                        a.set_keys_in_force(k.clone());
-                    }
-                    w.prefetch(i + PREFETCH_AHEAD);
-                    a.frame(f.linktype, w.data(f), f.ts);
-                }
-                for (_, k) in keys {
-                    a.set_keys_in_force(k.clone());
-                }
+                shard.window(&w);
                 // The reading thread takes the window back once every
                 // worker is done with it.
                 drop(w);
-                open.store(a.open_connections(), Ordering::Relaxed);
-                let events = a.swap_shard_events(spare);
+                open.store(shard.engine.open_connections(), Ordering::Relaxed);
+                let events = shard.swap_events(spare);
                 if results.send(Output { events, end: None }).is_err() {
                     return;
                 }
             }
-            Job::FinishBelow(below, spare) => {
-                let events = a.finish_shard_below(below, spare);
+            Job::FinishBelow(below, start, spare) => {
+                shard.finish_below(start, below);
+                let events = shard.swap_events(spare);
                 if results.send(Output { events, end: None }).is_err() {
                     return;
                 }
             }
-            Job::Finish => {
-                let (events, end) = a.finish_shard();
+            Job::Finish(start) => {
+                shard.finish(start);
+                let events = shard.swap_events(Buffers::default());
+                let e = &shard.engine;
+                let end = ShardEnd {
+                    late_segments: e.late_segments(),
+                    evictions: e.evictions(),
+                    judged: e.filtered_out(),
+                };
                 let _ = results.send(Output {
                     events,
                     end: Some(Box::new(end)),
@@ -608,7 +691,7 @@ fn worker_of(src: SocketAddr, dst: SocketAddr, n: usize) -> usize {
     (((h >> 32) * n.max(1) as u64) >> 32) as usize
 }
 
-/// Frames in the next windows, now `now`, when a window of `frames` frames
+/// Segments in the next windows, now `now`, when a window of `frames` segments
 /// came back with results weighing `weight` bytes (see [`RESULTS_TARGET`]).
 fn next_window(now: usize, weight: usize, frames: usize) -> usize {
     let per_frame = weight / frames.max(1);
@@ -639,7 +722,6 @@ pub(crate) fn shard(
     Shard {
         engine,
         index,
-        n,
         out: Collector {
             frame: 0,
             wants,
@@ -684,11 +766,11 @@ impl Pool {
                 let (jobs, job_rx) = sync_channel(IN_FLIGHT);
                 let (res_tx, results) = sync_channel(IN_FLIGHT + 1);
                 let open = Arc::new(AtomicUsize::new(0));
-                let a = Analyzer::shard(opts.clone(), filter.clone(), i, n, wants, renderer);
+                let sh = shard(opts, filter.clone(), i, n, wants, renderer);
                 let o = Arc::clone(&open);
                 let handle = std::thread::Builder::new()
                     .name(format!("httpreuse-worker-{i}"))
-                    .spawn(move || run_worker(a, job_rx, res_tx, o))
+                    .spawn(move || run_worker(sh, job_rx, res_tx, o))
                     .ok();
                 Worker {
                     jobs,
@@ -723,19 +805,30 @@ impl Pool {
             .sum()
     }
 
-    /// One frame for every worker; `backing`: the shared bytes `data` is
-    /// in, and where (else it is copied).
-    pub(crate) fn frame(
+    /// One TCP segment of the frame at `at` (decoded from `data`), at
+    /// clock `now`, for the worker whose connection it is and as a tick
+    /// for the others; `backing`: the shared bytes `data` is in, and
+    /// where (a payload in them is not copied).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn segment(
         &mut self,
-        linktype: u32,
+        seg: &Segment<'_>,
+        at: At,
+        now: Timestamp,
+        start: Timestamp,
         data: &[u8],
-        ts: Timestamp,
         backing: Option<(&Whole, usize)>,
         front: &mut impl PoolFront,
     ) {
         let w = &mut self.window;
-        let place = match backing {
-            Some((whole, off)) => {
+        let inside = {
+            let (d, p) = (data.as_ptr_range(), seg.payload.as_ptr_range());
+            d.start <= p.start && p.end <= d.end
+        };
+        let (map, off) = match backing {
+            // In the frame's bytes, in the shared input. (A payload
+            // reassembled from IP fragments is not.)
+            Some((whole, off)) if inside => {
                 let map = match w.maps.iter().position(|m| m.same(whole)) {
                     Some(i) => i,
                     None => {
@@ -743,24 +836,43 @@ impl Pool {
                         w.maps.len() - 1
                     }
                 };
-                Place::Mapped {
-                    map: map as u32,
-                    off,
-                }
+                let rel = seg.payload.as_ptr() as usize - data.as_ptr() as usize;
+                (map as u32, off + rel)
             }
-            None => {
+            _ => {
                 let off = w.bytes.len();
-                w.bytes.extend_from_slice(data);
-                Place::Copied { off }
+                w.bytes.extend_from_slice(seg.payload);
+                (COPIED, off)
             }
         };
-        w.frames.push(FrameRec {
-            ts,
-            linktype,
-            place,
-            len: data.len(),
+        let owner = worker_of(seg.src, seg.dst, self.workers.len());
+        if w.own.len() < self.workers.len() {
+            w.own.resize_with(self.workers.len(), Vec::new);
+        }
+        let pos = w.clocks.len() as u32;
+        w.clocks.push(Tick {
+            frame: at.frame,
+            now,
+            start,
         });
-        if w.frames.len() >= self.window_frames || w.bytes.len() >= WINDOW_BYTES {
+        if let Some(o) = w.own.get_mut(owner) {
+            o.push(SegRec {
+                src: seg.src,
+                dst: seg.dst,
+                at,
+                off,
+                seq: seg.seq,
+                ack: seg.ack,
+                payload_len: seg.payload_len,
+                len: seg.payload.len() as u32,
+                pos,
+                map,
+                window: seg.window,
+                flags: seg.flags,
+                wscale: seg.wscale,
+            });
+        }
+        if w.clocks.len() >= self.window_frames || w.bytes.len() >= WINDOW_BYTES {
             self.send_window(front);
         }
     }
@@ -768,14 +880,14 @@ impl Pool {
     /// The key log in force from the next frame on (see
     /// [`Engine::set_keys`]): every worker switches at the same frame.
     pub(crate) fn set_keys(&mut self, keys: Option<Arc<crate::tls::KeyLog>>) {
-        let at = self.window.frames.len();
+        let at = self.window.clocks.len();
         self.window.keys.push((at, keys));
     }
 
     /// Sends the window being filled to every worker; merges the oldest
     /// results when enough windows are in flight.
     fn send_window(&mut self, front: &mut impl PoolFront) {
-        if self.window.frames.is_empty() && self.window.keys.is_empty() {
+        if self.window.clocks.is_empty() && self.window.keys.is_empty() {
             return;
         }
         let next = self.spare.pop().unwrap_or_default();
@@ -842,7 +954,7 @@ impl Pool {
         // Every worker is done with the oldest window: it can be filled
         // again.
         if let Some(w) = self.sent.pop_front() {
-            self.window_frames = next_window(self.window_frames, weight, w.frames.len());
+            self.window_frames = next_window(self.window_frames, weight, w.clocks.len());
             if let Ok(mut w) = Arc::try_unwrap(w) {
                 w.clear();
                 self.spare.push(w);
@@ -957,13 +1069,14 @@ impl Pool {
     }
 
     /// The end of the run: what is in flight is merged, every worker
-    /// concludes what it still tracks. Returns the capture's counters
-    /// (worker 0's, with the late segments and evictions of all) and what
-    /// the filter left out.
+    /// concludes what it still tracks (`start`: the capture's earliest
+    /// timestamp, for the filter). Returns the late segments and evictions
+    /// of all workers, and what their engines' filters left out.
     pub(crate) fn finish(
         &mut self,
+        start: Timestamp,
         front: &mut impl PoolFront,
-    ) -> (CaptureFacts, Option<FilteredOut>) {
+    ) -> (u64, Evictions, Option<FilteredOut>) {
         self.send_window(front);
         while self.in_flight > 0 {
             self.merge_one(front);
@@ -978,7 +1091,7 @@ impl Pool {
                 // The buffers go round (and the reports merged from them
                 // are freed) as a window's do.
                 let spare = wk.spare.pop().unwrap_or_default();
-                if wk.jobs.send(Job::FinishBelow(below, spare)).is_err() {
+                if wk.jobs.send(Job::FinishBelow(below, start, spare)).is_err() {
                     self.failed = true;
                 }
             }
@@ -986,7 +1099,7 @@ impl Pool {
             self.merge_one(front);
         }
         for wk in &self.workers {
-            if wk.jobs.send(Job::Finish).is_err() {
+            if wk.jobs.send(Job::Finish(start)).is_err() {
                 self.failed = true;
             }
         }
@@ -999,18 +1112,15 @@ impl Pool {
                 self.failed = true;
             }
         }
-        let mut ends = ends.into_iter().flatten();
-        let Some(first) = ends.next() else {
+        if self.failed || ends.iter().any(Option::is_none) {
             panic!("httpreuse: a worker thread failed; the analysis cannot go on");
-        };
-        let ShardEnd {
-            mut capture,
-            prefiltered,
-            mut judged,
-        } = *first;
-        for e in ends {
-            capture.late_segments += e.capture.late_segments;
-            let (t, x) = (&mut capture.evictions, &e.capture.evictions);
+        }
+        let mut late = 0;
+        let mut evictions = Evictions::default();
+        let mut judged: Option<FilteredOut> = None;
+        for e in ends.into_iter().flatten() {
+            late += e.late_segments;
+            let (t, x) = (&mut evictions, &e.evictions);
             t.inactive += x.inactive;
             t.handshake_timeout += x.handshake_timeout;
             t.memory_budget += x.memory_budget;
@@ -1026,10 +1136,7 @@ impl Pool {
                 }
             }
         }
-        (
-            capture,
-            crate::analyzer::filtered_total(prefiltered, judged),
-        )
+        (late, evictions, judged)
     }
 }
 
@@ -1055,6 +1162,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_segment_record_stays_small() {
+        // Written once and read once on another core for every segment.
+        assert!(std::mem::size_of::<SegRec>() <= 120);
+        assert!(std::mem::size_of::<Tick>() <= 24);
+    }
+
+    #[test]
     fn the_stand_in_id_is_written_as_its_text() {
         assert_eq!(STAND_IN_ID.to_string(), STAND_IN);
     }
@@ -1066,7 +1180,7 @@ mod tests {
         assert_eq!(next_window(WINDOW, 1000, WINDOW), WINDOW);
         // hostile-pipelined.pcap's first window: 4,096 frames, 30 MB rendered
         // and 70k events: next windows of about a tenth.
-        let heavy = next_window(WINDOW, 40 << 20, WINDOW);
+        let heavy = next_window(WINDOW, 40 << 20, 4096);
         assert!((300..=450).contains(&heavy), "{heavy}");
         // Never below MIN_WINDOW, whatever one frame settles.
         assert_eq!(next_window(WINDOW, usize::MAX, 1), MIN_WINDOW);

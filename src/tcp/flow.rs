@@ -636,6 +636,33 @@ impl<T> FlowTable<T> {
         }
     }
 
+    /// The earliest clock at which [`FlowTable::expire`] would do anything:
+    /// before it, `expire` changes nothing (a worker thread skips the
+    /// frames of other workers' connections until then, see
+    /// `crate::threads`). The front of each queue (close lingers, timers,
+    /// tombstones); at once (0) when stale timers or tombstones are over
+    /// their bounds. Queues the last looked-up connection if it has closed,
+    /// as the next `expire` would.
+    pub fn next_due(&mut self) -> Timestamp {
+        self.note_last_closed();
+        if self.timers.len() > STALE_TIMERS_SLACK + 2 * self.map.len()
+            || self.tomb_queue.len() > MAX_TOMBSTONES
+        {
+            return Timestamp(0);
+        }
+        let mut due = u64::MAX;
+        if let Some(Reverse(t)) = self.timers.peek() {
+            due = due.min(t.due.0);
+        }
+        if let Some(Reverse(c)) = self.closed.peek() {
+            due = due.min(c.due.0);
+        }
+        if let Some(t) = self.tomb_queue.front() {
+            due = due.min(t.at.0.saturating_add(TOMBSTONE_NS));
+        }
+        Timestamp(due)
+    }
+
     /// Hands to `done` the closed connections that saw no packet for
     /// `close_linger_ns` before `now` (the expiry clock). Cheap enough to
     /// call every frame.

@@ -1149,3 +1149,53 @@ fn in_order_fast_path_is_the_general_path() {
     assert!(taken * 10 > ab.segments * 7, "{taken} of {}", ab.segments);
     assert!(taken_total > 1000, "{taken_total}");
 }
+
+/// `next_due` is the first clock at which `expire` does anything (worker
+/// threads skip the ticks before it): a close linger, then the tombstone
+/// it leaves, then the open connection's timer; before each, `expire`
+/// concludes nothing and the due time stays.
+#[test]
+fn next_due_is_the_first_clock_expire_acts_at() {
+    let secs = 1_000_000_000u64;
+    let mut h = H::with(TcpConfig {
+        close_linger_ns: 5 * secs,
+        handshake_timeout_ns: 30 * secs,
+        idle_timeout_ns: 300 * secs,
+        ..TcpConfig::default()
+    });
+    assert_eq!(h.table.next_due(), Timestamp(u64::MAX));
+    h.handshake(); // 1-3 s: its timer is due at 1 + 30 s
+    h.c = addr("10.0.0.1:50001");
+    h.handshake(); // 4-6 s
+    h.cs(101, 501, ACK | FIN, ""); // 7 s
+    h.sc(501, 102, ACK | FIN, ""); // 8 s: closed, lingers until 13 s
+    let mut done = Vec::new();
+    let mut expire = |h: &mut H, at: u64| {
+        h.table.expire(Timestamp(at), &mut |t: Box<Tracked<()>>| {
+            done.push(t.conn.id)
+        });
+        done.len()
+    };
+    // Due at the close linger's end; nothing before it.
+    assert_eq!(h.table.next_due(), Timestamp(13 * secs));
+    assert_eq!(expire(&mut h, 13 * secs - 1), 0);
+    assert_eq!(h.table.next_due(), Timestamp(13 * secs));
+    assert_eq!(expire(&mut h, 13 * secs), 1);
+    // Its tombstone goes 15 s after its burial, before the open one's
+    // handshake timer (31 s): it is looked at then.
+    assert_eq!(h.table.next_due(), Timestamp(28 * secs));
+    assert_eq!(expire(&mut h, 28 * secs), 1);
+    // The open one's handshake timer: established, it is put back to its
+    // idle deadline (3 s + 300 s).
+    assert_eq!(h.table.next_due(), Timestamp(31 * secs));
+    assert_eq!(expire(&mut h, 31 * secs), 1);
+    // The closed one's handshake timer is stale (it is no longer tracked):
+    // due all the same, and nothing comes of it.
+    assert_eq!(h.table.next_due(), Timestamp(34 * secs));
+    assert_eq!(expire(&mut h, 34 * secs), 1);
+    assert_eq!(h.table.next_due(), Timestamp(303 * secs));
+    assert_eq!(expire(&mut h, 303 * secs - 1), 1);
+    assert_eq!(expire(&mut h, 303 * secs), 2);
+    assert_eq!(h.table.evictions().inactive, 1);
+    assert_eq!(h.table.next_due(), Timestamp(u64::MAX));
+}
