@@ -203,15 +203,7 @@ impl<S: Sink> crate::threads::PoolFront for Front<S> {
         rendered: &[u8],
         stale: bool,
     ) {
-        let d = self.digests.entry(id).or_default();
-        self.findings.exchange_facts(
-            d,
-            || crate::types::addr_text(server),
-            id,
-            facts,
-            stale,
-            || full,
-        );
+        self.facts_to_findings(id, server, facts, stale, || full);
         if self.sink.wants_exchanges() {
             self.sink.exchange_rendered(id, n, rendered);
         }
@@ -225,27 +217,43 @@ impl<S: Sink> crate::threads::PoolFront for Front<S> {
         more: &[u8],
         tail: &[u8],
     ) {
-        let d = self.fold_concluded(c, stale);
-        self.summary.add(c);
-        self.findings.add(c, &d);
+        self.fold_concluded(c, stale);
         self.sink.connection_rendered(c, head, more, tail);
     }
 }
 
 impl<S: Sink> Front<S> {
-    /// The findings' digest of a concluded connection, with its own
-    /// exchanges folded in.
-    fn fold_concluded(
-        &mut self,
-        c: &ConnectionReport,
-        stale: Vec<bool>,
-    ) -> report::findings::Digest {
+    /// A concluded connection into the summary and the findings, with the
+    /// exchanges it still holds folded into its digest first.
+    fn fold_concluded(&mut self, c: &ConnectionReport, stale: Vec<bool>) {
         let mut d = self.digests.remove(&c.id).unwrap_or_default();
         for (ex, stale) in c.exchanges.iter().zip(stale) {
             self.findings
                 .exchange(&mut d, || c.server.clone(), c.id, ex, stale);
         }
-        d
+        self.summary.add(c);
+        self.findings.add(c, &d);
+    }
+
+    /// What the findings read of an exchange of open connection `id`;
+    /// `full`: its whole report, if it is given.
+    fn facts_to_findings(
+        &mut self,
+        id: u64,
+        server: std::net::SocketAddr,
+        facts: &report::findings::ExchangeFacts,
+        stale: bool,
+        full: impl FnOnce() -> Option<Box<ExchangeReport>>,
+    ) {
+        let d = self.digests.entry(id).or_default();
+        self.findings.exchange_facts(
+            d,
+            || crate::types::addr_text(server),
+            id,
+            facts,
+            stale,
+            full,
+        );
     }
 }
 
@@ -282,21 +290,11 @@ impl<S: Sink> Events for Front<S> {
         if self.sink.wants_exchanges() {
             return self.exchange(id, server, n, build(), stale);
         }
-        let d = self.digests.entry(id).or_default();
-        self.findings.exchange_facts(
-            d,
-            || crate::types::addr_text(server),
-            id,
-            facts,
-            stale,
-            || Some(Box::new(build())),
-        );
+        self.facts_to_findings(id, server, facts, stale, || Some(Box::new(build())));
     }
 
     fn concluded(&mut self, c: ConnectionReport, stale: Vec<bool>) {
-        let d = self.fold_concluded(&c, stale);
-        self.summary.add(&c);
-        self.findings.add(&c, &d);
+        self.fold_concluded(&c, stale);
         self.sink.connection(c);
     }
 }

@@ -13,7 +13,7 @@
 //! agrees with tshark, tests/tshark_agreement.rs).
 
 mod common;
-use common::{fixture, pcap_records, report, write_pcap};
+use common::{Pieces, fixture, report};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -75,21 +75,11 @@ fn cut_everywhere(name: &str) -> (usize, usize, usize) {
     let whole = report(&path);
     let want = streams(&whole);
     let bytes = std::fs::read(&path).unwrap();
-    let (header, records) = pcap_records(&bytes);
-    let dir = std::env::temp_dir().join(format!(
-        "httpreuse-h2mid-{}-{}",
-        name.replace('.', "_"),
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let pieces = Pieces::new(&bytes, &format!("h2mid-{name}"));
     let (mut checked, mut unknown, mut answered) = (0, 0, 0);
-    for cut in 1..records.len() {
-        let head_path = dir.join("head.pcap");
-        let tail_path = dir.join("tail.pcap");
-        write_pcap(&head_path, header, &records[..cut]);
-        write_pcap(&tail_path, header, &records[cut..]);
-        let head = report(&head_path);
-        let tail = report(&tail_path);
+    for cut in 1..pieces.records.len() {
+        let head = pieces.until(cut);
+        let tail = pieces.from(cut);
         let head_streams = streams(&head);
         for (client, ws) in &want {
             let ctx = format!("{name} cut before frame {}, {client}", cut + 1);
@@ -185,7 +175,6 @@ fn cut_everywhere(name: &str) -> (usize, usize, usize) {
             assert_eq!(c["responses"], statuses(c), "{ctx}: responses");
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
     (checked, unknown, answered)
 }
 
@@ -241,15 +230,9 @@ fn http1_cut_mid_stream_is_not_http2() {
     ] {
         let path = fixture(&format!("fixtures/captures/{name}"));
         let bytes = std::fs::read(&path).unwrap();
-        let (header, records) = pcap_records(&bytes);
-        let tail_path = std::env::temp_dir().join(format!(
-            "httpreuse-h2mid-h1-{}-{}.pcap",
-            name.replace('.', "_"),
-            std::process::id()
-        ));
-        for cut in 1..records.len() {
-            write_pcap(&tail_path, header, &records[cut..]);
-            let v = report(&tail_path);
+        let pieces = Pieces::new(&bytes, &format!("h2mid-h1-{name}"));
+        for cut in 1..pieces.records.len() {
+            let v = pieces.from(cut);
             for c in v["connections"].as_array().unwrap() {
                 assert!(
                     c["http2"].is_null(),
@@ -259,7 +242,6 @@ fn http1_cut_mid_stream_is_not_http2() {
                 );
             }
         }
-        std::fs::remove_file(&tail_path).unwrap();
     }
 }
 
@@ -275,12 +257,7 @@ fn h2c_cut_between_request_and_101() {
         let path = fixture(&format!("fixtures/captures/{name}"));
         let whole = report(&path);
         let bytes = std::fs::read(&path).unwrap();
-        let (header, records) = pcap_records(&bytes);
-        let tail_path = std::env::temp_dir().join(format!(
-            "httpreuse-h2mid-h2c-{}-{}.pcap",
-            name.replace('.', "_"),
-            std::process::id()
-        ));
+        let pieces = Pieces::new(&bytes, &format!("h2mid-h2c-{name}"));
         for wc in whole["connections"].as_array().unwrap() {
             let Some(up) = wc["exchanges"]
                 .as_array()
@@ -296,8 +273,7 @@ fn h2c_cut_between_request_and_101() {
             // cuts after the request's frame, up to the 101's
             for cut in request_frame..switched {
                 let ctx = format!("{name} cut before frame {}, {}", cut + 1, wc["client"]);
-                write_pcap(&tail_path, header, &records[cut..]);
-                let v = report(&tail_path);
+                let v = pieces.from(cut);
                 let c = conn(&v, wc["client"].as_str().unwrap()).expect("the connection");
                 assert_eq!(c["http2"]["start"], "upgrade", "{ctx}");
                 // every request but the upgrading one comes after the 101
@@ -320,7 +296,6 @@ fn h2c_cut_between_request_and_101() {
                 seen += 1;
             }
         }
-        std::fs::remove_file(&tail_path).ok();
     }
     assert!(seen >= 3, "{seen}");
 }

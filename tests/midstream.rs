@@ -6,7 +6,7 @@
 //! malformed request line.
 
 mod common;
-use common::{fixture, kinds, pcap_records, report, write_pcap};
+use common::{Pieces, fixture, kinds, pcap_records, report, write_pcap};
 
 /// TCP destination port and payload length of an Ethernet/IPv4/TCP record.
 fn tcp_payload(rec: &[u8]) -> (u16, usize) {
@@ -113,15 +113,9 @@ fn tls_cut_before_every_frame() {
         let path = fixture(&format!("fixtures/captures/{name}"));
         let whole = report(&path);
         let bytes = std::fs::read(&path).unwrap();
-        let (header, records) = pcap_records(&bytes);
-        let tail_path = std::env::temp_dir().join(format!(
-            "httpreuse-tlsmid-{}-{}.pcap",
-            name.replace('.', "_"),
-            std::process::id()
-        ));
-        for cut in 1..records.len() {
-            write_pcap(&tail_path, header, &records[cut..]);
-            let v = report(&tail_path);
+        let pieces = Pieces::new(&bytes, &format!("tlsmid-{name}"));
+        for cut in 1..pieces.records.len() {
+            let v = pieces.from(cut);
             for c in v["connections"].as_array().unwrap() {
                 let Some(w) = whole["connections"]
                     .as_array()
@@ -147,7 +141,6 @@ fn tls_cut_before_every_frame() {
                 mid += usize::from(c["tls"]["handshake"] == "not_seen");
             }
         }
-        std::fs::remove_file(&tail_path).ok();
     }
     assert!(mid > 20, "{mid}");
 }

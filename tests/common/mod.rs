@@ -50,6 +50,54 @@ pub fn write_pcap(path: &Path, header: &[u8], records: &[&[u8]]) {
     std::fs::write(path, out).unwrap();
 }
 
+/// A capture cut into pieces: its records, and the temporary file each
+/// piece is written to (removed when this is dropped).
+pub struct Pieces<'a> {
+    header: &'a [u8],
+    pub records: Vec<&'a [u8]>,
+    file: PathBuf,
+}
+
+impl<'a> Pieces<'a> {
+    /// The records of `bytes` (see [`pcap_records`]); `tag` names the
+    /// temporary file.
+    pub fn new(bytes: &'a [u8], tag: &str) -> Self {
+        let (header, records) = pcap_records(bytes);
+        let file = std::env::temp_dir().join(format!(
+            "httpreuse-{}-{}.pcap",
+            tag.replace('.', "_"),
+            std::process::id()
+        ));
+        Pieces {
+            header,
+            records,
+            file,
+        }
+    }
+
+    /// The report of the piece from record `cut` on (the first `cut`
+    /// dropped, as `editcap -r` would; frames numbered from 1 again).
+    pub fn from(&self, cut: usize) -> Value {
+        self.piece(&self.records[cut..])
+    }
+
+    /// The report of the piece of the first `cut` records.
+    pub fn until(&self, cut: usize) -> Value {
+        self.piece(&self.records[..cut])
+    }
+
+    fn piece(&self, records: &[&[u8]]) -> Value {
+        write_pcap(&self.file, self.header, records);
+        report(&self.file)
+    }
+}
+
+impl Drop for Pieces<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
 /// The kinds of a connection's anomalies, in order.
 pub fn kinds(c: &Value) -> Vec<String> {
     c["anomalies"]
