@@ -138,6 +138,18 @@ pub trait Sink {
     }
     /// A concluded connection.
     fn connection(&mut self, c: ConnectionReport);
+    /// Whether the sink takes concluded connections lent
+    /// ([`Sink::connection_lent`]): with `--threads`, the worker that built
+    /// a report then frees it (glibc's frees of another thread's memory are
+    /// slow, and on the reading thread, which all the others wait on).
+    fn borrows_connections(&self) -> bool {
+        false
+    }
+    /// A concluded connection, lent (called only if
+    /// [`Sink::borrows_connections`]).
+    fn connection_lent(&mut self, c: &ConnectionReport) {
+        self.connection(c.clone());
+    }
 }
 
 /// A [`Sink`] that keeps every report in memory (for [`Report`]).
@@ -219,6 +231,15 @@ impl<S: Sink> crate::threads::PoolFront for Front<S> {
     ) {
         self.fold_concluded(c, stale);
         self.sink.connection_rendered(c, head, more, tail);
+    }
+
+    fn borrows_concluded(&self) -> bool {
+        self.sink.borrows_connections()
+    }
+
+    fn concluded_lent(&mut self, c: &ConnectionReport, stale: Vec<bool>) {
+        self.fold_concluded(c, stale);
+        self.sink.connection_lent(c);
     }
 }
 

@@ -292,6 +292,11 @@ pub(crate) trait PoolFront: Events {
         more: &[u8],
         tail: &[u8],
     );
+    /// Whether concluded connections may be lent to
+    /// [`PoolFront::concluded_lent`] (and then freed by their worker).
+    fn borrows_concluded(&self) -> bool;
+    /// A concluded connection, lent.
+    fn concluded_lent(&mut self, c: &ConnectionReport, stale: Vec<bool>);
     /// The `n`th exchange of open connection `id` (see [`Event::Facts`]).
     #[allow(clippy::too_many_arguments)]
     fn exchange_facts(
@@ -1024,6 +1029,12 @@ impl Pool {
             concluded.sort_unstable_by_key(|c| c.0);
             for (id, w, c, stale, pre) in concluded {
                 match pre {
+                    None if front.borrows_concluded() => {
+                        front.concluded_lent(&c, stale);
+                        if let Some(b) = rendered.get_mut(w) {
+                            b.garbage.push(c);
+                        }
+                    }
                     None => front.concluded(*c, stale),
                     Some(p) => {
                         let r = rendered

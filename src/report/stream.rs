@@ -663,6 +663,14 @@ impl Sink for Streamer<'_> {
         self.conclude(&c, None);
     }
 
+    fn borrows_connections(&self) -> bool {
+        true
+    }
+
+    fn connection_lent(&mut self, c: &ConnectionReport) {
+        self.conclude(c, None);
+    }
+
     fn connection_rendered(&mut self, c: &ConnectionReport, head: &[u8], more: &[u8], tail: &[u8]) {
         self.conclude(c, Some((head, more, tail)));
     }
