@@ -210,7 +210,7 @@ enum Job {
 }
 
 /// What a worker reports, tagged with the frame it happened at.
-pub(crate) enum Event {
+enum Event {
     Created {
         local: u64,
     },
@@ -254,7 +254,7 @@ type Concluded = (
 );
 
 /// A connection rendered on a worker: ranges of [`Buffers::rendered`].
-pub(crate) struct Pre {
+struct Pre {
     head: (usize, usize),
     /// Where in `head` the stand-in id ([`STAND_IN_ID`]) is.
     id_at: Option<usize>,
@@ -270,7 +270,7 @@ const STAND_IN: &str = "18446744073709551615";
 /// What a worker hands back per window: its events, and the bytes of the
 /// exchanges it rendered.
 #[derive(Default)]
-pub(crate) struct Buffers {
+struct Buffers {
     events: Vec<(u64, Event)>,
     rendered: Vec<u8>,
     /// Reports the reading thread is done with, freed by the worker that
@@ -327,7 +327,7 @@ struct Output {
 }
 
 /// Collects a worker engine's events, tagged with the current frame.
-pub(crate) struct Collector {
+struct Collector {
     frame: u64,
     wants: bool,
     /// Exchanges go out as [`Event::Facts`] (the output does not want
@@ -478,7 +478,7 @@ impl Events for Collector {
 
 /// A worker's engine: the connections whose five-tuple hashes to `index`
 /// of `n` (see the module docs).
-pub(crate) struct Shard {
+struct Shard {
     engine: Engine,
     index: usize,
     out: Collector,
@@ -546,13 +546,13 @@ impl Shard {
     }
 
     /// The end of the run: every connection still tracked is concluded.
-    pub(crate) fn finish(&mut self, start: Timestamp) {
+    fn finish(&mut self, start: Timestamp) {
         self.out.frame = u64::MAX;
         self.engine.finish(start, &mut self.out);
     }
 
     /// Part of the end of the run (see [`Engine::finish_below`]).
-    pub(crate) fn finish_below(&mut self, start: Timestamp, below: u64) {
+    fn finish_below(&mut self, start: Timestamp, below: u64) {
         self.out.frame = u64::MAX;
         self.engine.finish_below(start, below, &mut self.out);
     }
@@ -708,7 +708,7 @@ fn next_window(now: usize, weight: usize, frames: usize) -> usize {
 }
 
 /// The shard `index` of `n`: its engine, with its part of the bounds.
-pub(crate) fn shard(
+fn shard(
     opts: &Options,
     filter: Filter,
     index: usize,
@@ -744,7 +744,7 @@ pub(crate) fn shard(
 
 impl Shard {
     /// The events so far; `next` (emptied) collects those from now on.
-    pub(crate) fn swap_events(&mut self, mut next: Buffers) -> Buffers {
+    fn swap_events(&mut self, mut next: Buffers) -> Buffers {
         next.events.clear();
         next.rendered.clear();
         next.garbage.clear();

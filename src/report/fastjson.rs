@@ -9,7 +9,7 @@
 //! formatters.
 //!
 //! Only exchanges without any HTTP/2 field take this way (those have
-//! optional fields serde skips); [`write`] returns false for the others and
+//! optional fields serde skips); [`write()`] returns false for the others and
 //! the caller serialises them with serde. A test compares both ways on
 //! exchanges with every field set, empty, and with strings that need
 //! escaping; the golden reports compare every fixture's.
