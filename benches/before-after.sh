@@ -13,14 +13,17 @@ set -eu
 cd "$(dirname "$0")/.."
 BEFORE=$(realpath "$1")
 DIR=$(realpath -m "${2:-/work/bigcap}")
-cargo build --release >&2
-FLOOR=$(cargo bench --bench floor --no-run --message-format=json 2>/dev/null | python3 -c '
+# PROFILE: the cargo profile of httpreuse and the floor (default release-lto,
+# the build the figures are quoted on; PROFILE=release for a quicker build).
+PROFILE=${PROFILE:-release-lto}
+cargo build --profile "$PROFILE" >&2
+FLOOR=$(cargo bench --profile "$PROFILE" --bench floor --no-run --message-format=json 2>/dev/null | python3 -c '
 import json, os, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "floor" and m.get("executable"):
         print(os.path.relpath(m["executable"]))')
-AFTER=target/release/httpreuse
+AFTER=target/$PROFILE/httpreuse
 M="python3 benches/measure.py"
 RES=$DIR/before-after-$(date +%Y%m%dT%H%M%S).jsonl
 uptime >&2

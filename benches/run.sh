@@ -31,9 +31,12 @@ HTTPREUSE_ARGS=${HTTPREUSE_ARGS:-}
 DO_SMALL=${SMALL:-1}
 
 echo "== build" >&2
-cargo build --release >&2
+# PROFILE: the cargo profile of httpreuse and the floor (default release-lto,
+# the build the figures are quoted on; PROFILE=release for a quicker build).
+PROFILE=${PROFILE:-release-lto}
+cargo build --profile "$PROFILE" >&2
 # The floor is a [[bench]] target: ask cargo where its binary is.
-FLOOR=$(cargo bench --bench floor --no-run --message-format=json 2>/dev/null | python3 -c '
+FLOOR=$(cargo bench --profile "$PROFILE" --bench floor --no-run --message-format=json 2>/dev/null | python3 -c '
 import json, os, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -41,7 +44,7 @@ for line in sys.stdin:
         print(os.path.relpath(m["executable"]))')
 cargo build --release --manifest-path xtask/Cargo.toml >&2
 X=xtask/target/release/httpreuse-xtask
-HR=target/release/httpreuse
+HR=target/$PROFILE/httpreuse
 M="python3 benches/measure.py"
 
 echo "== captures in $DIR" >&2
