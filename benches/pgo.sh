@@ -31,16 +31,33 @@ RUSTFLAGS="-Cprofile-generate=$DIR/raw" cargo build --profile release-lto --lock
 GEN=target/pgo-gen/release-lto/httpreuse
 
 echo "== training on $# capture(s)" >&2
+# Runs that exit non-zero still train (a capture given may be cut or
+# broken, and the tool says so with its exit status); they are counted,
+# and a run killed by a signal stops the build.
+runs=0
+nonzero=0
+train() {
+  runs=$((runs + 1))
+  rc=0
+  "$GEN" "$@" >/dev/null 2>&1 || rc=$?
+  if [ "$rc" -gt 128 ]; then
+    echo "pgo.sh: killed by signal $((rc - 128)): $GEN $*" >&2
+    exit 2
+  fi
+  [ "$rc" -eq 0 ] || nonzero=$((nonzero + 1))
+}
 for f in "$@"; do
   [ -f "$f" ] || continue
   # What the tool mostly runs: the text report, JSON, NDJSON and --brief,
   # one thread and two (the reading thread's loop differs).
   for args in "" "--format json" "--format ndjson" "--brief"; do
     # shellcheck disable=SC2086
-    "$GEN" --threads 1 $args "$f" >/dev/null 2>&1 || true
+    train --threads 1 $args "$f"
   done
-  "$GEN" --threads 2 --format ndjson "$f" >/dev/null 2>&1 || true
+  train --threads 2 --format ndjson "$f"
 done
+echo "== $runs training runs, $nonzero of them exited non-zero" >&2
+[ "$runs" -gt 0 ] || { echo "pgo.sh: no training capture found" >&2; exit 2; }
 "$PROFDATA" merge -o "$DIR/merged.profdata" "$DIR/raw"
 
 echo "== optimised build (target/pgo-use)" >&2
